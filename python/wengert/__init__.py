@@ -1,0 +1,87 @@
+"""wengert: exact derivatives of scalar Python code.
+
+Reverse mode with ``Var`` (an arena tape in Rust), forward mode with ``Dual``.
+
+>>> import wengert as wg
+>>> x1, x2 = wg.Var(1.5), wg.Var(0.5)
+>>> y = (wg.sin(x1 / x2) + x1 / x2 - wg.exp(x2)) * (x1 / x2 - wg.exp(x2))
+>>> y.backward()
+>>> round(x1.grad, 6), round(x2.grad, 6)
+(3.011843, -13.723962)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._core import (
+    Dual,
+    Var,
+    abs,
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    cbrt,
+    cos,
+    cosh,
+    erf,
+    exp,
+    exp2,
+    expm1,
+    hypot,
+    log,
+    log1p,
+    log2,
+    log10,
+    maximum,
+    minimum,
+    pow,
+    relu,
+    sigmoid,
+    sin,
+    sinh,
+    softplus,
+    sqrt,
+    tan,
+    tanh,
+)
+from ._arrays import grads, values, vars
+from ._transforms import grad
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """``a`` where ``cond`` holds, else ``b``.
+
+    Eagerly ``cond`` is a bool (a comparison of Vars gives one), so this picks ``a`` or
+    ``b`` and the gradient flows to the one picked. Boolean arrays select element-wise.
+
+    >>> import wengert as wg
+    >>> x = wg.Var(-2.0)
+    >>> wg.where(x > 0, x, -x).value
+    2.0
+    """
+    if isinstance(cond, (bool, np.bool_)):
+        return a if cond else b
+    if isinstance(cond, np.ndarray):
+        return np.where(cond, a, b)
+    select = getattr(cond, "_where", None)
+    if callable(select):
+        return select(a, b)
+    raise TypeError(
+        f"wg.where(cond, a, b): cond must be a bool, a boolean array or a traced comparison, "
+        f"got {type(cond).__name__}"
+    )
+
+
+__all__ = [
+    "Dual", "Var", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
+    "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
+    "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",
+    "softplus", "sqrt", "tan", "tanh", "values", "vars", "where",
+]

@@ -1,0 +1,290 @@
+//! The elementary operations and their derivative rules, each stated once.
+//!
+//! A rule returns the value together with the local partial derivatives. The eager tape
+//! stores those partials at record time, [`crate::Dual`] multiplies them by tangents, and
+//! compiled tapes re-evaluate them per row. The matches have no catch-all arm: a new
+//! operation does not compile until it has its rule.
+
+use crate::real::Real;
+
+/// An operation of one argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Unary {
+    Neg,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Exp,
+    Exp2,
+    Expm1,
+    Log,
+    Log2,
+    Log10,
+    Log1p,
+    Sqrt,
+    Cbrt,
+    Abs,
+    Sigmoid,
+    Relu,
+    Softplus,
+    Erf,
+}
+
+/// An operation of two arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Atan2,
+    Hypot,
+    Max,
+    Min,
+}
+
+impl Unary {
+    /// Every unary operation, in declaration order.
+    pub const ALL: [Unary; 27] = [
+        Unary::Neg,
+        Unary::Sin,
+        Unary::Cos,
+        Unary::Tan,
+        Unary::Asin,
+        Unary::Acos,
+        Unary::Atan,
+        Unary::Sinh,
+        Unary::Cosh,
+        Unary::Tanh,
+        Unary::Asinh,
+        Unary::Acosh,
+        Unary::Atanh,
+        Unary::Exp,
+        Unary::Exp2,
+        Unary::Expm1,
+        Unary::Log,
+        Unary::Log2,
+        Unary::Log10,
+        Unary::Log1p,
+        Unary::Sqrt,
+        Unary::Cbrt,
+        Unary::Abs,
+        Unary::Sigmoid,
+        Unary::Relu,
+        Unary::Softplus,
+        Unary::Erf,
+    ];
+
+    /// The name used by the Python API (`wg.sin`, `v.sin()`) and in DOT output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unary::Neg => "neg",
+            Unary::Sin => "sin",
+            Unary::Cos => "cos",
+            Unary::Tan => "tan",
+            Unary::Asin => "asin",
+            Unary::Acos => "acos",
+            Unary::Atan => "atan",
+            Unary::Sinh => "sinh",
+            Unary::Cosh => "cosh",
+            Unary::Tanh => "tanh",
+            Unary::Asinh => "asinh",
+            Unary::Acosh => "acosh",
+            Unary::Atanh => "atanh",
+            Unary::Exp => "exp",
+            Unary::Exp2 => "exp2",
+            Unary::Expm1 => "expm1",
+            Unary::Log => "log",
+            Unary::Log2 => "log2",
+            Unary::Log10 => "log10",
+            Unary::Log1p => "log1p",
+            Unary::Sqrt => "sqrt",
+            Unary::Cbrt => "cbrt",
+            Unary::Abs => "abs",
+            Unary::Sigmoid => "sigmoid",
+            Unary::Relu => "relu",
+            Unary::Softplus => "softplus",
+            Unary::Erf => "erf",
+        }
+    }
+
+    /// Value and derivative of `self` at `x`.
+    ///
+    /// ```
+    /// use wengert::op::Unary;
+    /// let (v, d) = Unary::Sin.rule(0.0_f64);
+    /// assert_eq!((v, d), (0.0, 1.0));
+    /// ```
+    #[inline(always)]
+    pub fn rule<T: Real>(self, x: T) -> (T, T) {
+        let one = T::cst(1.0);
+        let zero = T::cst(0.0);
+        match self {
+            Unary::Neg => (-x, -one),
+            Unary::Sin => (x.sin(), x.cos()),
+            Unary::Cos => (x.cos(), -x.sin()),
+            Unary::Tan => {
+                let v = x.tan();
+                (v, one + v * v)
+            }
+            Unary::Asin => (x.asin(), one / (one - x * x).sqrt()),
+            Unary::Acos => (x.acos(), -one / (one - x * x).sqrt()),
+            Unary::Atan => (x.atan(), one / (one + x * x)),
+            Unary::Sinh => (x.sinh(), x.cosh()),
+            Unary::Cosh => (x.cosh(), x.sinh()),
+            Unary::Tanh => {
+                let v = x.tanh();
+                (v, one - v * v)
+            }
+            Unary::Asinh => (x.asinh(), one / (x * x + one).sqrt()),
+            // sqrt(x-1)*sqrt(x+1) rather than sqrt(x*x-1): no cancellation near 1.
+            Unary::Acosh => (x.acosh(), one / ((x - one).sqrt() * (x + one).sqrt())),
+            Unary::Atanh => (x.atanh(), one / (one - x * x)),
+            Unary::Exp => {
+                let v = x.exp();
+                (v, v)
+            }
+            Unary::Exp2 => {
+                let v = x.exp2();
+                (v, v * T::cst(std::f64::consts::LN_2))
+            }
+            Unary::Expm1 => {
+                let v = x.exp_m1();
+                (v, v + one)
+            }
+            Unary::Log => (x.ln(), one / x),
+            Unary::Log2 => (x.log2(), one / (x * T::cst(std::f64::consts::LN_2))),
+            Unary::Log10 => (x.log10(), one / (x * T::cst(std::f64::consts::LN_10))),
+            Unary::Log1p => (x.ln_1p(), one / (one + x)),
+            Unary::Sqrt => {
+                let v = x.sqrt();
+                (v, T::cst(0.5) / v)
+            }
+            Unary::Cbrt => {
+                // 1/(3 v^2) rather than v/(3x): gives inf, not nan, at 0.
+                let v = x.cbrt();
+                (v, one / (T::cst(3.0) * v * v))
+            }
+            // Subgradient 0 at the kink, as in PyTorch and JAX.
+            Unary::Abs => (
+                x.abs(),
+                T::sel_gt(x, zero, one, T::sel_gt(zero, x, -one, zero)),
+            ),
+            Unary::Sigmoid => {
+                // exp(-|x|) never overflows, so both tails stay accurate.
+                let e = (-x.abs()).exp();
+                let v = T::sel_gt(x, zero, one / (one + e), e / (one + e));
+                (v, v * (one - v))
+            }
+            // relu(nan) is nan, as np.maximum(nan, 0) is; derivative 0 at the kink.
+            Unary::Relu => (
+                T::sel_gt(x, zero, x, T::sel_eq(x, x, zero, x)),
+                T::sel_gt(x, zero, one, zero),
+            ),
+            Unary::Softplus => {
+                let e = (-x.abs()).exp();
+                let v = T::sel_gt(x, zero, x, zero) + e.ln_1p();
+                let s = T::sel_gt(x, zero, one / (one + e), e / (one + e));
+                (v, s)
+            }
+            Unary::Erf => (
+                x.erf(),
+                T::cst(std::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp(),
+            ),
+        }
+    }
+}
+
+impl Binary {
+    /// Every binary operation, in declaration order.
+    pub const ALL: [Binary; 9] = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Pow,
+        Binary::Atan2,
+        Binary::Hypot,
+        Binary::Max,
+        Binary::Min,
+    ];
+
+    /// The name used by the Python API and in DOT output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+            Binary::Pow => "pow",
+            Binary::Atan2 => "atan2",
+            Binary::Hypot => "hypot",
+            Binary::Max => "maximum",
+            Binary::Min => "minimum",
+        }
+    }
+
+    /// Value and the two partial derivatives of `self` at `(x, y)`.
+    ///
+    /// ```
+    /// use wengert::op::Binary;
+    /// assert_eq!(Binary::Mul.rule(3.0_f64, 4.0), (12.0, 4.0, 3.0));
+    /// ```
+    #[inline(always)]
+    pub fn rule<T: Real>(self, x: T, y: T) -> (T, T, T) {
+        let one = T::cst(1.0);
+        let zero = T::cst(0.0);
+        let half = T::cst(0.5);
+        match self {
+            Binary::Add => (x + y, one, one),
+            Binary::Sub => (x - y, one, -one),
+            Binary::Mul => (x * y, y, x),
+            Binary::Div => {
+                let v = x / y;
+                let r = one / y;
+                (v, r, -v * r)
+            }
+            Binary::Pow => {
+                let v = x.powf(y);
+                // x**0 is constant in x, and 0**y is constant in y (as JAX decides):
+                // without the selects both would come out 0*inf = nan.
+                let dx = T::sel_eq(y, zero, zero, y * x.powf(y - one));
+                let dy = T::sel_eq(x, zero, zero, v * x.ln());
+                (v, dx, dy)
+            }
+            Binary::Atan2 => {
+                let r = one / (x * x + y * y);
+                (x.atan2(y), y * r, -x * r)
+            }
+            Binary::Hypot => {
+                let v = x.hypot(y);
+                let r = T::sel_eq(v, zero, zero, one / v);
+                (v, x * r, y * r)
+            }
+            // NaN in either argument gives NaN, as np.maximum does; ties split the
+            // gradient evenly, as PyTorch and JAX do.
+            Binary::Max => {
+                let v = T::sel_eq(y, y, T::sel_gt(y, x, y, x), y);
+                let dx = T::sel_gt(x, y, one, T::sel_eq(x, y, half, zero));
+                (v, dx, one - dx)
+            }
+            Binary::Min => {
+                let v = T::sel_eq(y, y, T::sel_gt(x, y, y, x), y);
+                let dx = T::sel_gt(y, x, one, T::sel_eq(x, y, half, zero));
+                (v, dx, one - dx)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Module-level math (`wg.sin(x)`, `wg.atan2(y, x)`): one entry point per operation that
+//! takes floats, `Var` and `Dual` alike. Other objects (NumPy arrays, traced values) go to
+//! the Python fallback in `wengert._dispatch`.
+
+use super::dual::PyDual;
+use super::number::{binary_any, plain_number, Number};
+use super::var::PyVar;
+use crate::op::{Binary, Unary};
+use pyo3::prelude::*;
+use pyo3::types::PyFloat;
+
+fn unary_any<'py>(op: Unary, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
+    if let Ok(v) = x.cast::<PyVar>() {
+        return Ok(Bound::new(py, v.get().unary(op)?)?.into_any());
+    }
+    if let Ok(d) = x.cast::<PyDual>() {
+        return Ok(Bound::new(py, d.get().unary(op)?)?.into_any());
+    }
+    if let Some(c) = plain_number(x)? {
+        return Ok(PyFloat::new(py, op.rule(c).0).into_any());
+    }
+    py.import("wengert._dispatch")?
+        .getattr("unary_fallback")?
+        .call1((op.name(), x))
+}
+
+fn binary_any_args<'py>(
+    op: Binary,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = x.py();
+    if let Ok(v) = x.cast::<PyVar>() {
+        if let Some(r) = binary_any(v.get(), op, y, false)? {
+            return Ok(Bound::new(py, r)?.into_any());
+        }
+    } else if let Ok(v) = y.cast::<PyVar>() {
+        if let Some(r) = binary_any(v.get(), op, x, true)? {
+            return Ok(Bound::new(py, r)?.into_any());
+        }
+    } else if let Ok(d) = x.cast::<PyDual>() {
+        if let Some(r) = binary_any(d.get(), op, y, false)? {
+            return Ok(Bound::new(py, r)?.into_any());
+        }
+    } else if let Ok(d) = y.cast::<PyDual>() {
+        if let Some(r) = binary_any(d.get(), op, x, true)? {
+            return Ok(Bound::new(py, r)?.into_any());
+        }
+    } else if let (Some(a), Some(b)) = (plain_number(x)?, plain_number(y)?) {
+        return Ok(PyFloat::new(py, op.rule(a, b).0).into_any());
+    }
+    py.import("wengert._dispatch")?
+        .getattr("binary_fallback")?
+        .call1((op.name(), x, y))
+}
+
+macro_rules! unary_functions {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "(x)` for a float, Var, Dual or array.")]
+            #[pyfunction]
+            pub fn $name<'py>(x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                unary_any(Unary::$op, x)
+            }
+        )*
+        pub fn add_unary(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(m.add_function(wrap_pyfunction!($name, m)?)?;)*
+            Ok(())
+        }
+    };
+}
+
+unary_functions!(
+    sin => Sin, cos => Cos, tan => Tan, asin => Asin, acos => Acos, atan => Atan,
+    sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh, atanh => Atanh,
+    exp => Exp, exp2 => Exp2, expm1 => Expm1, log => Log, log2 => Log2, log10 => Log10,
+    log1p => Log1p, sqrt => Sqrt, cbrt => Cbrt, abs => Abs, sigmoid => Sigmoid, relu => Relu,
+    softplus => Softplus, erf => Erf,
+);
+
+macro_rules! binary_functions {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "(x, y)` for floats, Vars, Duals or arrays.")]
+            #[pyfunction]
+            pub fn $name<'py>(x: &Bound<'py, PyAny>, y: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                binary_any_args(Binary::$op, x, y)
+            }
+        )*
+        pub fn add_binary(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(m.add_function(wrap_pyfunction!($name, m)?)?;)*
+            Ok(())
+        }
+    };
+}
+
+binary_functions!(atan2 => Atan2, hypot => Hypot, pow => Pow, maximum => Max, minimum => Min);

@@ -1,0 +1,317 @@
+//! The Python number protocol shared by `Var` and `Dual`: operand classification and one
+//! macro that writes the operators and math methods for both classes, so the two cannot
+//! drift apart. Every method forwards to the class's [`Number`] impl: no math here.
+
+use crate::op::{Binary, Unary};
+use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyInt};
+
+/// A class of differentiable Python numbers.
+pub(crate) trait Number: Sized {
+    /// The Python class name, for error messages.
+    const NAME: &'static str;
+    /// The plain value.
+    fn val(&self) -> f64;
+    fn unary(&self, op: Unary) -> PyResult<Self>;
+    fn binary(&self, op: Binary, y: &Self) -> PyResult<Self>;
+    /// `op(self, c)`, or `op(c, self)` when `const_first`.
+    fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self>;
+}
+
+/// A plain real number from Python: float (and its subclasses, `np.float64` among them),
+/// int, bool, or a NumPy integer/float scalar. Anything else, a `Dual` or `Var` among
+/// them, is not a plain number: converting it with `__float__` would drop its derivative.
+pub(crate) fn plain_number(ob: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    if let Ok(f) = ob.cast::<PyFloat>() {
+        return Ok(Some(f.value()));
+    }
+    if ob.is_instance_of::<PyInt>() {
+        return ob.extract::<f64>().map(Some);
+    }
+    let py = ob.py();
+    let numpy_number = py.import("numpy")?.getattr("number")?;
+    let numpy_bool = py.import("numpy")?.getattr("bool_")?;
+    if ob.is_instance(&numpy_number)? || ob.is_instance(&numpy_bool)? {
+        let v = ob.call_method0("__float__")?;
+        return Ok(Some(v.cast::<PyFloat>()?.value()));
+    }
+    Ok(None)
+}
+
+/// `op(x, other)` (or `op(other, x)` when `reflected`); `None` when `other` is of a kind
+/// this class does not combine with, so the caller returns NotImplemented.
+pub(crate) fn binary_any<T>(
+    x: &T,
+    op: Binary,
+    other: &Bound<'_, PyAny>,
+    reflected: bool,
+) -> PyResult<Option<T>>
+where
+    T: Number + pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync,
+{
+    if let Ok(y) = other.cast::<T>() {
+        let y = y.get();
+        return if reflected {
+            y.binary(op, x)
+        } else {
+            x.binary(op, y)
+        }
+        .map(Some);
+    }
+    match plain_number(other)? {
+        Some(c) => x.binary_const(op, c, reflected).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Writes the `#[pymethods]` block with every operator and math method for `$ty`.
+macro_rules! number_methods {
+    ($ty:ty) => {
+        #[pyo3::pymethods]
+        impl $ty {
+            fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Add, o, false)?)
+            }
+            fn __radd__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Add, o, true)?)
+            }
+            fn __sub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Sub, o, false)?)
+            }
+            fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Sub, o, true)?)
+            }
+            fn __mul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Mul, o, false)?)
+            }
+            fn __rmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Mul, o, true)?)
+            }
+            fn __truediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Div, o, false)?)
+            }
+            fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Div, o, true)?)
+            }
+            fn __pow__(
+                &self,
+                py: Python<'_>,
+                o: &Bound<'_, PyAny>,
+                modulo: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<Py<PyAny>> {
+                if modulo.is_some() {
+                    return Ok(py.NotImplemented());
+                }
+                number_result(py, binary_any(self, Binary::Pow, o, false)?)
+            }
+            fn __rpow__(
+                &self,
+                py: Python<'_>,
+                o: &Bound<'_, PyAny>,
+                modulo: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<Py<PyAny>> {
+                if modulo.is_some() {
+                    return Ok(py.NotImplemented());
+                }
+                number_result(py, binary_any(self, Binary::Pow, o, true)?)
+            }
+            fn __neg__(&self) -> PyResult<Self> {
+                self.unary(Unary::Neg)
+            }
+            fn __pos__(slf: Py<Self>) -> Py<Self> {
+                slf
+            }
+            fn __abs__(&self) -> PyResult<Self> {
+                self.unary(Unary::Abs)
+            }
+            fn __float__(&self) -> f64 {
+                self.val()
+            }
+            fn __bool__(&self) -> bool {
+                self.val() != 0.0
+            }
+            fn __hash__(slf: &Bound<'_, Self>) -> isize {
+                slf.as_ptr() as isize
+            }
+            fn __richcmp__(
+                &self,
+                py: Python<'_>,
+                o: &Bound<'_, PyAny>,
+                cmp: pyo3::basic::CompareOp,
+            ) -> PyResult<Py<PyAny>> {
+                let y = if let Ok(y) = o.cast::<Self>() {
+                    y.get().val()
+                } else if let Some(c) = $crate::python::number::plain_number(o)? {
+                    c
+                } else {
+                    return Ok(py.NotImplemented());
+                };
+                use pyo3::basic::CompareOp;
+                let x = self.val();
+                // IEEE comparisons, as float's own: every comparison with nan is False but !=.
+                let r = match cmp {
+                    CompareOp::Lt => x < y,
+                    CompareOp::Le => x <= y,
+                    CompareOp::Gt => x > y,
+                    CompareOp::Ge => x >= y,
+                    CompareOp::Eq => x == y,
+                    CompareOp::Ne => x != y,
+                };
+                Ok(pyo3::types::PyBool::new(py, r)
+                    .to_owned()
+                    .into_any()
+                    .unbind())
+            }
+
+            fn sin(&self) -> PyResult<Self> {
+                self.unary(Unary::Sin)
+            }
+            fn cos(&self) -> PyResult<Self> {
+                self.unary(Unary::Cos)
+            }
+            fn tan(&self) -> PyResult<Self> {
+                self.unary(Unary::Tan)
+            }
+            fn asin(&self) -> PyResult<Self> {
+                self.unary(Unary::Asin)
+            }
+            fn acos(&self) -> PyResult<Self> {
+                self.unary(Unary::Acos)
+            }
+            fn atan(&self) -> PyResult<Self> {
+                self.unary(Unary::Atan)
+            }
+            fn sinh(&self) -> PyResult<Self> {
+                self.unary(Unary::Sinh)
+            }
+            fn cosh(&self) -> PyResult<Self> {
+                self.unary(Unary::Cosh)
+            }
+            fn tanh(&self) -> PyResult<Self> {
+                self.unary(Unary::Tanh)
+            }
+            fn asinh(&self) -> PyResult<Self> {
+                self.unary(Unary::Asinh)
+            }
+            fn acosh(&self) -> PyResult<Self> {
+                self.unary(Unary::Acosh)
+            }
+            fn atanh(&self) -> PyResult<Self> {
+                self.unary(Unary::Atanh)
+            }
+            fn exp(&self) -> PyResult<Self> {
+                self.unary(Unary::Exp)
+            }
+            fn exp2(&self) -> PyResult<Self> {
+                self.unary(Unary::Exp2)
+            }
+            fn expm1(&self) -> PyResult<Self> {
+                self.unary(Unary::Expm1)
+            }
+            fn log(&self) -> PyResult<Self> {
+                self.unary(Unary::Log)
+            }
+            fn log2(&self) -> PyResult<Self> {
+                self.unary(Unary::Log2)
+            }
+            fn log10(&self) -> PyResult<Self> {
+                self.unary(Unary::Log10)
+            }
+            fn log1p(&self) -> PyResult<Self> {
+                self.unary(Unary::Log1p)
+            }
+            fn sqrt(&self) -> PyResult<Self> {
+                self.unary(Unary::Sqrt)
+            }
+            fn cbrt(&self) -> PyResult<Self> {
+                self.unary(Unary::Cbrt)
+            }
+            fn abs(&self) -> PyResult<Self> {
+                self.unary(Unary::Abs)
+            }
+            fn sigmoid(&self) -> PyResult<Self> {
+                self.unary(Unary::Sigmoid)
+            }
+            fn relu(&self) -> PyResult<Self> {
+                self.unary(Unary::Relu)
+            }
+            fn softplus(&self) -> PyResult<Self> {
+                self.unary(Unary::Softplus)
+            }
+            fn erf(&self) -> PyResult<Self> {
+                self.unary(Unary::Erf)
+            }
+            // NumPy's names, so ufuncs on object arrays (np.arcsin(arr)) find them.
+            fn arcsin(&self) -> PyResult<Self> {
+                self.unary(Unary::Asin)
+            }
+            fn arccos(&self) -> PyResult<Self> {
+                self.unary(Unary::Acos)
+            }
+            fn arctan(&self) -> PyResult<Self> {
+                self.unary(Unary::Atan)
+            }
+            fn arcsinh(&self) -> PyResult<Self> {
+                self.unary(Unary::Asinh)
+            }
+            fn arccosh(&self) -> PyResult<Self> {
+                self.unary(Unary::Acosh)
+            }
+            fn arctanh(&self) -> PyResult<Self> {
+                self.unary(Unary::Atanh)
+            }
+
+            fn atan2(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+                method_result::<Self>("atan2", x, binary_any(self, Binary::Atan2, x, false)?)
+            }
+            fn arctan2(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+                method_result::<Self>("arctan2", x, binary_any(self, Binary::Atan2, x, false)?)
+            }
+            fn hypot(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
+                method_result::<Self>("hypot", y, binary_any(self, Binary::Hypot, y, false)?)
+            }
+            fn pow(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
+                method_result::<Self>("pow", y, binary_any(self, Binary::Pow, y, false)?)
+            }
+            fn maximum(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
+                method_result::<Self>("maximum", y, binary_any(self, Binary::Max, y, false)?)
+            }
+            fn minimum(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
+                method_result::<Self>("minimum", y, binary_any(self, Binary::Min, y, false)?)
+            }
+        }
+    };
+}
+pub(crate) use number_methods;
+
+/// The Python result of a binary method: the new number, or NotImplemented.
+pub(crate) fn number_result<T>(py: Python<'_>, r: Option<T>) -> PyResult<Py<PyAny>>
+where
+    T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>,
+{
+    match r {
+        Some(v) => Ok(Bound::new(py, v)?.into_any().unbind()),
+        None => Ok(py.NotImplemented()),
+    }
+}
+
+/// The result of a binary math method: unlike an operator, a method cannot return
+/// NotImplemented, so an unsupported argument is a TypeError naming what was expected.
+pub(crate) fn method_result<T: Number>(
+    method: &str,
+    arg: &Bound<'_, PyAny>,
+    r: Option<T>,
+) -> PyResult<T> {
+    r.ok_or_else(|| {
+        let got = arg
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{}.{method}(other): other must be a {} or a real number, got {got}",
+            T::NAME,
+            T::NAME
+        ))
+    })
+}

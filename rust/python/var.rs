@@ -1,0 +1,300 @@
+//! Python `Var`: a handle to a node on the calling thread's tape.
+//!
+//! Each thread has one [`Arena`]. A `Var` owns exactly one node; when the last `Var` at
+//! the top of the arena is dropped, the top is truncated down to the highest node still
+//! owned. Nodes only point backwards, so nothing above a live node is ever needed by it:
+//! a training loop that builds a fresh graph each step over persistent leaves stays flat.
+
+use super::number::{binary_any, method_result, number_methods, number_result, Number};
+use crate::arena::{Arena, Op};
+use crate::op::{Binary, Unary};
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The calling thread's tape and what the Python layer keeps beside it.
+struct ThreadTape {
+    id: u64,
+    arena: Arena,
+    /// `owned[i]`: a live `Var` still refers to node i.
+    owned: Vec<bool>,
+    /// Adjoints left by the last `backward()`; shorter than the arena when it ran lower.
+    grads: Vec<f64>,
+}
+
+impl ThreadTape {
+    fn new() -> Self {
+        ThreadTape {
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            arena: Arena::new(),
+            owned: vec![true],
+            grads: Vec::new(),
+        }
+    }
+
+    fn release(&mut self, idx: u32) {
+        let idx = idx as usize;
+        self.owned[idx] = false;
+        if idx + 1 == self.owned.len() {
+            let mut n = idx;
+            while !self.owned[n - 1] {
+                n -= 1;
+            }
+            self.arena.truncate(n);
+            self.owned.truncate(n);
+            self.grads.truncate(n);
+        }
+    }
+}
+
+thread_local! {
+    static TAPE: RefCell<ThreadTape> = RefCell::new(ThreadTape::new());
+}
+
+/// Runs `f` on this thread's tape after checking that every `Var` in `vars` belongs to it.
+fn with_tape<R>(vars: &[&PyVar], f: impl FnOnce(&mut ThreadTape) -> R) -> PyResult<R> {
+    TAPE.with_borrow_mut(|t| {
+        for v in vars {
+            if v.tape != t.id {
+                return Err(PyRuntimeError::new_err(
+                    "this Var was made on another thread: a Var belongs to the thread that \
+                     created it; build the graph and call backward() on one thread",
+                ));
+            }
+        }
+        Ok(f(t))
+    })
+}
+
+/// A differentiable real number recorded on the calling thread's tape (reverse mode).
+///
+/// >>> import wengert as wg
+/// >>> x = wg.Var(3.0)
+/// >>> y = x * x + wg.sin(x)
+/// >>> y.backward()
+/// >>> round(x.grad, 6)
+/// 5.010008
+#[pyclass(name = "Var", module = "wengert", frozen)]
+pub struct PyVar {
+    tape: u64,
+    idx: u32,
+    leaf: bool,
+    value: AtomicU64,
+}
+
+impl PyVar {
+    fn node(tape: &mut ThreadTape, idx: u32, value: f64, leaf: bool) -> PyVar {
+        tape.owned.push(true);
+        PyVar {
+            tape: tape.id,
+            idx,
+            leaf,
+            value: AtomicU64::new(value.to_bits()),
+        }
+    }
+
+    /// Makes a leaf on this thread's tape.
+    pub(crate) fn leaf(value: f64) -> PyVar {
+        TAPE.with_borrow_mut(|t| {
+            let idx = t.arena.leaf();
+            PyVar::node(t, idx, value, true)
+        })
+    }
+
+    /// d(self)/d(each of `wrt`), by one sweep that leaves `.grad` untouched.
+    pub(crate) fn gradient(&self, wrt: &[&PyVar]) -> PyResult<Vec<f64>> {
+        let mut all: Vec<&PyVar> = wrt.to_vec();
+        all.push(self);
+        with_tape(&all, |t| {
+            let mut adj = Vec::new();
+            t.arena.sweep(self.idx, &mut adj);
+            wrt.iter()
+                .map(|v| adj.get(v.idx as usize).copied().unwrap_or(0.0))
+                .collect()
+        })
+    }
+}
+
+impl Drop for PyVar {
+    fn drop(&mut self) {
+        // A Var dropped on another thread, or while its thread is exiting, leaves its node
+        // in place: a leak of one node, never a touch of another thread's tape.
+        let _ = TAPE.try_with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut() {
+                if t.id == self.tape {
+                    t.release(self.idx);
+                }
+            }
+        });
+    }
+}
+
+impl Number for PyVar {
+    const NAME: &'static str = "Var";
+
+    fn val(&self) -> f64 {
+        f64::from_bits(self.value.load(Ordering::Relaxed))
+    }
+
+    fn unary(&self, op: Unary) -> PyResult<Self> {
+        let (v, d) = op.rule(self.val());
+        with_tape(&[self], |t| {
+            let idx = t.arena.unary(Op::Unary(op), self.idx, d);
+            PyVar::node(t, idx, v, false)
+        })
+    }
+
+    fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
+        let (v, dx, dy) = op.rule(self.val(), y.val());
+        with_tape(&[self, y], |t| {
+            let idx = t.arena.binary(op, self.idx, y.idx, dx, dy);
+            PyVar::node(t, idx, v, false)
+        })
+    }
+
+    fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self> {
+        let (v, d) = if const_first {
+            let (v, _, d) = op.rule(c, self.val());
+            (v, d)
+        } else {
+            let (v, d, _) = op.rule(self.val(), c);
+            (v, d)
+        };
+        with_tape(&[self], |t| {
+            let idx = t.arena.unary(Op::Binary(op), self.idx, d);
+            PyVar::node(t, idx, v, false)
+        })
+    }
+}
+
+number_methods!(PyVar);
+
+/// The value of a new leaf: a real number, and not a `Var` or `Dual`, whose derivative
+/// information would silently be dropped.
+fn leaf_value(value: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    if let Some(v) = super::number::plain_number(value)? {
+        return Ok(v);
+    }
+    let got = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    Err(PyTypeError::new_err(format!(
+        "{what} must be a real number (float or int), got {got}"
+    )))
+}
+
+#[pymethods]
+impl PyVar {
+    #[new]
+    fn py_new(value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(PyVar::leaf(leaf_value(value, "Var(value): value")?))
+    }
+
+    /// The value computed when this Var was made (settable on leaves).
+    #[getter]
+    fn value(&self) -> f64 {
+        self.val()
+    }
+
+    #[setter]
+    fn set_value(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if !self.leaf {
+            return Err(PyAttributeError::new_err(
+                "only a leaf Var (one made by wg.Var(x)) can have its value set; this Var was \
+                 computed by an operation: make a new leaf with wg.Var(x)",
+            ));
+        }
+        let v = leaf_value(value, "Var.value")?;
+        self.value.store(v.to_bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Alias of `value`, as in micrograd.
+    #[getter]
+    fn data(&self) -> f64 {
+        self.val()
+    }
+
+    #[setter]
+    fn set_data(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set_value(value)
+    }
+
+    /// d(output)/d(self) from the last `backward()`; 0.0 before one or when unreached.
+    #[getter]
+    fn grad(&self) -> PyResult<f64> {
+        with_tape(&[self], |t| {
+            t.grads.get(self.idx as usize).copied().unwrap_or(0.0)
+        })
+    }
+
+    #[setter]
+    fn set_grad(&self, g: f64) -> PyResult<()> {
+        with_tape(&[self], |t| {
+            let i = self.idx as usize;
+            if t.grads.len() <= i {
+                t.grads.resize(i + 1, 0.0);
+            }
+            t.grads[i] = g;
+        })
+    }
+
+    /// True for a Var made by `Var(x)` rather than computed.
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.leaf
+    }
+
+    /// Sets `.grad` of every Var this one depends on to d(self)/d(that Var).
+    fn backward(&self) -> PyResult<()> {
+        with_tape(&[self], |t| {
+            let mut adj = std::mem::take(&mut t.grads);
+            t.arena.sweep(self.idx, &mut adj);
+            t.grads = adj;
+        })
+    }
+
+    /// Graphviz DOT text of the graph this Var depends on.
+    fn to_dot(&self) -> PyResult<String> {
+        with_tape(&[self], |t| t.arena.to_dot(self.idx))
+    }
+
+    fn __repr__(&self) -> PyResult<String> {
+        let g = self.grad()?;
+        Ok(format!("Var({}, grad={})", short(self.val()), short(g)))
+    }
+}
+
+/// A number as Python prints it rounded to 6 decimals: `2.016647`, `0.0`, `nan`, `inf`.
+pub(crate) fn short(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        let r = (x * 1e6).round() / 1e6;
+        if r.is_finite() {
+            format!("{r:?}")
+        } else {
+            format!("{x:?}")
+        }
+    }
+}
+
+/// Number of nodes on the calling thread's tape (the sink included): for memory tests.
+#[pyfunction]
+pub fn tape_size() -> usize {
+    TAPE.with_borrow(|t| t.arena.len())
+}
+
+/// d(y)/d(each of `wrt`) without touching `.grad`: the core of `wg.grad(y, wrt)`.
+#[pyfunction]
+pub fn var_gradient(y: PyRef<'_, PyVar>, wrt: Vec<PyRef<'_, PyVar>>) -> PyResult<Vec<f64>> {
+    let wrt: Vec<&PyVar> = wrt.iter().map(|v| &**v).collect();
+    y.gradient(&wrt)
+}

@@ -1,0 +1,184 @@
+//! The number type every derivative rule is written against.
+//!
+//! Rules in [`crate::op`] are generic over [`Real`], so one statement of each rule serves
+//! plain `f64` (the eager tape), [`crate::Dual`] (forward mode, and nested duals for
+//! higher order) and, later, SIMD lanes. Comparisons are expressed as selects because a
+//! lane type has no single truth value.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+/// A real scalar (or a vector of lanes) with the elementary functions.
+///
+/// ```
+/// use wengert::Real;
+/// fn square_plus_sin<T: Real>(x: T) -> T { x * x + x.sin() }
+/// assert_eq!(square_plus_sin(0.0_f64), 0.0);
+/// ```
+pub trait Real:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    fn cst(c: f64) -> Self;
+    /// `if x > y { a } else { b }`, lane-wise; the comparison looks at values only.
+    fn sel_gt(x: Self, y: Self, a: Self, b: Self) -> Self;
+    /// `if x == y { a } else { b }`, lane-wise.
+    fn sel_eq(x: Self, y: Self, a: Self, b: Self) -> Self;
+
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tan(self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    fn sinh(self) -> Self;
+    fn cosh(self) -> Self;
+    fn tanh(self) -> Self;
+    fn asinh(self) -> Self;
+    fn acosh(self) -> Self;
+    fn atanh(self) -> Self;
+    fn exp(self) -> Self;
+    fn exp2(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn ln(self) -> Self;
+    fn log2(self) -> Self;
+    fn log10(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn cbrt(self) -> Self;
+    fn abs(self) -> Self;
+    fn erf(self) -> Self;
+    fn powf(self, y: Self) -> Self;
+    fn atan2(self, x: Self) -> Self;
+    fn hypot(self, y: Self) -> Self;
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn cst(c: f64) -> Self {
+        c
+    }
+    #[inline(always)]
+    fn sel_gt(x: Self, y: Self, a: Self, b: Self) -> Self {
+        if x > y {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    fn sel_eq(x: Self, y: Self, a: Self, b: Self) -> Self {
+        if x == y {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    fn sin(self) -> Self {
+        f64::sin(self)
+    }
+    #[inline(always)]
+    fn cos(self) -> Self {
+        f64::cos(self)
+    }
+    #[inline(always)]
+    fn tan(self) -> Self {
+        f64::tan(self)
+    }
+    #[inline(always)]
+    fn asin(self) -> Self {
+        f64::asin(self)
+    }
+    #[inline(always)]
+    fn acos(self) -> Self {
+        f64::acos(self)
+    }
+    #[inline(always)]
+    fn atan(self) -> Self {
+        f64::atan(self)
+    }
+    #[inline(always)]
+    fn sinh(self) -> Self {
+        f64::sinh(self)
+    }
+    #[inline(always)]
+    fn cosh(self) -> Self {
+        f64::cosh(self)
+    }
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        f64::tanh(self)
+    }
+    #[inline(always)]
+    fn asinh(self) -> Self {
+        f64::asinh(self)
+    }
+    #[inline(always)]
+    fn acosh(self) -> Self {
+        f64::acosh(self)
+    }
+    #[inline(always)]
+    fn atanh(self) -> Self {
+        f64::atanh(self)
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn exp2(self) -> Self {
+        f64::exp2(self)
+    }
+    #[inline(always)]
+    fn exp_m1(self) -> Self {
+        f64::exp_m1(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn log2(self) -> Self {
+        f64::log2(self)
+    }
+    #[inline(always)]
+    fn log10(self) -> Self {
+        f64::log10(self)
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn cbrt(self) -> Self {
+        f64::cbrt(self)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn erf(self) -> Self {
+        libm::erf(self)
+    }
+    #[inline(always)]
+    fn powf(self, y: Self) -> Self {
+        f64::powf(self, y)
+    }
+    #[inline(always)]
+    fn atan2(self, x: Self) -> Self {
+        f64::atan2(self, x)
+    }
+    #[inline(always)]
+    fn hypot(self, y: Self) -> Self {
+        f64::hypot(self, y)
+    }
+}
