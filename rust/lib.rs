@@ -14,6 +14,7 @@
 
 pub mod arena;
 pub mod dual;
+pub mod graph;
 pub mod lanes;
 pub mod op;
 pub mod real;

@@ -64,8 +64,67 @@ where
     }
 }
 
-/// Writes the `#[pymethods]` block with every operator and math method for `$ty`.
+/// Writes every operator and math method for `$ty`: [`number_arith`] plus
+/// [`number_compare`] (eager comparisons).
 macro_rules! number_methods {
+    ($ty:ty) => {
+        $crate::python::number::number_arith!($ty);
+        $crate::python::number::number_compare!($ty);
+    };
+}
+pub(crate) use number_methods;
+
+/// Eager comparisons, `float()`, truth and identity hash for `$ty`. A traced class writes
+/// its own, since its comparisons record instead of answering.
+macro_rules! number_compare {
+    ($ty:ty) => {
+        #[pyo3::pymethods]
+        impl $ty {
+            fn __float__(&self) -> f64 {
+                self.val()
+            }
+            fn __bool__(&self) -> bool {
+                self.val() != 0.0
+            }
+            fn __hash__(slf: &Bound<'_, Self>) -> isize {
+                slf.as_ptr() as isize
+            }
+            fn __richcmp__(
+                &self,
+                py: Python<'_>,
+                o: &Bound<'_, PyAny>,
+                cmp: pyo3::basic::CompareOp,
+            ) -> PyResult<Py<PyAny>> {
+                let y = if let Ok(y) = o.cast::<Self>() {
+                    y.get().val()
+                } else if let Some(c) = $crate::python::number::plain_number(o)? {
+                    c
+                } else {
+                    return Ok(py.NotImplemented());
+                };
+                use pyo3::basic::CompareOp;
+                let x = self.val();
+                // IEEE comparisons, as float's own: every comparison with nan is False but !=.
+                let r = match cmp {
+                    CompareOp::Lt => x < y,
+                    CompareOp::Le => x <= y,
+                    CompareOp::Gt => x > y,
+                    CompareOp::Ge => x >= y,
+                    CompareOp::Eq => x == y,
+                    CompareOp::Ne => x != y,
+                };
+                Ok(pyo3::types::PyBool::new(py, r)
+                    .to_owned()
+                    .into_any()
+                    .unbind())
+            }
+        }
+    };
+}
+pub(crate) use number_compare;
+
+/// The arithmetic operators and math methods for `$ty`.
+macro_rules! number_arith {
     ($ty:ty) => {
         #[pyo3::pymethods]
         impl $ty {
@@ -124,45 +183,6 @@ macro_rules! number_methods {
             fn __abs__(&self) -> PyResult<Self> {
                 self.unary(Unary::Abs)
             }
-            fn __float__(&self) -> f64 {
-                self.val()
-            }
-            fn __bool__(&self) -> bool {
-                self.val() != 0.0
-            }
-            fn __hash__(slf: &Bound<'_, Self>) -> isize {
-                slf.as_ptr() as isize
-            }
-            fn __richcmp__(
-                &self,
-                py: Python<'_>,
-                o: &Bound<'_, PyAny>,
-                cmp: pyo3::basic::CompareOp,
-            ) -> PyResult<Py<PyAny>> {
-                let y = if let Ok(y) = o.cast::<Self>() {
-                    y.get().val()
-                } else if let Some(c) = $crate::python::number::plain_number(o)? {
-                    c
-                } else {
-                    return Ok(py.NotImplemented());
-                };
-                use pyo3::basic::CompareOp;
-                let x = self.val();
-                // IEEE comparisons, as float's own: every comparison with nan is False but !=.
-                let r = match cmp {
-                    CompareOp::Lt => x < y,
-                    CompareOp::Le => x <= y,
-                    CompareOp::Gt => x > y,
-                    CompareOp::Ge => x >= y,
-                    CompareOp::Eq => x == y,
-                    CompareOp::Ne => x != y,
-                };
-                Ok(pyo3::types::PyBool::new(py, r)
-                    .to_owned()
-                    .into_any()
-                    .unbind())
-            }
-
             fn sin(&self) -> PyResult<Self> {
                 self.unary(Unary::Sin)
             }
@@ -282,7 +302,7 @@ macro_rules! number_methods {
         }
     };
 }
-pub(crate) use number_methods;
+pub(crate) use number_arith;
 
 /// The Python result of a binary method: the new number, or NotImplemented.
 pub(crate) fn number_result<T>(py: Python<'_>, r: Option<T>) -> PyResult<Py<PyAny>>

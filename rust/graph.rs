@@ -1,0 +1,225 @@
+//! The recording tape of `compile`: a graph of symbolic operations built while tracing a
+//! function once. Building already simplifies: constants fold, identical subexpressions are
+//! shared (hash-consing), and exact identities (`x + 0`, `x * 1`, `x ** 2 -> x * x`) are
+//! applied. Every simplification keeps values and derivatives bit-for-bit the same
+//! (IEEE), so the compiled function gives what the eager one gives.
+
+use crate::op::{Binary, Unary};
+use std::collections::HashMap;
+
+/// A comparison, as recorded by `where(x < y, a, b)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Cmp {
+    pub const ALL: [Cmp; 6] = [Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge, Cmp::Eq, Cmp::Ne];
+
+    /// The truth of `x self y`, with IEEE semantics (every comparison with nan is false
+    /// except `!=`).
+    pub fn holds(self, x: f64, y: f64) -> bool {
+        match self {
+            Cmp::Lt => x < y,
+            Cmp::Le => x <= y,
+            Cmp::Gt => x > y,
+            Cmp::Ge => x >= y,
+            Cmp::Eq => x == y,
+            Cmp::Ne => x != y,
+        }
+    }
+
+    /// The operator's symbol, for DOT output.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+            Cmp::Eq => "==",
+            Cmp::Ne => "!=",
+        }
+    }
+
+    /// `if x self y { a } else { b }` lane-wise, from the two selects every [`Real`] has.
+    ///
+    /// [`Real`]: crate::Real
+    #[inline(always)]
+    pub fn select<T: crate::Real>(self, x: T, y: T, a: T, b: T) -> T {
+        match self {
+            Cmp::Lt => T::sel_gt(y, x, a, b),
+            Cmp::Le => T::sel_gt(y, x, a, T::sel_eq(x, y, a, b)),
+            Cmp::Gt => T::sel_gt(x, y, a, b),
+            Cmp::Ge => T::sel_gt(x, y, a, T::sel_eq(x, y, a, b)),
+            Cmp::Eq => T::sel_eq(x, y, a, b),
+            Cmp::Ne => T::sel_eq(x, y, b, a),
+        }
+    }
+}
+
+/// One operation of a traced function. Arguments are indices of earlier nodes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Node {
+    /// Element `i` of the flattened inputs.
+    Input(u32),
+    Const(f64),
+    Unary(Unary, u32),
+    Binary(Binary, u32, u32),
+    /// `if x cmp y { a } else { b }`: `[x, y, a, b]`.
+    Select(Cmp, [u32; 4]),
+}
+
+impl Node {
+    fn key(&self) -> (u8, u8, u64, [u32; 4]) {
+        match *self {
+            Node::Input(i) => (0, 0, i as u64, [0; 4]),
+            Node::Const(c) => (1, 0, c.to_bits(), [0; 4]),
+            Node::Unary(op, a) => (2, op as u8, 0, [a, 0, 0, 0]),
+            Node::Binary(op, a, b) => (3, op as u8, 0, [a, b, 0, 0]),
+            Node::Select(c, args) => (4, c as u8, 0, args),
+        }
+    }
+
+    /// The node indices this node reads.
+    pub fn args(&self) -> Vec<u32> {
+        match *self {
+            Node::Input(_) | Node::Const(_) => vec![],
+            Node::Unary(_, a) => vec![a],
+            Node::Binary(_, a, b) => vec![a, b],
+            Node::Select(_, args) => args.to_vec(),
+        }
+    }
+}
+
+/// A traced function under construction.
+///
+/// ```
+/// use wengert::graph::Graph;
+/// use wengert::op::Binary;
+/// let mut g = Graph::new(2);
+/// let (x, y) = (g.input(0), g.input(1));
+/// let a = g.binary(Binary::Mul, x, y);
+/// let b = g.binary(Binary::Mul, x, y);
+/// assert_eq!(a, b); // shared, not recorded twice
+/// let one = g.constant(1.0);
+/// assert_eq!(g.binary(Binary::Mul, a, one), a); // x * 1 is x
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    n_inputs: u32,
+    memo: HashMap<(u8, u8, u64, [u32; 4]), u32>,
+}
+
+impl Graph {
+    /// A graph with `n_inputs` inputs, nodes `0..n_inputs`.
+    pub fn new(n_inputs: u32) -> Self {
+        let mut g = Graph {
+            nodes: Vec::new(),
+            n_inputs,
+            memo: HashMap::new(),
+        };
+        for i in 0..n_inputs {
+            g.intern(Node::Input(i));
+        }
+        g
+    }
+
+    pub fn n_inputs(&self) -> u32 {
+        self.n_inputs
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn intern(&mut self, n: Node) -> u32 {
+        let key = n.key();
+        if let Some(&i) = self.memo.get(&key) {
+            return i;
+        }
+        let i = self.nodes.len() as u32;
+        self.nodes.push(n);
+        self.memo.insert(key, i);
+        i
+    }
+
+    fn as_const(&self, i: u32) -> Option<f64> {
+        match self.nodes[i as usize] {
+            Node::Const(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The node of input element `i`.
+    pub fn input(&self, i: u32) -> u32 {
+        assert!(i < self.n_inputs, "input {i} out of range");
+        i
+    }
+
+    pub fn constant(&mut self, c: f64) -> u32 {
+        self.intern(Node::Const(c))
+    }
+
+    pub fn unary(&mut self, op: Unary, a: u32) -> u32 {
+        if let Some(c) = self.as_const(a) {
+            return self.constant(op.rule(c).0);
+        }
+        if let (Unary::Neg, Node::Unary(Unary::Neg, inner)) = (op, self.nodes[a as usize]) {
+            return inner;
+        }
+        self.intern(Node::Unary(op, a))
+    }
+
+    pub fn binary(&mut self, op: Binary, a: u32, b: u32) -> u32 {
+        let (ca, cb) = (self.as_const(a), self.as_const(b));
+        if let (Some(x), Some(y)) = (ca, cb) {
+            return self.constant(op.rule(x, y).0);
+        }
+        // Identities that hold exactly for every x, nan and inf included, with the same
+        // derivative (up to the sign of a zero).
+        match (op, ca, cb) {
+            (Binary::Add, Some(z), _) if z == 0.0 => return b,
+            (Binary::Add, _, Some(z)) | (Binary::Sub, _, Some(z)) if z == 0.0 => return a,
+            (Binary::Mul, Some(o), _) if o == 1.0 => return b,
+            (Binary::Mul, _, Some(o)) | (Binary::Div, _, Some(o)) | (Binary::Pow, _, Some(o))
+                if o == 1.0 =>
+            {
+                return a
+            }
+            // powf(x, 2) is correctly rounded x*x, and x*x's rule gives 2x*g as pow's does.
+            (Binary::Pow, _, Some(t)) if t == 2.0 => return self.binary(Binary::Mul, a, a),
+            _ => {}
+        }
+        // Commutative ops: one order, so x*y and y*x are shared.
+        let (a, b) = match op {
+            Binary::Add | Binary::Mul | Binary::Hypot if a > b => (b, a),
+            _ => (a, b),
+        };
+        self.intern(Node::Binary(op, a, b))
+    }
+
+    pub fn select(&mut self, cmp: Cmp, x: u32, y: u32, a: u32, b: u32) -> u32 {
+        if a == b {
+            return a;
+        }
+        if let (Some(cx), Some(cy)) = (self.as_const(x), self.as_const(y)) {
+            return if cmp.holds(cx, cy) { a } else { b };
+        }
+        self.intern(Node::Select(cmp, [x, y, a, b]))
+    }
+}
