@@ -13,12 +13,17 @@
 //! ```
 
 pub mod arena;
+pub mod batch;
+pub mod compiled;
 pub mod dual;
 pub mod graph;
+pub mod kernel;
 pub mod lanes;
 pub mod op;
+pub mod program;
 pub mod real;
 pub mod tape;
+pub mod trace;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,633 @@
+//! Batch evaluation of a [`Program`] over many rows: blocks of rows as SIMD lanes, chunks
+//! of blocks across threads.
+//!
+//! Rows are cut into chunks whose size depends only on the number of rows, each chunk is
+//! one rayon task, and reductions add chunk results in chunk order, so results do not
+//! depend on the number of threads. Within a chunk, blocks of `4k` rows run the kernels of
+//! [`crate::kernel`] on [`F64x4`] lanes; `k` is chosen so one block's working set stays
+//! within the L2 cache. On x86-64 with AVX2 and FMA the chunk loop is compiled a second
+//! time for those features and chosen at run time.
+
+use crate::kernel;
+use crate::lanes::{F64x4, LANES};
+use crate::program::Program;
+use rayon::prelude::*;
+
+/// One argument's data: `size` numbers per row, either one row per batch row
+/// (`per_row`, `data.len() == n * size`) or one row shared by all (`data.len() == size`).
+#[derive(Clone, Copy, Debug)]
+pub struct Arg<'a> {
+    pub data: &'a [f64],
+    pub size: usize,
+    pub per_row: bool,
+}
+
+impl<'a> Arg<'a> {
+    /// Per-row data, `size` numbers per row.
+    pub fn rows(data: &'a [f64], size: usize) -> Self {
+        Arg {
+            data,
+            size,
+            per_row: true,
+        }
+    }
+    /// One row shared by every batch row.
+    pub fn shared(data: &'a [f64]) -> Self {
+        Arg {
+            data,
+            size: data.len(),
+            per_row: false,
+        }
+    }
+    #[inline(always)]
+    fn at(&self, row: usize, e: usize) -> f64 {
+        if self.per_row {
+            self.data[row * self.size + e]
+        } else {
+            self.data[e]
+        }
+    }
+}
+
+/// How per-row results are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// Per-row results.
+    None,
+    /// Values summed over rows; gradients are those of the sum.
+    Sum,
+    /// Values averaged over rows; gradients are those of the mean.
+    Mean,
+}
+
+/// What a batch call computes besides the values.
+#[derive(Clone, Debug)]
+pub enum Job<'a> {
+    /// Values only.
+    Values,
+    /// Values and the vector-Jacobian product with `cotangent` (`n_outputs` per row),
+    /// for the arguments marked in `wrt`.
+    Vjp { cotangent: Arg<'a>, wrt: Vec<bool> },
+    /// Values and the Jacobian-vector product with one tangent per argument.
+    Jvp { tangents: Vec<Arg<'a>> },
+    /// Values and the full Jacobian with respect to the arguments marked in `wrt`.
+    Jacobian { wrt: Vec<bool> },
+}
+
+/// Results of a batch call. Per-row results are row-major; reduced ones hold one row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Output {
+    /// `n_outputs` per row (or one row when reduced).
+    pub values: Vec<f64>,
+    /// Per argument: its VJP (`size` per row, or one row when the argument is shared and
+    /// the call reduces); empty for arguments not differentiated.
+    pub grads: Vec<Vec<f64>>,
+    /// JVP: `n_outputs` per row (or one row when reduced).
+    pub tangents: Vec<f64>,
+    /// Jacobian: per row, `n_outputs` rows of as many columns as the `wrt` arguments have
+    /// elements, in argument order.
+    pub jacobian: Vec<f64>,
+}
+
+/// Errors a batch call reports instead of panicking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchError {
+    /// Argument `arg` has the wrong number of elements.
+    Shape {
+        arg: usize,
+        expected: usize,
+        got: usize,
+    },
+    /// A request the job cannot serve.
+    Invalid(String),
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Shape { arg, expected, got } => {
+                write!(f, "argument {arg}: expected {expected} numbers, got {got}")
+            }
+            BatchError::Invalid(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// A program with its arguments' sizes: input `i` of the program is element `e` of
+/// argument `a`, arguments in order, elements in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    pub sizes: Vec<usize>,
+    /// `(arg, element)` of each program input.
+    inputs: Vec<(usize, usize)>,
+    /// First program input of each argument.
+    offsets: Vec<usize>,
+}
+
+impl Layout {
+    pub fn new(sizes: &[usize]) -> Self {
+        let mut inputs = Vec::new();
+        let mut offsets = Vec::new();
+        for (a, &s) in sizes.iter().enumerate() {
+            offsets.push(inputs.len());
+            inputs.extend((0..s).map(|e| (a, e)));
+        }
+        Layout {
+            sizes: sizes.to_vec(),
+            inputs,
+            offsets,
+        }
+    }
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+}
+
+/// Which kernel build runs; `Portable` can be forced (WENGERT_PORTABLE=1) to compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Portable,
+    Avx2Fma,
+}
+
+/// The best kernel build this CPU supports, unless `WENGERT_PORTABLE` is set to 1.
+pub fn detect_isa() -> Isa {
+    if std::env::var("WENGERT_PORTABLE").is_ok_and(|v| v == "1") {
+        return Isa::Portable;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        return Isa::Avx2Fma;
+    }
+    Isa::Portable
+}
+
+/// Rows per chunk (a multiple of the block's rows): a function of `n` alone, so the work
+/// split, and every sum, is the same for any number of threads.
+fn chunk_rows(n: usize, block: usize) -> usize {
+    let target = n.div_ceil(64).max(1024);
+    target.div_ceil(block) * block
+}
+
+/// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
+fn groups_per_block(p: &Program, job: &Job) -> usize {
+    let per_slot = std::mem::size_of::<F64x4>();
+    let slots = p.n_slots().max(1);
+    let state = match job {
+        Job::Values => slots,
+        _ => 2 * slots + 2 * p.instrs().len(),
+    };
+    (256 * 1024 / (state * per_slot)).clamp(1, 32)
+}
+
+/// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`.
+pub fn run(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+    reduce: Reduce,
+    isa: Isa,
+) -> Result<Output, BatchError> {
+    check(p, layout, args, n, job)?;
+    let m = p.n_outputs();
+    let ctx = Ctx::new(p, layout, args, job, reduce, n);
+    let k = groups_per_block(p, job);
+    let block = k * LANES;
+    let chunk = chunk_rows(n, block);
+    let widths = ctx.widths();
+
+    // Per-row result buffers, cut into disjoint chunk slices for the tasks.
+    let mut bufs: Vec<Vec<f64>> = widths
+        .iter()
+        .map(|w| vec![0.0; w.unwrap_or(0) * n])
+        .collect();
+    let n_chunks = n.div_ceil(chunk).max(1);
+    let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..n_chunks).map(|_| Vec::new()).collect();
+    for (buf, w) in bufs.iter_mut().zip(&widths) {
+        let w = w.unwrap_or(0);
+        if w == 0 || n == 0 {
+            per_chunk.iter_mut().for_each(|c| c.push(&mut []));
+            continue;
+        }
+        for (c, s) in per_chunk.iter_mut().zip(buf.chunks_mut(chunk * w)) {
+            c.push(s);
+        }
+    }
+    let sums: Vec<Vec<f64>> = per_chunk
+        .into_par_iter()
+        .enumerate()
+        .map(|(c, mut outs)| {
+            let start = c * chunk;
+            let end = ((c + 1) * chunk).min(n);
+            let mut acc = vec![0.0; ctx.acc_len()];
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma if std::arch::is_x86_feature_detected!("avx2") => {
+                    // SAFETY: this CPU has AVX2 and FMA (checked above and in detect_isa),
+                    // the only requirement of a target_feature function.
+                    unsafe { chunk_avx2(&ctx, start, end, k, &mut outs, &mut acc) }
+                }
+                _ => chunk_portable(&ctx, start, end, k, &mut outs, &mut acc),
+            }
+            acc
+        })
+        .collect();
+    let mut acc = vec![0.0; ctx.acc_len()];
+    for s in &sums {
+        for (a, v) in acc.iter_mut().zip(s) {
+            *a += v;
+        }
+    }
+    Ok(ctx.finish(bufs, acc, m))
+}
+
+fn check(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+) -> Result<(), BatchError> {
+    if layout.n_inputs() != p.n_inputs() {
+        return Err(BatchError::Invalid(format!(
+            "layout has {} inputs, program {}",
+            layout.n_inputs(),
+            p.n_inputs()
+        )));
+    }
+    if args.len() != layout.sizes.len() {
+        return Err(BatchError::Invalid(format!(
+            "expected {} arguments, got {}",
+            layout.sizes.len(),
+            args.len()
+        )));
+    }
+    let check_arg = |i: usize, a: &Arg, size: usize| {
+        let expected = if a.per_row { n * size } else { size };
+        if a.size != size || a.data.len() != expected {
+            return Err(BatchError::Shape {
+                arg: i,
+                expected,
+                got: a.data.len(),
+            });
+        }
+        Ok(())
+    };
+    for (i, a) in args.iter().enumerate() {
+        check_arg(i, a, layout.sizes[i])?;
+    }
+    match job {
+        Job::Values => {}
+        Job::Vjp { cotangent, wrt } => {
+            check_arg(args.len(), cotangent, p.n_outputs())?;
+            if wrt.len() != args.len() {
+                return Err(BatchError::Invalid(
+                    "wrt needs one flag per argument".into(),
+                ));
+            }
+        }
+        Job::Jvp { tangents } => {
+            if tangents.len() != args.len() {
+                return Err(BatchError::Invalid(
+                    "jvp needs one tangent per argument".into(),
+                ));
+            }
+            for (i, t) in tangents.iter().enumerate() {
+                check_arg(i, t, layout.sizes[i])?;
+            }
+        }
+        Job::Jacobian { wrt } => {
+            if wrt.len() != args.len() {
+                return Err(BatchError::Invalid(
+                    "wrt needs one flag per argument".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything a chunk task reads.
+struct Ctx<'a> {
+    p: &'a Program,
+    layout: &'a Layout,
+    args: &'a [Arg<'a>],
+    job: &'a Job<'a>,
+    reduce: Reduce,
+    n: usize,
+    /// Program inputs (columns) of the Jacobian, in order.
+    jac_cols: Vec<usize>,
+}
+
+/// Result buffers in order: values, tangents, jacobian, then one per argument's gradient.
+const VALUES: usize = 0;
+const TANGENTS: usize = 1;
+const JACOBIAN: usize = 2;
+const GRADS: usize = 3;
+
+impl<'a> Ctx<'a> {
+    fn new(
+        p: &'a Program,
+        layout: &'a Layout,
+        args: &'a [Arg<'a>],
+        job: &'a Job<'a>,
+        reduce: Reduce,
+        n: usize,
+    ) -> Self {
+        let jac_cols = match job {
+            Job::Jacobian { wrt } => (0..layout.n_inputs())
+                .filter(|&i| wrt[layout.inputs[i].0])
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ctx {
+            p,
+            layout,
+            args,
+            job,
+            reduce,
+            n,
+            jac_cols,
+        }
+    }
+
+    fn reduced(&self) -> bool {
+        self.reduce != Reduce::None
+    }
+
+    /// Per-row width of each result buffer; `None` for results that are reduced (or absent).
+    fn widths(&self) -> Vec<Option<usize>> {
+        let m = self.p.n_outputs();
+        let per_row = |w: usize| if self.reduced() { None } else { Some(w) };
+        let mut w = vec![per_row(m), None, None];
+        match self.job {
+            Job::Jvp { .. } => w[TANGENTS] = per_row(m),
+            Job::Jacobian { .. } => w[JACOBIAN] = Some(m * self.jac_cols.len()),
+            _ => {}
+        }
+        for (a, arg) in self.args.iter().enumerate() {
+            w.push(match self.job {
+                Job::Vjp { wrt, .. } if wrt[a] => {
+                    if self.reduced() && !arg.per_row {
+                        None
+                    } else {
+                        Some(arg.size)
+                    }
+                }
+                _ => None,
+            });
+        }
+        w
+    }
+
+    /// Layout of the reduced accumulator: values (m), tangents (m), then each reduced
+    /// gradient.
+    fn acc_len(&self) -> usize {
+        2 * self.p.n_outputs() + self.grad_acc_offsets().last().copied().unwrap_or(0)
+    }
+
+    /// Offsets of each argument's reduced gradient within the gradient part of the
+    /// accumulator, plus the end.
+    fn grad_acc_offsets(&self) -> Vec<usize> {
+        let mut off = vec![0];
+        for (a, arg) in self.args.iter().enumerate() {
+            let w = match self.job {
+                Job::Vjp { wrt, .. } if wrt[a] && self.reduced() && !arg.per_row => arg.size,
+                _ => 0,
+            };
+            off.push(off[a] + w);
+        }
+        off
+    }
+
+    /// Turns buffers and sums into the output, applying the mean's 1/n.
+    fn finish(&self, mut bufs: Vec<Vec<f64>>, acc: Vec<f64>, m: usize) -> Output {
+        let scale = if self.reduce == Reduce::Mean && self.n > 0 {
+            1.0 / self.n as f64
+        } else {
+            1.0
+        };
+        let mut out = Output::default();
+        let grads = bufs.split_off(GRADS);
+        let mut it = bufs.into_iter();
+        let (values, tangents, jacobian) =
+            (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        out.jacobian = jacobian;
+        if self.reduced() {
+            out.values = acc[..m].iter().map(|v| v * scale).collect();
+            if matches!(self.job, Job::Jvp { .. }) {
+                out.tangents = acc[m..2 * m].iter().map(|v| v * scale).collect();
+            }
+        } else {
+            out.values = values;
+            out.tangents = tangents;
+        }
+        let off = self.grad_acc_offsets();
+        for (a, g) in grads.into_iter().enumerate() {
+            let reduced = &acc[2 * m + off[a]..2 * m + off[a + 1]];
+            // The mean's 1/n is already in the cotangent of every row.
+            out.grads.push(if reduced.is_empty() {
+                g
+            } else {
+                reduced.to_vec()
+            });
+        }
+        out
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn chunk_avx2(
+    ctx: &Ctx,
+    start: usize,
+    end: usize,
+    k: usize,
+    outs: &mut [&mut [f64]],
+    acc: &mut [f64],
+) {
+    chunk(ctx, start, end, k, outs, acc)
+}
+
+fn chunk_portable(
+    ctx: &Ctx,
+    start: usize,
+    end: usize,
+    k: usize,
+    outs: &mut [&mut [f64]],
+    acc: &mut [f64],
+) {
+    chunk(ctx, start, end, k, outs, acc)
+}
+
+/// Lane `l` of a lane group, as a plain array.
+#[inline(always)]
+fn lane(v: &F64x4, l: usize) -> f64 {
+    v.0[l]
+}
+
+/// Visits the first `rows` rows of a block as (row in the block, lane group, lane).
+#[inline(always)]
+fn each_row(rows: usize, f: &mut impl FnMut(usize, usize, usize)) {
+    for r in 0..rows {
+        f(r, r / LANES, r % LANES);
+    }
+}
+
+/// Rows `start..end` in blocks of `k` lane groups; `outs` are the chunk's slices of the
+/// per-row buffers (row `start` first).
+#[inline(always)]
+fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]], acc: &mut [f64]) {
+    let p = ctx.p;
+    let m = p.n_outputs();
+    let ns = p.n_slots();
+    let ni = p.instrs().len();
+    let differentiates = !matches!(ctx.job, Job::Values);
+    let mut slots = vec![F64x4::default(); ns * k];
+    let mut parts = vec![F64x4::default(); if differentiates { 2 * ni * k } else { 0 }];
+    let mut adj = vec![F64x4::default(); if differentiates { ns * k } else { 0 }];
+    let block = k * LANES;
+    let grad_off = ctx.grad_acc_offsets();
+    let mean = if ctx.reduce == Reduce::Mean && ctx.n > 0 {
+        1.0 / ctx.n as f64
+    } else {
+        1.0
+    };
+    kernel::load_consts(p, &mut slots, k);
+
+    let mut b0 = start;
+    while b0 < end {
+        let rows = block.min(end - b0);
+        // Row of lane (g, l); rows past the end repeat the last one and are not written.
+        let row = |g: usize, l: usize| b0 + (g * LANES + l).min(rows - 1);
+        let gather = |dst: &mut [F64x4], slot: u32, arg: &Arg, e: usize, scale: f64| {
+            let s = slot as usize * k;
+            for g in 0..k {
+                for l in 0..LANES {
+                    dst[s + g].0[l] = arg.at(row(g, l), e) * scale;
+                }
+            }
+        };
+        for (i, slot) in p.inputs().iter().enumerate() {
+            if let Some(s) = *slot {
+                let (a, e) = ctx.layout.inputs[i];
+                gather(&mut slots, s, &ctx.args[a], e, 1.0);
+            }
+        }
+        if differentiates {
+            kernel::partials(p, &mut slots, &mut parts, k);
+        } else {
+            kernel::values(p, &mut slots, k);
+        }
+        let local = b0 - start;
+        // Values.
+        for (j, &o) in p.outputs().iter().enumerate() {
+            let s = o as usize * k;
+            if ctx.reduced() {
+                each_row(rows, &mut |_, g, l| acc[j] += lane(&slots[s + g], l));
+            } else {
+                let buf = &mut outs[VALUES];
+                each_row(rows, &mut |r, g, l| {
+                    buf[(local + r) * m + j] = lane(&slots[s + g], l)
+                });
+            }
+        }
+        match ctx.job {
+            Job::Values => {}
+            Job::Vjp { cotangent, wrt } => {
+                adj.fill(F64x4::default());
+                for (j, &o) in p.outputs().iter().enumerate() {
+                    // Several outputs may share a slot; their seeds add up.
+                    let s = o as usize * k;
+                    for g in 0..k {
+                        for l in 0..LANES {
+                            adj[s + g].0[l] += cotangent.at(row(g, l), j) * mean;
+                        }
+                    }
+                }
+                kernel::reverse(p, &parts, &mut adj, k);
+                for (a, arg) in ctx.args.iter().enumerate() {
+                    if !wrt[a] {
+                        continue;
+                    }
+                    let reduced = ctx.reduced() && !arg.per_row;
+                    for e in 0..arg.size {
+                        let Some(s) = p.inputs()[ctx.layout.offsets[a] + e] else {
+                            continue; // no output depends on it: gradient 0
+                        };
+                        let s = s as usize * k;
+                        if reduced {
+                            let at = 2 * m + grad_off[a] + e;
+                            each_row(rows, &mut |_, g, l| acc[at] += lane(&adj[s + g], l));
+                        } else {
+                            let buf = &mut outs[GRADS + a];
+                            let w = arg.size;
+                            each_row(rows, &mut |r, g, l| {
+                                buf[(local + r) * w + e] = lane(&adj[s + g], l)
+                            });
+                        }
+                    }
+                }
+            }
+            Job::Jvp { tangents } => {
+                adj.fill(F64x4::default());
+                for (i, slot) in p.inputs().iter().enumerate() {
+                    if let Some(s) = *slot {
+                        let (a, e) = ctx.layout.inputs[i];
+                        gather(&mut adj, s, &tangents[a], e, 1.0);
+                    }
+                }
+                kernel::tangents(p, &parts, &mut adj, k);
+                for (j, &o) in p.outputs().iter().enumerate() {
+                    let s = o as usize * k;
+                    if ctx.reduced() {
+                        each_row(rows, &mut |_, g, l| acc[m + j] += lane(&adj[s + g], l));
+                    } else {
+                        let buf = &mut outs[TANGENTS];
+                        each_row(rows, &mut |r, g, l| {
+                            buf[(local + r) * m + j] = lane(&adj[s + g], l)
+                        });
+                    }
+                }
+            }
+            Job::Jacobian { .. } => {
+                let cols = &ctx.jac_cols;
+                let nc = cols.len();
+                let buf = &mut outs[JACOBIAN];
+                let at = |r: usize, j: usize, c: usize| (local + r) * m * nc + j * nc + c;
+                if nc <= m {
+                    // Forward: one tangent sweep per input column.
+                    for (c, &i) in cols.iter().enumerate() {
+                        let Some(s) = p.inputs()[i] else { continue };
+                        adj.fill(F64x4::default());
+                        adj[s as usize * k..(s as usize + 1) * k].fill(F64x4::splat(1.0));
+                        kernel::tangents(p, &parts, &mut adj, k);
+                        for (j, &o) in p.outputs().iter().enumerate() {
+                            let so = o as usize * k;
+                            each_row(rows, &mut |r, g, l| {
+                                buf[at(r, j, c)] = lane(&adj[so + g], l)
+                            });
+                        }
+                    }
+                } else {
+                    // Reverse: one adjoint sweep per output.
+                    for (j, &o) in p.outputs().iter().enumerate() {
+                        adj.fill(F64x4::default());
+                        adj[o as usize * k..(o as usize + 1) * k].fill(F64x4::splat(1.0));
+                        kernel::reverse(p, &parts, &mut adj, k);
+                        for (c, &i) in cols.iter().enumerate() {
+                            let Some(s) = p.inputs()[i] else { continue };
+                            let s = s as usize * k;
+                            each_row(rows, &mut |r, g, l| buf[at(r, j, c)] = lane(&adj[s + g], l));
+                        }
+                    }
+                }
+            }
+        }
+        b0 += rows;
+    }
+}

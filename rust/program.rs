@@ -1,0 +1,294 @@
+//! A compiled function: the optimised instruction list of a traced [`Graph`].
+//!
+//! Compiling keeps only what the outputs depend on (dead code goes), emits one instruction
+//! per remaining operation in graph order (already topological), and gives every value a
+//! *slot* by liveness: a slot is reused once the value in it has no later reader, so the
+//! working set of a block of rows stays small. Constants keep their slots for the whole
+//! run; an instruction's destination never shares a slot with its own arguments, which is
+//! what lets the reverse sweep reuse the same slots for adjoints (a value's adjoint is live
+//! exactly while the value was, walked backwards).
+
+use crate::graph::{Cmp, Graph, Node};
+use crate::op::{Binary, Unary};
+
+/// One instruction; operands are slot numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Instr {
+    Unary {
+        op: Unary,
+        dst: u32,
+        a: u32,
+    },
+    Binary {
+        op: Binary,
+        dst: u32,
+        a: u32,
+        b: u32,
+    },
+    /// `dst = if x cmp y { a } else { b }`; differentiable in `a` and `b` only.
+    Select {
+        cmp: Cmp,
+        dst: u32,
+        x: u32,
+        y: u32,
+        a: u32,
+        b: u32,
+    },
+}
+
+impl Instr {
+    /// The destination slot.
+    pub fn dst(&self) -> u32 {
+        match *self {
+            Instr::Unary { dst, .. } | Instr::Binary { dst, .. } | Instr::Select { dst, .. } => dst,
+        }
+    }
+}
+
+/// An optimised, slot-allocated instruction list with `n_inputs` scalar inputs and
+/// `outputs.len()` scalar outputs.
+///
+/// ```
+/// use wengert::graph::Graph;
+/// use wengert::op::{Binary, Unary};
+/// use wengert::program::Program;
+/// let mut g = Graph::new(2);
+/// let (x, y) = (g.input(0), g.input(1));
+/// let s = g.unary(Unary::Sin, x);
+/// let _dead = g.unary(Unary::Exp, y); // nothing reads it: not compiled
+/// let out = g.binary(Binary::Mul, s, y);
+/// let p = Program::new(&g, &[out]);
+/// assert_eq!(p.instrs().len(), 2);
+/// assert_eq!(p.eval(&[1.0, 2.0]), vec![2.0 * 1.0_f64.sin()]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    n_slots: u32,
+    /// The slot of each input, `None` when no output depends on it.
+    inputs: Vec<Option<u32>>,
+    /// Constants and their (permanent) slots.
+    consts: Vec<(u32, f64)>,
+    instrs: Vec<Instr>,
+    /// The slot of each output.
+    outputs: Vec<u32>,
+    /// The graph nodes behind the instructions, for DOT export.
+    labels: Vec<String>,
+}
+
+impl Program {
+    /// Compiles the part of `graph` that `outputs` (node indices) depend on.
+    pub fn new(graph: &Graph, outputs: &[u32]) -> Program {
+        let nodes = graph.nodes();
+        let n = nodes.len();
+        // Dead code: mark what the outputs reach; args precede users, so one backward scan.
+        let mut live = vec![false; n];
+        for &o in outputs {
+            live[o as usize] = true;
+        }
+        for i in (0..n).rev() {
+            if live[i] {
+                for a in nodes[i].args() {
+                    live[a as usize] = true;
+                }
+            }
+        }
+        // Last reader of every node; outputs are read at the end.
+        let end = n;
+        let mut last = vec![0usize; n];
+        for i in 0..n {
+            if live[i] {
+                for a in nodes[i].args() {
+                    last[a as usize] = i;
+                }
+            }
+        }
+        for &o in outputs {
+            last[o as usize] = end;
+        }
+
+        let mut slot = vec![u32::MAX; n];
+        let mut n_slots = 0u32;
+        let mut free: Vec<u32> = Vec::new();
+        let mut consts = Vec::new();
+        // Constants first, permanently: no instruction writes them, so every block keeps them.
+        for (i, node) in nodes.iter().enumerate() {
+            if let (true, Node::Const(c)) = (live[i], node) {
+                slot[i] = n_slots;
+                consts.push((n_slots, *c));
+                n_slots += 1;
+            }
+        }
+        let mut inputs = vec![None; graph.n_inputs() as usize];
+        let mut instrs = Vec::new();
+        let mut labels = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if !live[i] || matches!(node, Node::Const(_)) {
+                continue;
+            }
+            // The destination is taken before the arguments' slots are released, so it
+            // never aliases one of them.
+            let dst = free.pop().unwrap_or_else(|| {
+                n_slots += 1;
+                n_slots - 1
+            });
+            slot[i] = dst;
+            let s = |a: u32| slot[a as usize];
+            match *node {
+                Node::Input(k) => inputs[k as usize] = Some(dst),
+                Node::Const(_) => unreachable!("constants have slots already"),
+                Node::Unary(op, a) => {
+                    instrs.push(Instr::Unary { op, dst, a: s(a) });
+                    labels.push(op.name().to_string());
+                }
+                Node::Binary(op, a, b) => {
+                    instrs.push(Instr::Binary {
+                        op,
+                        dst,
+                        a: s(a),
+                        b: s(b),
+                    });
+                    labels.push(op.name().to_string());
+                }
+                Node::Select(cmp, [x, y, a, b]) => {
+                    instrs.push(Instr::Select {
+                        cmp,
+                        dst,
+                        x: s(x),
+                        y: s(y),
+                        a: s(a),
+                        b: s(b),
+                    });
+                    labels.push(format!("where {}", cmp.symbol()));
+                }
+            }
+            let mut args = node.args();
+            args.sort_unstable();
+            args.dedup();
+            for a in args {
+                if last[a as usize] == i && !matches!(nodes[a as usize], Node::Const(_)) {
+                    free.push(slot[a as usize]);
+                }
+            }
+            // An input nothing reads (only possible if it is an output... or dead) keeps
+            // its slot to the end, which is harmless.
+        }
+        let outputs = outputs.iter().map(|&o| slot[o as usize]).collect();
+        Program {
+            n_slots,
+            inputs,
+            consts,
+            instrs,
+            outputs,
+            labels,
+        }
+    }
+
+    /// Number of scalar inputs.
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Number of scalar outputs.
+    pub fn n_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Number of value slots one row needs.
+    pub fn n_slots(&self) -> usize {
+        self.n_slots as usize
+    }
+
+    /// The slot of each input (`None` for inputs no output depends on).
+    pub fn inputs(&self) -> &[Option<u32>] {
+        &self.inputs
+    }
+
+    /// The constant slots and their values.
+    pub fn consts(&self) -> &[(u32, f64)] {
+        &self.consts
+    }
+
+    pub fn instrs(&self) -> &[Instr] {
+        &self.instrs
+    }
+
+    /// The slot of each output.
+    pub fn outputs(&self) -> &[u32] {
+        &self.outputs
+    }
+
+    /// Evaluates one point, scalar by scalar: the reference the batch engine is tested
+    /// against, and a convenience for single points.
+    pub fn eval(&self, x: &[f64]) -> Vec<f64> {
+        assert_eq!(
+            x.len(),
+            self.n_inputs(),
+            "expected {} inputs",
+            self.n_inputs()
+        );
+        let mut s = vec![0.0; self.n_slots()];
+        for &(k, c) in &self.consts {
+            s[k as usize] = c;
+        }
+        for (i, slot) in self.inputs.iter().enumerate() {
+            if let Some(k) = slot {
+                s[*k as usize] = x[i];
+            }
+        }
+        for ins in &self.instrs {
+            let (d, v) = match *ins {
+                Instr::Unary { op, dst, a } => (dst, op.rule(s[a as usize]).0),
+                Instr::Binary { op, dst, a, b } => (dst, op.rule(s[a as usize], s[b as usize]).0),
+                Instr::Select {
+                    cmp,
+                    dst,
+                    x,
+                    y,
+                    a,
+                    b,
+                } => {
+                    let g = |k: u32| s[k as usize];
+                    (dst, cmp.select(g(x), g(y), g(a), g(b)))
+                }
+            };
+            s[d as usize] = v;
+        }
+        self.outputs.iter().map(|&o| s[o as usize]).collect()
+    }
+
+    /// Graphviz DOT text of the optimised program: one node per input, constant and
+    /// instruction, edges from arguments to users.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::from("digraph wengert {\n  rankdir=BT;\n");
+        // Slots are reused, so name values by their defining position instead.
+        let mut current: Vec<String> = vec![String::new(); self.n_slots()];
+        for (i, slot) in self.inputs.iter().enumerate() {
+            if let Some(k) = slot {
+                s.push_str(&format!("  x{i} [label=\"input {i}\", shape=box];\n"));
+                current[*k as usize] = format!("x{i}");
+            }
+        }
+        for (j, &(k, c)) in self.consts.iter().enumerate() {
+            s.push_str(&format!("  c{j} [label=\"{c}\", shape=plaintext];\n"));
+            current[k as usize] = format!("c{j}");
+        }
+        for (i, ins) in self.instrs.iter().enumerate() {
+            let args: Vec<u32> = match *ins {
+                Instr::Unary { a, .. } => vec![a],
+                Instr::Binary { a, b, .. } => vec![a, b],
+                Instr::Select { x, y, a, b, .. } => vec![x, y, a, b],
+            };
+            s.push_str(&format!("  n{i} [label=\"{}\"];\n", self.labels[i]));
+            for a in args {
+                s.push_str(&format!("  {} -> n{i};\n", current[a as usize]));
+            }
+            current[ins.dst() as usize] = format!("n{i}");
+        }
+        for (j, &o) in self.outputs.iter().enumerate() {
+            s.push_str(&format!("  out{j} [label=\"output {j}\", shape=box];\n"));
+            s.push_str(&format!("  {} -> out{j};\n", current[o as usize]));
+        }
+        s.push_str("}\n");
+        s
+    }
+}
