@@ -48,6 +48,19 @@ impl Compiled {
         }
     }
 
+    /// Reassembles a compiled function from its program (see [`Program::from_bytes`]).
+    pub fn from_program(program: Program, arg_sizes: &[usize]) -> Result<Self, BatchError> {
+        let layout = Layout::new(arg_sizes);
+        if layout.n_inputs() != program.n_inputs() {
+            return Err(BatchError::Invalid(format!(
+                "argument sizes give {} inputs, the program has {}",
+                layout.n_inputs(),
+                program.n_inputs()
+            )));
+        }
+        Ok(Compiled { program, layout })
+    }
+
     /// Traces `f` (which sees the arguments' elements flattened in order) and compiles it.
     pub fn trace(arg_sizes: &[usize], f: impl FnOnce(&[Traced]) -> Vec<Traced>) -> Self {
         let n: usize = arg_sizes.iter().sum();

@@ -292,3 +292,189 @@ impl Program {
         s
     }
 }
+
+/// A malformed serialized program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a serialized wengert program: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const MAGIC: &[u8; 8] = b"wengert1";
+
+impl Program {
+    /// A self-contained little-endian encoding (what `pickle` stores).
+    ///
+    /// ```
+    /// use wengert::graph::Graph;
+    /// use wengert::op::Unary;
+    /// use wengert::program::Program;
+    /// let mut g = Graph::new(1);
+    /// let y = g.unary(Unary::Exp, 0);
+    /// let p = Program::new(&g, &[y]);
+    /// assert_eq!(Program::from_bytes(&p.to_bytes()).unwrap(), p);
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Vec::new();
+        w.extend_from_slice(MAGIC);
+        let u = |w: &mut Vec<u8>, x: u32| w.extend_from_slice(&x.to_le_bytes());
+        u(&mut w, self.n_slots);
+        u(&mut w, self.inputs.len() as u32);
+        for s in &self.inputs {
+            u(&mut w, s.unwrap_or(u32::MAX));
+        }
+        u(&mut w, self.consts.len() as u32);
+        for &(s, c) in &self.consts {
+            u(&mut w, s);
+            w.extend_from_slice(&c.to_le_bytes());
+        }
+        u(&mut w, self.instrs.len() as u32);
+        for ins in &self.instrs {
+            let (tag, code, args): (u8, usize, Vec<u32>) = match *ins {
+                Instr::Unary { op, dst, a } => (
+                    0,
+                    Unary::ALL.iter().position(|&o| o == op).unwrap(),
+                    vec![dst, a],
+                ),
+                Instr::Binary { op, dst, a, b } => (
+                    1,
+                    Binary::ALL.iter().position(|&o| o == op).unwrap(),
+                    vec![dst, a, b],
+                ),
+                Instr::Select {
+                    cmp,
+                    dst,
+                    x,
+                    y,
+                    a,
+                    b,
+                } => (
+                    2,
+                    Cmp::ALL.iter().position(|&o| o == cmp).unwrap(),
+                    vec![dst, x, y, a, b],
+                ),
+            };
+            w.push(tag);
+            w.push(code as u8);
+            for a in args {
+                u(&mut w, a);
+            }
+        }
+        u(&mut w, self.outputs.len() as u32);
+        for &o in &self.outputs {
+            u(&mut w, o);
+        }
+        w
+    }
+
+    /// Decodes [`Program::to_bytes`], checking every slot against the slot count.
+    pub fn from_bytes(b: &[u8]) -> Result<Program, DecodeError> {
+        let err = |m: &str| DecodeError(m.to_string());
+        if b.len() < 8 || &b[..8] != MAGIC {
+            return Err(err("bad header"));
+        }
+        let mut pos = 8;
+        let u8_ = |pos: &mut usize| -> Result<u8, DecodeError> {
+            let v = *b.get(*pos).ok_or_else(|| err("truncated"))?;
+            *pos += 1;
+            Ok(v)
+        };
+        let u32_ = |pos: &mut usize| -> Result<u32, DecodeError> {
+            let s = b.get(*pos..*pos + 4).ok_or_else(|| err("truncated"))?;
+            *pos += 4;
+            Ok(u32::from_le_bytes(s.try_into().unwrap()))
+        };
+        let n_slots = u32_(&mut pos)?;
+        let slot = |pos: &mut usize| -> Result<u32, DecodeError> {
+            let s = u32_(pos)?;
+            if s >= n_slots {
+                return Err(err("slot out of range"));
+            }
+            Ok(s)
+        };
+        let n = u32_(&mut pos)? as usize;
+        let mut inputs = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let s = u32_(&mut pos)?;
+            inputs.push(if s == u32::MAX {
+                None
+            } else if s < n_slots {
+                Some(s)
+            } else {
+                return Err(err("slot out of range"));
+            });
+        }
+        let n = u32_(&mut pos)? as usize;
+        let mut consts = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let s = slot(&mut pos)?;
+            let c = b.get(pos..pos + 8).ok_or_else(|| err("truncated"))?;
+            pos += 8;
+            consts.push((s, f64::from_le_bytes(c.try_into().unwrap())));
+        }
+        let n = u32_(&mut pos)? as usize;
+        let mut instrs = Vec::with_capacity(n.min(1 << 20));
+        let mut labels = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let tag = u8_(&mut pos)?;
+            let code = u8_(&mut pos)? as usize;
+            let ins = match tag {
+                0 => {
+                    let op = *Unary::ALL.get(code).ok_or_else(|| err("bad op"))?;
+                    labels.push(op.name().to_string());
+                    Instr::Unary {
+                        op,
+                        dst: slot(&mut pos)?,
+                        a: slot(&mut pos)?,
+                    }
+                }
+                1 => {
+                    let op = *Binary::ALL.get(code).ok_or_else(|| err("bad op"))?;
+                    labels.push(op.name().to_string());
+                    Instr::Binary {
+                        op,
+                        dst: slot(&mut pos)?,
+                        a: slot(&mut pos)?,
+                        b: slot(&mut pos)?,
+                    }
+                }
+                2 => {
+                    let cmp = *Cmp::ALL.get(code).ok_or_else(|| err("bad comparison"))?;
+                    labels.push(format!("where {}", cmp.symbol()));
+                    let [dst, x, y, a, b] = [0; 5].map(|_| slot(&mut pos));
+                    Instr::Select {
+                        cmp,
+                        dst: dst?,
+                        x: x?,
+                        y: y?,
+                        a: a?,
+                        b: b?,
+                    }
+                }
+                _ => return Err(err("bad instruction")),
+            };
+            instrs.push(ins);
+        }
+        let n = u32_(&mut pos)? as usize;
+        let mut outputs = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            outputs.push(slot(&mut pos)?);
+        }
+        if pos != b.len() {
+            return Err(err("trailing bytes"));
+        }
+        Ok(Program {
+            n_slots,
+            inputs,
+            consts,
+            instrs,
+            outputs,
+            labels,
+        })
+    }
+}

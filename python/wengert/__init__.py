@@ -18,6 +18,8 @@ import numpy as np
 
 from ._core import (
     Dual,
+    get_num_threads,
+    set_num_threads,
     Var,
     abs,
     acos,
@@ -51,6 +53,7 @@ from ._core import (
     tan,
     tanh,
 )
+from ._compile import Compiled, compile
 from ._arrays import grads, values, vars
 from ._transforms import grad
 
@@ -80,7 +83,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 
 
 __all__ = [
-    "Dual", "Var", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
+    "Compiled", "Dual", "Var", "compile", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
     "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",
     "softplus", "sqrt", "tan", "tanh", "values", "vars", "where",

@@ -1,8 +1,10 @@
 //! The binding layer: converts arguments, calls one core function, converts the result.
 
+mod compiled;
 mod dual;
 mod math;
 pub(crate) mod number;
+mod trace;
 mod var;
 
 use pyo3::prelude::*;
@@ -11,6 +13,12 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<var::PyVar>()?;
     m.add_class::<dual::PyDual>()?;
+    m.add_class::<trace::PyTraced>()?;
+    m.add_class::<trace::PyCond>()?;
+    m.add_class::<trace::PyTrace>()?;
+    m.add_class::<compiled::PyCompiled>()?;
+    m.add_function(wrap_pyfunction!(compiled::set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(var::tape_size, m)?)?;
     m.add_function(wrap_pyfunction!(var::var_gradient, m)?)?;
     math::add_unary(m)?;

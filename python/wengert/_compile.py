@@ -1,0 +1,375 @@
+"""``wg.compile``: trace a scalar function once, evaluate it over batches of rows.
+
+The function is called once with traced numbers (a vector argument gets a NumPy object
+array of them); every operation is recorded into a graph that the Rust engine optimises
+into an instruction list and then replays over blocks of rows as SIMD lanes on all cores.
+This module only checks, broadcasts and reshapes arrays; the numbers are computed in Rust.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import pickle
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import _core
+
+Shape = tuple[int, ...]
+
+
+def _as_shape(s: Any, i: int) -> Shape:
+    if s is None or s == ():
+        return ()
+    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+        s = (int(s),)
+    try:
+        shape = tuple(int(d) for d in s)
+    except TypeError:
+        raise TypeError(
+            f"shapes[{i}]: expected () for a scalar, an int n or a tuple for an array, got {s!r}"
+        ) from None
+    if any(d < 1 for d in shape):
+        raise ValueError(f"shapes[{i}]: every dimension must be at least 1, got {shape}")
+    return shape
+
+
+def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [
+        p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if n is None:
+        if any(p.kind == p.VAR_POSITIONAL for p in params) or not names:
+            raise TypeError(
+                f"wg.compile({getattr(f, '__name__', f)!r}): cannot tell how many arguments it "
+                "takes; pass shapes=[...] with one shape per argument"
+            )
+        return names
+    return (names + [f"arg{i}" for i in range(len(names), n)])[:n]
+
+
+def _check_reduce(reduce: str | None) -> str:
+    if reduce is None:
+        return "none"
+    if reduce in ("sum", "mean"):
+        return reduce
+    raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+
+
+def _sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
+    """Sums ``x`` over the dimensions along which ``shape`` was broadcast to ``x.shape``:
+    the gradient of a reduced value with respect to a broadcast argument."""
+    lead = x.ndim - len(shape)
+    if lead:
+        x = x.sum(axis=tuple(range(lead)))
+    axes = tuple(k for k, d in enumerate(shape) if d == 1 and x.shape[k] != 1)
+    return x.sum(axis=axes, keepdims=True) if axes else x
+
+
+class Compiled:
+    """A function compiled by :func:`compile`: call it, or ask for derivatives.
+
+    >>> import numpy as np, wengert as wg
+    >>> F = wg.compile(lambda x, y: x * wg.sin(y))
+    >>> F(np.array([1.0, 2.0]), 0.0).tolist()
+    [0.0, 0.0]
+    >>> v, (gx, gy) = F.value_and_grad(2.0, 0.0, wrt=(0, 1))
+    >>> float(gx), float(gy)
+    (0.0, 2.0)
+    """
+
+    def __init__(self, f: Callable[..., Any], shapes: Sequence[Any] | None = None) -> None:
+        if not callable(f):
+            raise TypeError(f"wg.compile(f): f must be callable, got {type(f).__name__}")
+        if shapes is not None and (isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__")):
+            raise TypeError("wg.compile(f, shapes): shapes must be a list with one shape per argument")
+        self._names = _param_names(f, None if shapes is None else len(shapes))
+        self._shapes: list[Shape] = (
+            [()] * len(self._names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)]
+        )
+        self._fn = f
+        functools.update_wrapper(self, f)
+        self._sizes = [math.prod(s) for s in self._shapes]
+        self._trace()
+
+    def _trace(self) -> None:
+        trace = _core._Trace(self._sizes)
+        flat = trace.inputs()
+        args: list[Any] = []
+        at = 0
+        for shape, size in zip(self._shapes, self._sizes):
+            if shape == ():
+                args.append(flat[at])
+            else:
+                arr = np.empty(size, dtype=object)
+                arr[:] = flat[at : at + size]
+                args.append(arr.reshape(shape))
+            at += size
+        out = self._fn(*args)
+        if isinstance(out, (list, tuple, np.ndarray)):
+            out_arr = np.asarray(out, dtype=object)
+            self._out_shape: Shape = out_arr.shape
+            outputs = list(out_arr.reshape(-1))
+        else:
+            self._out_shape = ()
+            outputs = [out]
+        self._c = trace.compile(outputs)
+
+    # -- argument handling -------------------------------------------------------------
+
+    def _arg_array(self, i: int, x: Any, what: str = "argument") -> np.ndarray:
+        name = self._names[i]
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{what} {name!r}: cannot be read as an array ({e})") from None
+        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise TypeError(
+                f"{what} {name!r}: expected real numbers, got an array of dtype {a.dtype}"
+            )
+        if np.issubdtype(a.dtype, np.complexfloating):
+            raise TypeError(f"{what} {name!r}: expected real numbers, got complex dtype {a.dtype}")
+        shape = self._shapes[i]
+        k = len(shape)
+        if a.ndim < k or a.shape[a.ndim - k :] != shape:
+            raise ValueError(
+                f"{what} {name!r}: expected trailing shape {shape} (a batch of them, or one), "
+                f"got an array of shape {a.shape}"
+            )
+        return a
+
+    def _arrays(self, args: Sequence[Any]) -> tuple[list[np.ndarray], Shape]:
+        if len(args) != len(self._shapes):
+            raise TypeError(
+                f"{self.__name__}() takes {len(self._shapes)} arguments "
+                f"({', '.join(self._names)}), got {len(args)}"
+            )
+        arrays = [self._arg_array(i, x) for i, x in enumerate(args)]
+        batches = [a.shape[: a.ndim - len(s)] for a, s in zip(arrays, self._shapes)]
+        try:
+            batch = np.broadcast_shapes(*batches)
+        except ValueError:
+            desc = ", ".join(f"{n!r}: {b}" for n, b in zip(self._names, batches))
+            raise ValueError(f"the arguments' batch shapes do not broadcast together ({desc})") from None
+        return arrays, batch
+
+    @staticmethod
+    def _flat(a: np.ndarray, batch: Shape, shape: Shape) -> tuple[np.ndarray, bool]:
+        """The data as the engine reads it: one shared row, or one row per batch row."""
+        own = a.shape[: a.ndim - len(shape)]
+        if math.prod(own) == 1:
+            return np.ascontiguousarray(a, dtype=np.float64).reshape(-1), False
+        if own != batch:
+            a = np.broadcast_to(a, batch + shape)
+        return np.ascontiguousarray(a, dtype=np.float64).reshape(-1), True
+
+    def _prepare(self, args: Sequence[Any]) -> tuple[list[np.ndarray], list[bool], int, Shape, list[np.ndarray]]:
+        arrays, batch = self._arrays(args)
+        data, per_row = [], []
+        for a, s in zip(arrays, self._shapes):
+            d, p = self._flat(a, batch, s)
+            data.append(d)
+            per_row.append(p)
+        return data, per_row, math.prod(batch), batch, arrays
+
+    def _wrt(self, wrt: Any) -> tuple[list[int], bool]:
+        single = not isinstance(wrt, (tuple, list))
+        items = [wrt] if single else list(wrt)
+        n = len(self._shapes)
+        for w in items:
+            if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or not 0 <= w < n:
+                raise ValueError(
+                    f"wrt must be an argument index in 0..{n - 1} or a tuple of them, got {wrt!r}"
+                )
+        if not items:
+            raise ValueError("wrt must name at least one argument")
+        return [int(w) for w in items], single
+
+    def _values_shape(self, batch: Shape, reduced: bool) -> Shape:
+        return self._out_shape if reduced else batch + self._out_shape
+
+    @staticmethod
+    def _out(a: np.ndarray, shape: Shape) -> Any:
+        a = a.reshape(shape)
+        return a[()] if shape == () else a
+
+    def _grad_out(
+        self, g: np.ndarray, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
+    ) -> Any:
+        shape = self._shapes[i]
+        if not reduced:
+            return self._out(g, batch + shape)
+        own = arrays[i].shape
+        if not per_row:  # already summed over the rows by the engine
+            return self._out(g, own)
+        return self._out(_sum_to(g.reshape(batch + shape), own), own)
+
+    # -- public API ----------------------------------------------------------------------
+
+    def __call__(self, *args: Any, reduce: str | None = None) -> Any:
+        """Values over the broadcast batch of the arguments (reduced if asked)."""
+        r = _check_reduce(reduce)
+        data, per_row, n, batch, _ = self._prepare(args)
+        v = self._c.values(data, per_row, n, r)
+        return self._out(v, self._values_shape(batch, r != "none"))
+
+    def _scalar_output(self, what: str) -> None:
+        if self._out_shape != ():
+            raise ValueError(
+                f"{what} needs a scalar output, but {self.__name__} returns shape "
+                f"{self._out_shape}: reduce it to a scalar (e.g. with sum) or use jacobian / vjp"
+            )
+
+    def value_and_grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> tuple[Any, Any]:
+        """Values and gradients with respect to the ``wrt`` arguments (JAX's argnums).
+
+        Per-row results have the batch shape in front; with ``reduce="sum"`` or
+        ``"mean"`` the value is reduced over rows and each gradient is that of the
+        reduced value, with its argument's own shape.
+        """
+        self._scalar_output("value_and_grad")
+        r = _check_reduce(reduce)
+        idx, single = self._wrt(wrt)
+        data, per_row, n, batch, arrays = self._prepare(args)
+        flags = [i in idx for i in range(len(self._shapes))]
+        v, gs = self._c.vjp(data, per_row, n, np.ones(1), False, flags, r)
+        reduced = r != "none"
+        grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
+        return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
+
+    def grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> Any:
+        """Gradients only; see :meth:`value_and_grad`."""
+        return self.value_and_grad(*args, wrt=wrt, reduce=reduce)[1]
+
+    def jacobian(self, *args: Any, wrt: Any = 0) -> Any:
+        """Per-row Jacobians: shape batch + output shape + argument shape, per ``wrt``
+        argument. Forward or reverse sweeps, whichever needs fewer."""
+        idx, single = self._wrt(wrt)
+        data, per_row, n, batch, _ = self._prepare(args)
+        flags = [i in idx for i in range(len(self._shapes))]
+        _, jac = self._c.jacobian(data, per_row, n, flags)
+        m = math.prod(self._out_shape)
+        cols = sum(self._sizes[i] for i in idx)
+        jac = jac.reshape(batch + (m, cols))
+        out, at = [], 0
+        for i in idx:
+            k = self._sizes[i]
+            out.append(self._out(jac[..., at : at + k].copy(), batch + self._out_shape + self._shapes[i]))
+            at += k
+        return out[0] if single else tuple(out)
+
+    def jvp(self, primals: Sequence[Any], tangents: Sequence[Any], reduce: str | None = None) -> tuple[Any, Any]:
+        """``(values, tangents of the values)`` for one tangent per argument."""
+        r = _check_reduce(reduce)
+        primals, tangents = tuple(primals), tuple(tangents)
+        if len(tangents) != len(primals):
+            raise TypeError(f"jvp: expected {len(primals)} tangents (one per primal), got {len(tangents)}")
+        data, per_row, n, batch, _ = self._prepare(primals)
+        tdata, tper = [], []
+        for i, t in enumerate(tangents):
+            a = self._arg_array(i, t, "tangent")
+            try:
+                np.broadcast_shapes(a.shape[: a.ndim - len(self._shapes[i])], batch)
+            except ValueError:
+                raise ValueError(
+                    f"tangent {self._names[i]!r}: batch shape {a.shape} does not broadcast with {batch}"
+                ) from None
+            d, p = self._flat(a, batch, self._shapes[i])
+            tdata.append(d)
+            tper.append(p)
+        v, t = self._c.jvp(data, per_row, n, tdata, tper, r)
+        shape = self._values_shape(batch, r != "none")
+        return self._out(v, shape), self._out(t, shape)
+
+    def vjp(self, primals: Sequence[Any], cotangent: Any, reduce: str | None = None) -> tuple[Any, tuple[Any, ...]]:
+        """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
+        r = _check_reduce(reduce)
+        data, per_row, n, batch, arrays = self._prepare(tuple(primals))
+        try:
+            c = np.asarray(cotangent, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"vjp: cotangent must be real numbers of shape {batch + self._out_shape}") from None
+        k = len(self._out_shape)
+        if c.ndim < k or c.shape[c.ndim - k :] != self._out_shape:
+            raise ValueError(f"vjp: cotangent must have trailing shape {self._out_shape}, got {c.shape}")
+        try:
+            np.broadcast_shapes(c.shape[: c.ndim - k], batch)
+        except ValueError:
+            raise ValueError(f"vjp: cotangent batch shape {c.shape} does not broadcast with {batch}") from None
+        cd, cp = self._flat(c, batch, self._out_shape)
+        flags = [True] * len(self._shapes)
+        v, gs = self._c.vjp(data, per_row, n, cd, cp, flags, r)
+        reduced = r != "none"
+        grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in range(len(gs)))
+        return self._out(v, self._values_shape(batch, reduced)), grads
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text of the optimised instruction list."""
+        return self._c.to_dot()
+
+    @property
+    def n_instructions(self) -> int:
+        """Instructions left after optimisation."""
+        return self._c.n_instructions
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
+        return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions>"
+
+    # -- pickle: the program itself, and the function by reference when it can be --------
+
+    def __getstate__(self) -> dict[str, Any]:
+        try:
+            fn = self._fn if pickle.loads(pickle.dumps(self._fn)) is self._fn else None
+        except Exception:  # lambdas, closures: the program alone travels
+            fn = None
+        return {
+            "program": self._c.to_bytes(),
+            "fn": fn,
+            "names": self._names,
+            "shapes": self._shapes,
+            "out_shape": self._out_shape,
+            "name": self.__name__,
+            "doc": self.__doc__,
+        }
+
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        self._names = s["names"]
+        self._shapes = s["shapes"]
+        self._sizes = [math.prod(x) for x in self._shapes]
+        self._out_shape = s["out_shape"]
+        self._fn = s["fn"]
+        self.__name__ = s["name"]
+        self.__doc__ = s["doc"]
+        if self._fn is not None:
+            functools.update_wrapper(self, self._fn)
+        self._c = _core._Compiled.from_bytes(s["program"], self._sizes)
+
+
+def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:
+    """Compile ``f`` for batch evaluation; also a decorator (``@wg.compile(shapes=...)``).
+
+    ``shapes`` gives each argument's shape: ``()`` for a scalar (the default for every
+    argument), ``n`` or ``(n,)`` for a vector, which ``f`` receives as a NumPy object
+    array of numbers. Arguments broadcast over their leading (batch) dimensions by NumPy
+    rules. Branches on traced values cannot be recorded: use ``wg.where``.
+
+    >>> import numpy as np, wengert as wg
+    >>> @wg.compile(shapes=[2])
+    ... def rosen(x):
+    ...     return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+    >>> float(rosen(np.array([1.0, 1.0])))
+    0.0
+    >>> rosen.grad(np.array([[0.0, 0.0], [1.0, 1.0]])).tolist()
+    [[-2.0, 0.0], [0.0, 0.0]]
+    """
+    if f is None:
+        return lambda g: Compiled(g, shapes)
+    return Compiled(f, shapes)

@@ -1,0 +1,249 @@
+//! Tracing Python functions for `wg.compile`: `_Traced` stands in for each argument
+//! element and records every operation into the trace's [`Graph`]; comparisons give a
+//! `_Cond` whose only use is `wg.where` (its truth value is unknown while tracing).
+
+use super::compiled::PyCompiled;
+use super::number::{binary_any, method_result, number_arith, number_result, plain_number, Number};
+use crate::compiled::Compiled;
+use crate::graph::{Cmp, Graph};
+use crate::op::{Binary, Unary};
+use pyo3::basic::CompareOp;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The graph of one trace, shared by its values.
+struct Shared {
+    id: u64,
+    graph: Mutex<Graph>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Shared {
+    fn with<R>(&self, f: impl FnOnce(&mut Graph) -> R) -> R {
+        f(&mut self.graph.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+const TRUTH: &str = "the truth value of a traced comparison is unknown while wg.compile traces \
+    the function (it would bake one branch into every row): use wg.where(cond, a, b) for a \
+    branch-free select, and wg.maximum/wg.minimum/wg.abs instead of max/min/abs branches";
+
+/// A traced number: a node of the graph `wg.compile` is recording.
+#[pyclass(name = "_Traced", module = "wengert", frozen)]
+pub struct PyTraced {
+    g: Arc<Shared>,
+    idx: u32,
+}
+
+impl PyTraced {
+    fn node(&self, idx: u32) -> Self {
+        PyTraced {
+            g: self.g.clone(),
+            idx,
+        }
+    }
+
+    /// The node of `ob` in this trace: a traced value of the same trace or a constant.
+    fn operand(&self, ob: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+        if let Ok(t) = ob.cast::<PyTraced>() {
+            let t = t.get();
+            self.same_trace(t)?;
+            return Ok(Some(t.idx));
+        }
+        Ok(plain_number(ob)?.map(|c| self.g.with(|g| g.constant(c))))
+    }
+
+    fn same_trace(&self, o: &PyTraced) -> PyResult<()> {
+        if o.g.id != self.g.id {
+            return Err(PyValueError::new_err(
+                "a traced value from another wg.compile trace was used: values cannot leak \
+                 out of the function being compiled",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Number for PyTraced {
+    const NAME: &'static str = "traced value";
+    fn val(&self) -> f64 {
+        f64::NAN // unknown while tracing; never read, since comparisons record instead
+    }
+    fn unary(&self, op: Unary) -> PyResult<Self> {
+        Ok(self.node(self.g.with(|g| g.unary(op, self.idx))))
+    }
+    fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
+        self.same_trace(y)?;
+        Ok(self.node(self.g.with(|g| g.binary(op, self.idx, y.idx))))
+    }
+    fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self> {
+        let idx = self.g.with(|g| {
+            let c = g.constant(c);
+            if const_first {
+                g.binary(op, c, self.idx)
+            } else {
+                g.binary(op, self.idx, c)
+            }
+        });
+        Ok(self.node(idx))
+    }
+}
+
+number_arith!(PyTraced);
+
+#[pymethods]
+impl PyTraced {
+    fn __richcmp__(&self, o: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Option<PyCond>> {
+        let Some(y) = self.operand(o)? else {
+            return Ok(None);
+        };
+        let cmp = match op {
+            CompareOp::Lt => Cmp::Lt,
+            CompareOp::Le => Cmp::Le,
+            CompareOp::Gt => Cmp::Gt,
+            CompareOp::Ge => Cmp::Ge,
+            CompareOp::Eq => Cmp::Eq,
+            CompareOp::Ne => Cmp::Ne,
+        };
+        Ok(Some(PyCond {
+            g: self.g.clone(),
+            cmp,
+            x: self.idx,
+            y,
+        }))
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        Err(PyTypeError::new_err(TRUTH))
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        Err(PyTypeError::new_err(
+            "a traced value has no float value while wg.compile traces the function: use \
+             wg.sin etc. instead of math.sin, and keep values as numbers, not floats",
+        ))
+    }
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+    fn __repr__(&self) -> String {
+        format!("_Traced(#{})", self.idx)
+    }
+    // Reflected forms, so wg.atan2(1.0, traced) finds its way here.
+    fn ratan2(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("atan2", x, binary_any(self, Binary::Atan2, x, true)?)
+    }
+    fn rhypot(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("hypot", x, binary_any(self, Binary::Hypot, x, true)?)
+    }
+    fn rpow(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("pow", x, binary_any(self, Binary::Pow, x, true)?)
+    }
+    fn rmaximum(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("maximum", x, binary_any(self, Binary::Max, x, true)?)
+    }
+    fn rminimum(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("minimum", x, binary_any(self, Binary::Min, x, true)?)
+    }
+}
+
+/// A traced comparison: the condition of `wg.where`.
+#[pyclass(name = "_Cond", module = "wengert", frozen)]
+pub struct PyCond {
+    g: Arc<Shared>,
+    cmp: Cmp,
+    x: u32,
+    y: u32,
+}
+
+#[pymethods]
+impl PyCond {
+    fn __bool__(&self) -> PyResult<bool> {
+        Err(PyTypeError::new_err(TRUTH))
+    }
+    /// `a` where the condition holds, else `b`, recorded as a select.
+    fn _where(&self, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyTraced> {
+        let x = PyTraced {
+            g: self.g.clone(),
+            idx: self.x,
+        };
+        let node = |v: &Bound<'_, PyAny>, name: &str| {
+            x.operand(v)?.ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "wg.where(cond, a, b): {name} must be a number or a traced value, got {}",
+                    v.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })
+        };
+        let (a, b) = (node(a, "a")?, node(b, "b")?);
+        let idx = self.g.with(|g| g.select(self.cmp, self.x, self.y, a, b));
+        Ok(x.node(idx))
+    }
+    fn __repr__(&self) -> String {
+        format!("_Cond(#{} {} #{})", self.x, self.cmp.symbol(), self.y)
+    }
+}
+
+/// One trace in progress: hands out the inputs, then compiles the outputs.
+#[pyclass(name = "_Trace", module = "wengert", frozen)]
+pub struct PyTrace {
+    g: Arc<Shared>,
+    sizes: Vec<usize>,
+}
+
+#[pymethods]
+impl PyTrace {
+    /// A trace of a function whose arguments have these numbers of elements.
+    #[new]
+    fn new(sizes: Vec<usize>) -> Self {
+        let n: usize = sizes.iter().sum();
+        let g = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            graph: Mutex::new(Graph::new(n as u32)),
+        });
+        PyTrace { g, sizes }
+    }
+
+    /// The traced inputs, flattened in argument order.
+    fn inputs(&self) -> Vec<PyTraced> {
+        let n: usize = self.sizes.iter().sum();
+        (0..n as u32)
+            .map(|idx| PyTraced {
+                g: self.g.clone(),
+                idx,
+            })
+            .collect()
+    }
+
+    /// Compiles the flattened outputs (traced values or numbers).
+    fn compile(&self, outputs: Vec<Bound<'_, PyAny>>) -> PyResult<PyCompiled> {
+        let probe = PyTraced {
+            g: self.g.clone(),
+            idx: 0,
+        };
+        let mut nodes = Vec::with_capacity(outputs.len());
+        for (i, o) in outputs.iter().enumerate() {
+            nodes.push(probe.operand(o)?.ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "wg.compile: output {i} of the function is a {}, expected a number or \
+                     traced value (or a sequence of them)",
+                    o.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?);
+        }
+        let graph = self.g.with(|g| g.clone());
+        Ok(PyCompiled::from(Compiled::new(&graph, &nodes, &self.sizes)))
+    }
+
+    /// Nodes recorded so far.
+    fn __len__(&self) -> usize {
+        self.g.with(|g| g.len())
+    }
+}
