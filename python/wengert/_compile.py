@@ -63,6 +63,13 @@ def _check_reduce(reduce: str | None) -> str:
     raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
 
 
+def _broadcasts_to(shape: Shape, batch: Shape) -> bool:
+    try:
+        return np.broadcast_shapes(shape, batch) == batch
+    except ValueError:
+        return False
+
+
 def _sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
     """Sums ``x`` over the dimensions along which ``shape`` was broadcast to ``x.shape``:
     the gradient of a reduced value with respect to a broadcast argument."""
@@ -275,12 +282,11 @@ class Compiled:
         tdata, tper = [], []
         for i, t in enumerate(tangents):
             a = self._arg_array(i, t, "tangent")
-            try:
-                np.broadcast_shapes(a.shape[: a.ndim - len(self._shapes[i])], batch)
-            except ValueError:
+            if not _broadcasts_to(a.shape[: a.ndim - len(self._shapes[i])], batch):
                 raise ValueError(
-                    f"tangent {self._names[i]!r}: batch shape {a.shape} does not broadcast with {batch}"
-                ) from None
+                    f"tangent {self._names[i]!r}: shape {a.shape} does not broadcast to the "
+                    f"batch shape {batch} of the primals"
+                )
             d, p = self._flat(a, batch, self._shapes[i])
             tdata.append(d)
             tper.append(p)
@@ -299,10 +305,11 @@ class Compiled:
         k = len(self._out_shape)
         if c.ndim < k or c.shape[c.ndim - k :] != self._out_shape:
             raise ValueError(f"vjp: cotangent must have trailing shape {self._out_shape}, got {c.shape}")
-        try:
-            np.broadcast_shapes(c.shape[: c.ndim - k], batch)
-        except ValueError:
-            raise ValueError(f"vjp: cotangent batch shape {c.shape} does not broadcast with {batch}") from None
+        if not _broadcasts_to(c.shape[: c.ndim - k], batch):
+            raise ValueError(
+                f"vjp: cotangent of shape {c.shape} does not broadcast to the values' shape "
+                f"{batch + self._out_shape}"
+            )
         cd, cp = self._flat(c, batch, self._out_shape)
         flags = [True] * len(self._shapes)
         v, gs = self._c.vjp(data, per_row, n, cd, cp, flags, r)

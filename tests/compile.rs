@@ -1,0 +1,124 @@
+//! The Rust compile-and-batch path (reverse sweeps) against forward-mode dual numbers,
+//! on many rows.
+
+use wengert::batch::{Arg, BatchError, Job, Reduce};
+use wengert::compiled::{self, Compiled};
+use wengert::program::Program;
+use wengert::{Dual, Real};
+
+/// A function with every kind of instruction the tracer records, generic over the number type.
+fn f<T: Real>(x: &[T]) -> T {
+    let a = x[0] / x[1];
+    let s = T::sel_gt(x[0], x[1], a.sin(), x[1].exp());
+    (s + a.tanh()) * x[2].hypot(x[0]) + x[1].powf(x[2]).ln_1p()
+}
+
+fn rows(n: usize) -> Vec<f64> {
+    // A fixed pseudo-random sequence (no dependency needed for a test).
+    let mut s = 0x9E3779B97F4A7C15u64;
+    (0..3 * n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            0.3 + 2.0 * (s >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+#[test]
+fn batch_gradients_equal_forward_mode() {
+    let n = 1001;
+    let c = Compiled::trace(&[3], |x| vec![f(x)]);
+    let data = rows(n);
+    let (v, g) = c
+        .value_and_grad(&[Arg::rows(&data, 3)], n, Reduce::None)
+        .unwrap();
+    for r in 0..n {
+        let x = &data[3 * r..3 * r + 3];
+        for i in 0..3 {
+            let d: Vec<Dual> = (0..3)
+                .map(|j| Dual::new(x[j], if i == j { 1.0 } else { 0.0 }))
+                .collect();
+            let y = f(&d);
+            assert_eq!(v[r], y.re, "row {r}");
+            let (got, want) = (g[0][3 * r + i], y.eps);
+            assert!(
+                (got - want).abs() <= 1e-14 * (1.0 + want.abs()),
+                "row {r} input {i}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reduced_sums_do_not_depend_on_threads() {
+    let n = 200_003;
+    let c = Compiled::trace(&[3], |x| vec![f(x)]);
+    let data = rows(n);
+    let mut results = Vec::new();
+    for t in [1, 2, 4] {
+        compiled::set_num_threads(t);
+        results.push(
+            c.value_and_grad(&[Arg::rows(&data, 3)], n, Reduce::Sum)
+                .unwrap(),
+        );
+    }
+    assert!(results.iter().all(|r| *r == results[0]));
+}
+
+#[test]
+fn jvp_matches_vjp() {
+    let n = 64;
+    let c = Compiled::trace(&[3], |x| vec![f(x)]);
+    let data = rows(n);
+    let tangent = [0.25, -1.0, 2.0];
+    let jvp = c
+        .run(
+            &[Arg::rows(&data, 3)],
+            n,
+            &Job::Jvp {
+                tangents: vec![Arg::shared(&tangent)],
+            },
+            Reduce::None,
+        )
+        .unwrap();
+    let (_, g) = c
+        .value_and_grad(&[Arg::rows(&data, 3)], n, Reduce::None)
+        .unwrap();
+    for r in 0..n {
+        let dot: f64 = (0..3).map(|i| g[0][3 * r + i] * tangent[i]).sum();
+        assert!((jvp.tangents[r] - dot).abs() <= 1e-13 * (1.0 + dot.abs()));
+    }
+}
+
+#[test]
+fn wrong_sizes_are_errors_not_panics() {
+    let c = Compiled::trace(&[3], |x| vec![f(x)]);
+    let data = rows(4);
+    let err = c
+        .values(&[Arg::rows(&data[..11], 3)], 4, Reduce::None)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BatchError::Shape {
+            arg: 0,
+            expected: 12,
+            got: 11
+        }
+    );
+    assert!(c.values(&[], 4, Reduce::None).is_err());
+}
+
+#[test]
+fn programs_survive_serialisation_and_reject_garbage() {
+    let c = Compiled::trace(&[3], |x| vec![f(x), x[0] * x[0]]);
+    let bytes = c.program().to_bytes();
+    assert_eq!(&Program::from_bytes(&bytes).unwrap(), c.program());
+    for cut in [0, 8, 20, bytes.len() - 1] {
+        assert!(Program::from_bytes(&bytes[..cut]).is_err());
+    }
+    let mut bad = bytes.clone();
+    bad[12] = 0xff; // first input slot far out of range
+    assert!(Program::from_bytes(&bad).is_err());
+}
