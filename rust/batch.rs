@@ -39,14 +39,6 @@ impl<'a> Arg<'a> {
             per_row: false,
         }
     }
-    #[inline(always)]
-    fn at(&self, row: usize, e: usize) -> f64 {
-        if self.per_row {
-            self.data[row * self.size + e]
-        } else {
-            self.data[e]
-        }
-    }
 }
 
 /// How per-row results are combined.
@@ -179,7 +171,15 @@ fn groups_per_block(p: &Program, job: &Job) -> usize {
         Job::Values => slots,
         _ => 2 * slots + 2 * p.instrs().len(),
     };
-    (256 * 1024 / (state * per_slot)).clamp(1, 32)
+    let budget: usize = std::env::var("WG_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256 * 1024);
+    let kmax: usize = std::env::var("WG_KMAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    (budget / (state * per_slot)).clamp(1, kmax)
 }
 
 /// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`.
@@ -464,18 +464,93 @@ fn chunk_portable(
     chunk(ctx, start, end, k, outs, acc)
 }
 
-/// Lane `l` of a lane group, as a plain array.
+/// Fills lane groups from rows `b0..b0 + rows` of `arg`: `cols` holds (element of the
+/// argument, first lane group in `dst`). Lanes past the last row repeat it, so padding
+/// computes something valid that is never written out.
 #[inline(always)]
-fn lane(v: &F64x4, l: usize) -> f64 {
-    v.0[l]
+fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: usize, k: usize) {
+    let size = arg.size;
+    if !arg.per_row {
+        for &(e, lo) in cols {
+            dst[lo..lo + k].fill(F64x4::splat(arg.data[e]));
+        }
+        return;
+    }
+    let data = &arg.data[b0 * size..(b0 + rows) * size];
+    for g in 0..k {
+        // The four rows of this lane group, as slices, so the element reads below are
+        // plain indexed loads.
+        let r = [0, 1, 2, 3].map(|l| {
+            let r = (g * LANES + l).min(rows - 1) * size;
+            &data[r..r + size]
+        });
+        let mut done = 0;
+        if cols.len() == size {
+            // Every element has a slot (the usual case): transpose 4x4 tiles, which
+            // compiles to whole-vector loads and shuffles instead of scalar inserts.
+            while done + LANES <= size {
+                let t = r.map(|row| <[f64; LANES]>::try_from(&row[done..done + LANES]).unwrap());
+                for i in 0..LANES {
+                    dst[cols[done + i].1 + g] = F64x4([t[0][i], t[1][i], t[2][i], t[3][i]]);
+                }
+                done += LANES;
+            }
+        }
+        for &(e, lo) in &cols[done..] {
+            dst[lo + g] = F64x4([r[0][e], r[1][e], r[2][e], r[3][e]]);
+        }
+    }
 }
 
-/// Visits the first `rows` rows of a block as (row in the block, lane group, lane).
+/// (element, first lane group) of the elements of argument `a` that have a slot, and
+/// with `only_grad`, only those with a gradient.
+fn columns(
+    p: &Program,
+    layout: &Layout,
+    a: usize,
+    k: usize,
+    only_grad: bool,
+) -> Vec<(usize, usize)> {
+    let first = layout.offsets[a];
+    (0..layout.sizes[a])
+        .filter_map(|e| {
+            let i = first + e;
+            let s = p.inputs()[i].filter(|_| !only_grad || p.has_gradient(i))?;
+            Some((e, s as usize * k))
+        })
+        .collect()
+}
+
+/// Writes lane values `src` (`k` groups) of the first `rows` rows to column `col` of a
+/// row-major buffer of `width` columns.
 #[inline(always)]
-fn each_row(rows: usize, f: &mut impl FnMut(usize, usize, usize)) {
-    for r in 0..rows {
-        f(r, r / LANES, r % LANES);
+fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) {
+    for (r, out) in buf.chunks_exact_mut(width).take(rows).enumerate() {
+        out[col] = src[r / LANES].0[r % LANES];
     }
+}
+
+/// Writes the first `rows` rows of several lane-group columns to a row-major buffer of
+/// `width` columns: `cols` holds (buffer column, first lane group of the source in `src`).
+/// Row by row, so each output row is written in one pass.
+#[inline(always)]
+fn store_rows(buf: &mut [f64], width: usize, cols: &[(usize, usize)], src: &[F64x4], rows: usize) {
+    for (r, out) in buf.chunks_exact_mut(width).take(rows).enumerate() {
+        let (g, l) = (r / LANES, r % LANES);
+        for &(c, lo) in cols {
+            out[c] = src[lo + g].0[l];
+        }
+    }
+}
+
+/// The sum of the first `rows` lane values of `src`, in row order.
+#[inline(always)]
+fn sum_rows(src: &[F64x4], rows: usize) -> f64 {
+    let mut t = 0.0;
+    for r in 0..rows {
+        t += src[r / LANES].0[r % LANES];
+    }
+    t
 }
 
 /// Rows `start..end` in blocks of `k` lane groups; `outs` are the chunk's slices of the
@@ -484,12 +559,11 @@ fn each_row(rows: usize, f: &mut impl FnMut(usize, usize, usize)) {
 fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]], acc: &mut [f64]) {
     let p = ctx.p;
     let m = p.n_outputs();
-    let ns = p.n_slots();
     let ni = p.instrs().len();
     let differentiates = !matches!(ctx.job, Job::Values);
-    let mut slots = vec![F64x4::default(); ns * k];
+    let mut slots = vec![F64x4::default(); p.n_slots() * k];
     let mut parts = vec![F64x4::default(); if differentiates { 2 * ni * k } else { 0 }];
-    let mut adj = vec![F64x4::default(); if differentiates { ns * k } else { 0 }];
+    let mut adj = vec![F64x4::default(); if differentiates { p.n_slots() * k } else { 0 }];
     let block = k * LANES;
     let grad_off = ctx.grad_acc_offsets();
     let mean = if ctx.reduce == Reduce::Mean && ctx.n > 0 {
@@ -497,56 +571,50 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
     } else {
         1.0
     };
+    let group = |s: u32| (s as usize * k, s as usize * k + k);
+    let mut seed = vec![F64x4::default(); k];
+    let input_cols: Vec<_> = (0..ctx.args.len())
+        .map(|a| columns(p, ctx.layout, a, k, false))
+        .collect();
+    let grad_cols: Vec<_> = (0..ctx.args.len())
+        .map(|a| columns(p, ctx.layout, a, k, true))
+        .collect();
     kernel::load_consts(p, &mut slots, k);
 
     let mut b0 = start;
     while b0 < end {
         let rows = block.min(end - b0);
-        // Row of lane (g, l); rows past the end repeat the last one and are not written.
-        let row = |g: usize, l: usize| b0 + (g * LANES + l).min(rows - 1);
-        let gather = |dst: &mut [F64x4], slot: u32, arg: &Arg, e: usize, scale: f64| {
-            let s = slot as usize * k;
-            for g in 0..k {
-                for l in 0..LANES {
-                    dst[s + g].0[l] = arg.at(row(g, l), e) * scale;
-                }
-            }
-        };
-        for (i, slot) in p.inputs().iter().enumerate() {
-            if let Some(s) = *slot {
-                let (a, e) = ctx.layout.inputs[i];
-                gather(&mut slots, s, &ctx.args[a], e, 1.0);
-            }
+        let local = b0 - start;
+        for (a, arg) in ctx.args.iter().enumerate() {
+            load(&mut slots, &input_cols[a], arg, b0, rows, k);
         }
         if differentiates {
             kernel::partials(p, &mut slots, &mut parts, k);
         } else {
             kernel::values(p, &mut slots, k);
         }
-        let local = b0 - start;
-        // Values.
         for (j, &o) in p.outputs().iter().enumerate() {
-            let s = o as usize * k;
+            let (lo, hi) = group(o);
             if ctx.reduced() {
-                each_row(rows, &mut |_, g, l| acc[j] += lane(&slots[s + g], l));
+                acc[j] += sum_rows(&slots[lo..hi], rows);
             } else {
-                let buf = &mut outs[VALUES];
-                each_row(rows, &mut |r, g, l| {
-                    buf[(local + r) * m + j] = lane(&slots[s + g], l)
-                });
+                store(&mut outs[VALUES][local * m..], m, j, &slots[lo..hi], rows);
             }
         }
         match ctx.job {
             Job::Values => {}
             Job::Vjp { cotangent, wrt } => {
-                adj.fill(F64x4::default());
+                // Seeds: the cotangent column of each output, times the mean's 1/n; outputs
+                // sharing a slot add up. The rest of `adj` needs no clearing.
+                for &o in p.outputs() {
+                    let (lo, hi) = group(o);
+                    adj[lo..hi].fill(F64x4::default());
+                }
                 for (j, &o) in p.outputs().iter().enumerate() {
-                    // Several outputs may share a slot; their seeds add up.
-                    let s = o as usize * k;
+                    load(&mut seed, &[(j, 0)], cotangent, b0, rows, k);
+                    let (lo, _) = group(o);
                     for g in 0..k {
-                        for l in 0..LANES {
-                            adj[s + g].0[l] += cotangent.at(row(g, l), j) * mean;
-                        }
+                        adj[lo + g] = adj[lo + g] + seed[g] * F64x4::splat(mean);
                     }
                 }
                 kernel::reverse(p, &parts, &mut adj, k);
@@ -555,74 +623,73 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
                         continue;
                     }
                     let reduced = ctx.reduced() && !arg.per_row;
-                    for e in 0..arg.size {
-                        let Some(s) = p.inputs()[ctx.layout.offsets[a] + e] else {
-                            continue; // no output depends on it: gradient 0
-                        };
-                        let s = s as usize * k;
-                        if reduced {
-                            let at = 2 * m + grad_off[a] + e;
-                            each_row(rows, &mut |_, g, l| acc[at] += lane(&adj[s + g], l));
-                        } else {
-                            let buf = &mut outs[GRADS + a];
-                            let w = arg.size;
-                            each_row(rows, &mut |r, g, l| {
-                                buf[(local + r) * w + e] = lane(&adj[s + g], l)
-                            });
+                    let w = arg.size;
+                    if reduced {
+                        for &(e, lo) in &grad_cols[a] {
+                            acc[2 * m + grad_off[a] + e] += sum_rows(&adj[lo..lo + k], rows);
                         }
+                    } else {
+                        store_rows(
+                            &mut outs[GRADS + a][local * w..],
+                            w,
+                            &grad_cols[a],
+                            &adj,
+                            rows,
+                        );
                     }
                 }
             }
             Job::Jvp { tangents } => {
-                adj.fill(F64x4::default());
-                for (i, slot) in p.inputs().iter().enumerate() {
-                    if let Some(s) = *slot {
-                        let (a, e) = ctx.layout.inputs[i];
-                        gather(&mut adj, s, &tangents[a], e, 1.0);
-                    }
+                for (a, t) in tangents.iter().enumerate() {
+                    load(&mut adj, &input_cols[a], t, b0, rows, k);
                 }
                 kernel::tangents(p, &parts, &mut adj, k);
                 for (j, &o) in p.outputs().iter().enumerate() {
-                    let s = o as usize * k;
+                    let (lo, hi) = group(o);
                     if ctx.reduced() {
-                        each_row(rows, &mut |_, g, l| acc[m + j] += lane(&adj[s + g], l));
+                        acc[m + j] += sum_rows(&adj[lo..hi], rows);
                     } else {
-                        let buf = &mut outs[TANGENTS];
-                        each_row(rows, &mut |r, g, l| {
-                            buf[(local + r) * m + j] = lane(&adj[s + g], l)
-                        });
+                        store(&mut outs[TANGENTS][local * m..], m, j, &adj[lo..hi], rows);
                     }
                 }
             }
             Job::Jacobian { .. } => {
                 let cols = &ctx.jac_cols;
                 let nc = cols.len();
-                let buf = &mut outs[JACOBIAN];
-                let at = |r: usize, j: usize, c: usize| (local + r) * m * nc + j * nc + c;
+                let w = m * nc;
+                let buf = &mut outs[JACOBIAN][local * w..];
                 if nc <= m {
                     // Forward: one tangent sweep per input column.
                     for (c, &i) in cols.iter().enumerate() {
+                        for s in p.inputs().iter().flatten() {
+                            let (lo, hi) = group(*s);
+                            adj[lo..hi].fill(F64x4::default());
+                        }
                         let Some(s) = p.inputs()[i] else { continue };
-                        adj.fill(F64x4::default());
-                        adj[s as usize * k..(s as usize + 1) * k].fill(F64x4::splat(1.0));
+                        let (lo, hi) = group(s);
+                        adj[lo..hi].fill(F64x4::splat(1.0));
                         kernel::tangents(p, &parts, &mut adj, k);
                         for (j, &o) in p.outputs().iter().enumerate() {
-                            let so = o as usize * k;
-                            each_row(rows, &mut |r, g, l| {
-                                buf[at(r, j, c)] = lane(&adj[so + g], l)
-                            });
+                            let (lo, hi) = group(o);
+                            store(buf, w, j * nc + c, &adj[lo..hi], rows);
                         }
                     }
                 } else {
                     // Reverse: one adjoint sweep per output.
                     for (j, &o) in p.outputs().iter().enumerate() {
-                        adj.fill(F64x4::default());
-                        adj[o as usize * k..(o as usize + 1) * k].fill(F64x4::splat(1.0));
+                        for &o in p.outputs() {
+                            let (lo, hi) = group(o);
+                            adj[lo..hi].fill(F64x4::default());
+                        }
+                        let (lo, hi) = group(o);
+                        adj[lo..hi].fill(F64x4::splat(1.0));
                         kernel::reverse(p, &parts, &mut adj, k);
                         for (c, &i) in cols.iter().enumerate() {
-                            let Some(s) = p.inputs()[i] else { continue };
-                            let s = s as usize * k;
-                            each_row(rows, &mut |r, g, l| buf[at(r, j, c)] = lane(&adj[s + g], l));
+                            let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) else {
+                                continue;
+                            };
+                            let (lo, hi) = group(s);
+                            store(buf, w, j * nc + c, &adj[lo..hi], rows);
                         }
                     }
                 }

@@ -12,7 +12,7 @@
 
 use crate::graph::Cmp;
 use crate::op::{Binary, Unary};
-use crate::program::{Instr, Program};
+use crate::program::{Adjoint, Instr, Program};
 use crate::real::Real;
 
 /// Runs `$body` with `$c` bound to a constant equal to `$op`, one arm per variant and no
@@ -81,6 +81,29 @@ macro_rules! with_cmp {
     };
 }
 
+/// Splits `s` into the mutable `k` elements at `d` and shared views of the `k` elements at
+/// each of `args`, which must not overlap `d` (a program's destination never aliases its
+/// arguments). Bounds are checked here, once per instruction, not per element.
+#[inline(always)]
+fn dst_and_args<T, const N: usize>(
+    s: &mut [T],
+    d: usize,
+    args: [usize; N],
+    k: usize,
+) -> (&mut [T], [&[T]; N]) {
+    let (lo, rest) = s.split_at_mut(d);
+    let (dst, hi) = rest.split_at_mut(k);
+    let (lo, hi) = (&*lo, &*hi);
+    let views = args.map(|a| {
+        if a < d {
+            &lo[a..a + k]
+        } else {
+            &hi[a - d - k..a - d]
+        }
+    });
+    (dst, views)
+}
+
 /// Writes the constants into their slots; inputs are the caller's business.
 #[inline(always)]
 pub fn load_consts<T: Real>(p: &Program, slots: &mut [T], k: usize) {
@@ -95,15 +118,16 @@ pub fn values<T: Real>(p: &Program, slots: &mut [T], k: usize) {
     for ins in p.instrs() {
         match *ins {
             Instr::Unary { op, dst, a } => {
-                let (d, a) = (dst as usize * k, a as usize * k);
+                let (d, [x]) = dst_and_args(slots, dst as usize * k, [a as usize * k], k);
                 with_unary!(op, OP => for j in 0..k {
-                    slots[d + j] = OP.rule(slots[a + j]).0;
+                    d[j] = OP.rule(x[j]).0;
                 })
             }
             Instr::Binary { op, dst, a, b } => {
-                let (d, a, b) = (dst as usize * k, a as usize * k, b as usize * k);
+                let (d, [x, y]) =
+                    dst_and_args(slots, dst as usize * k, [a, b].map(|s| s as usize * k), k);
                 with_binary!(op, OP => for j in 0..k {
-                    slots[d + j] = OP.rule(slots[a + j], slots[b + j]).0;
+                    d[j] = OP.rule(x[j], y[j]).0;
                 })
             }
             Instr::Select {
@@ -114,9 +138,14 @@ pub fn values<T: Real>(p: &Program, slots: &mut [T], k: usize) {
                 a,
                 b,
             } => {
-                let [d, x, y, a, b] = [dst, x, y, a, b].map(|s| s as usize * k);
+                let (d, [x, y, a, b]) = dst_and_args(
+                    slots,
+                    dst as usize * k,
+                    [x, y, a, b].map(|s| s as usize * k),
+                    k,
+                );
                 with_cmp!(cmp, C => for j in 0..k {
-                    slots[d + j] = C.select(slots[x + j], slots[y + j], slots[a + j], slots[b + j]);
+                    d[j] = C.select(x[j], y[j], a[j], b[j]);
                 })
             }
         }
@@ -124,27 +153,54 @@ pub fn values<T: Real>(p: &Program, slots: &mut [T], k: usize) {
 }
 
 /// Like [`values`], and stores instruction `i`'s partials with respect to its two
-/// differentiable arguments at `parts[(2i) * k + j]` and `parts[(2i + 1) * k + j]`.
+/// differentiable arguments at `parts[(2i) * k + j]` and `parts[(2i + 1) * k + j]`; only
+/// those the reverse plan uses (see [`Adjoint`]) are stored.
 #[inline(always)]
 pub fn partials<T: Real>(p: &Program, slots: &mut [T], parts: &mut [T], k: usize) {
-    for (i, ins) in p.instrs().iter().enumerate() {
-        let (p0, p1) = (2 * i * k, (2 * i + 1) * k);
+    for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
+        let (p0, p1) = parts[2 * i * k..(2 * i + 2) * k].split_at_mut(k);
+        let keep = match p.fixed_partials()[i] {
+            Some(_) => [false; 2],
+            None => plan.map(|m| m != Adjoint::Skip),
+        };
         match *ins {
             Instr::Unary { op, dst, a } => {
-                let (d, a) = (dst as usize * k, a as usize * k);
-                with_unary!(op, OP => for j in 0..k {
-                    let (v, da) = OP.rule(slots[a + j]);
-                    slots[d + j] = v;
-                    parts[p0 + j] = da;
+                let (d, [x]) = dst_and_args(slots, dst as usize * k, [a as usize * k], k);
+                with_unary!(op, OP => if keep[0] {
+                    for j in 0..k {
+                        let (v, da) = OP.rule(x[j]);
+                        d[j] = v;
+                        p0[j] = da;
+                    }
+                } else {
+                    for j in 0..k {
+                        d[j] = OP.rule(x[j]).0;
+                    }
                 })
             }
             Instr::Binary { op, dst, a, b } => {
-                let (d, a, b) = (dst as usize * k, a as usize * k, b as usize * k);
-                with_binary!(op, OP => for j in 0..k {
-                    let (v, da, db) = OP.rule(slots[a + j], slots[b + j]);
-                    slots[d + j] = v;
-                    parts[p0 + j] = da;
-                    parts[p1 + j] = db;
+                let (d, [x, y]) =
+                    dst_and_args(slots, dst as usize * k, [a, b].map(|s| s as usize * k), k);
+                with_binary!(op, OP => match keep {
+                    [true, true] => for j in 0..k {
+                        let (v, da, db) = OP.rule(x[j], y[j]);
+                        d[j] = v;
+                        p0[j] = da;
+                        p1[j] = db;
+                    },
+                    [true, false] => for j in 0..k {
+                        let (v, da, _) = OP.rule(x[j], y[j]);
+                        d[j] = v;
+                        p0[j] = da;
+                    },
+                    [false, true] => for j in 0..k {
+                        let (v, _, db) = OP.rule(x[j], y[j]);
+                        d[j] = v;
+                        p1[j] = db;
+                    },
+                    [false, false] => for j in 0..k {
+                        d[j] = OP.rule(x[j], y[j]).0;
+                    },
                 })
             }
             Instr::Select {
@@ -155,43 +211,94 @@ pub fn partials<T: Real>(p: &Program, slots: &mut [T], parts: &mut [T], k: usize
                 a,
                 b,
             } => {
-                let [d, x, y, a, b] = [dst, x, y, a, b].map(|s| s as usize * k);
+                let (d, [x, y, a, b]) = dst_and_args(
+                    slots,
+                    dst as usize * k,
+                    [x, y, a, b].map(|s| s as usize * k),
+                    k,
+                );
                 let (one, zero) = (T::cst(1.0), T::cst(0.0));
                 with_cmp!(cmp, C => for j in 0..k {
-                    let (xv, yv) = (slots[x + j], slots[y + j]);
-                    slots[d + j] = C.select(xv, yv, slots[a + j], slots[b + j]);
-                    parts[p0 + j] = C.select(xv, yv, one, zero);
-                    parts[p1 + j] = C.select(xv, yv, zero, one);
+                    d[j] = C.select(x[j], y[j], a[j], b[j]);
+                    p0[j] = C.select(x[j], y[j], one, zero);
+                    p1[j] = C.select(x[j], y[j], zero, one);
                 })
             }
         }
     }
 }
 
+/// Passes `p * g` to an argument's adjoint `x` as the plan says; `p(j)` is the partial
+/// of group `j` (stored, or a constant).
+#[inline(always)]
+fn contribute<T: Real>(x: &mut [T], p: impl Fn(usize) -> T, g: &[T], how: Adjoint) {
+    match how {
+        Adjoint::Skip => {}
+        Adjoint::Set => {
+            for j in 0..x.len() {
+                x[j] = p(j) * g[j];
+            }
+        }
+        Adjoint::Add => {
+            for j in 0..x.len() {
+                x[j] = x[j] + p(j) * g[j];
+            }
+        }
+    }
+}
+
 /// One reverse sweep over stored partials. `adj` must hold the output seeds in the output
-/// slots and zeros elsewhere; afterwards each input's slot holds its adjoint.
+/// slots (nothing else needs clearing: see [`Adjoint`]); afterwards the slot of each input
+/// with [`Program::has_gradient`] holds its adjoint.
 #[inline(always)]
 pub fn reverse<T: Real>(p: &Program, parts: &[T], adj: &mut [T], k: usize) {
-    let zero = T::cst(0.0);
-    for (i, ins) in p.instrs().iter().enumerate().rev() {
-        let (p0, p1) = (2 * i * k, (2 * i + 1) * k);
-        match *ins {
-            Instr::Unary { dst, a, .. } => {
-                let (d, a) = (dst as usize * k, a as usize * k);
-                for j in 0..k {
-                    let g = adj[d + j];
-                    // The slot next holds an earlier value's adjoint, which starts at 0.
-                    adj[d + j] = zero;
-                    adj[a + j] = adj[a + j] + parts[p0 + j] * g;
+    for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate().rev() {
+        if *plan == [Adjoint::Skip; 2] {
+            continue;
+        }
+        let (p0, p1) = parts[2 * i * k..(2 * i + 2) * k].split_at(k);
+        let (d, a, b) = match *ins {
+            Instr::Unary { dst, a, .. } => (dst, a, a),
+            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
+        };
+        let [d, a, b] = [d, a, b].map(|s| s as usize * k);
+        let range = |s: usize| s..s + k;
+        let fixed = p.fixed_partials()[i];
+        // Contributes to x (and y) with stored or constant partials.
+        macro_rules! both {
+            ($x:expr, $y:expr, $g:expr) => {
+                match fixed {
+                    Some([c0, c1]) => {
+                        let (c0, c1) = (T::cst(c0), T::cst(c1));
+                        contribute($x, |_| c0, $g, plan[0]);
+                        contribute($y, |_| c1, $g, plan[1]);
+                    }
+                    None => {
+                        contribute($x, |j| p0[j], $g, plan[0]);
+                        contribute($y, |j| p1[j], $g, plan[1]);
+                    }
                 }
-            }
-            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => {
-                let (d, a, b) = (dst as usize * k, a as usize * k, b as usize * k);
-                for j in 0..k {
-                    let g = adj[d + j];
-                    adj[d + j] = zero;
-                    adj[a + j] = adj[a + j] + parts[p0 + j] * g;
-                    adj[b + j] = adj[b + j] + parts[p1 + j] * g;
+            };
+        }
+        if a != b {
+            let [g, x, y] = adj
+                .get_disjoint_mut([range(d), range(a), range(b)])
+                .expect("aliased slots");
+            both!(x, y, g);
+        } else {
+            // x * x, or a unary op (whose second plan entry is Skip).
+            let [g, x] = adj
+                .get_disjoint_mut([range(d), range(a)])
+                .expect("aliased slots");
+            match fixed {
+                Some([c0, c1]) => {
+                    let (c0, c1) = (T::cst(c0), T::cst(c1));
+                    contribute(x, |_| c0, g, plan[0]);
+                    contribute(x, |_| c1, g, plan[1]);
+                }
+                None => {
+                    contribute(x, |j| p0[j], g, plan[0]);
+                    contribute(x, |j| p1[j], g, plan[1]);
                 }
             }
         }
@@ -199,26 +306,55 @@ pub fn reverse<T: Real>(p: &Program, parts: &[T], adj: &mut [T], k: usize) {
 }
 
 /// One forward tangent sweep over stored partials. `tan` must hold the input tangents in
-/// the input slots and zeros in the constant slots; afterwards the output slots hold the
-/// output tangents.
+/// the input slots; afterwards the output slots hold the output tangents. Constants (and
+/// values no output depends on) have tangent 0 and are never read.
 #[inline(always)]
 pub fn tangents<T: Real>(p: &Program, parts: &[T], tan: &mut [T], k: usize) {
-    for (i, ins) in p.instrs().iter().enumerate() {
-        let (p0, p1) = (2 * i * k, (2 * i + 1) * k);
-        match *ins {
-            Instr::Unary { dst, a, .. } => {
-                let (d, a) = (dst as usize * k, a as usize * k);
-                for j in 0..k {
-                    tan[d + j] = parts[p0 + j] * tan[a + j];
-                }
+    for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
+        let (p0, p1) = parts[2 * i * k..(2 * i + 2) * k].split_at(k);
+        let (dst, a, b) = match *ins {
+            Instr::Unary { dst, a, .. } => (dst, a, a),
+            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
+        };
+        let (d, [x, y]) = dst_and_args(tan, dst as usize * k, [a, b].map(|s| s as usize * k), k);
+        let on = plan.map(|m| m != Adjoint::Skip);
+        match p.fixed_partials()[i] {
+            Some([c0, c1]) => {
+                let (c0, c1) = (T::cst(c0), T::cst(c1));
+                tangent(d, x, y, |_| c0, |_| c1, on)
             }
-            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => {
-                let (d, a, b) = (dst as usize * k, a as usize * k, b as usize * k);
-                for j in 0..k {
-                    tan[d + j] = parts[p0 + j] * tan[a + j] + parts[p1 + j] * tan[b + j];
-                }
+            None => tangent(d, x, y, |j| p0[j], |j| p1[j], on),
+        }
+    }
+}
+
+/// `d = p0 * x + p1 * y`, leaving out the terms that are off.
+#[inline(always)]
+fn tangent<T: Real>(
+    d: &mut [T],
+    x: &[T],
+    y: &[T],
+    p0: impl Fn(usize) -> T,
+    p1: impl Fn(usize) -> T,
+    on: [bool; 2],
+) {
+    match on {
+        [true, true] => {
+            for j in 0..d.len() {
+                d[j] = p0(j) * x[j] + p1(j) * y[j];
             }
         }
+        [true, false] => {
+            for j in 0..d.len() {
+                d[j] = p0(j) * x[j];
+            }
+        }
+        [false, true] => {
+            for j in 0..d.len() {
+                d[j] = p1(j) * y[j];
+            }
+        }
+        [false, false] => d.fill(T::cst(0.0)),
     }
 }
 
@@ -253,7 +389,7 @@ mod tests {
         }
         partials(&p, &mut slots, &mut parts, k);
         assert!((slots[p.outputs()[0] as usize] - 2.016647).abs() < 1e-6);
-        let mut adj = vec![0.0; p.n_slots()];
+        let mut adj = vec![f64::NAN; p.n_slots()]; // stale contents must not matter
         adj[p.outputs()[0] as usize] = 1.0;
         reverse(&p, &parts, &mut adj, k);
         let g: Vec<f64> = (0..2)
@@ -262,8 +398,9 @@ mod tests {
         assert!((g[0] - 3.011843327673907).abs() < 1e-13);
         assert!((g[1] + 13.723961509314076).abs() < 1e-12);
         for (i, gi) in g.iter().enumerate() {
-            let mut tan = vec![0.0; p.n_slots()];
-            tan[p.inputs()[i].unwrap() as usize] = 1.0;
+            let mut tan = vec![f64::NAN; p.n_slots()];
+            tan[p.inputs()[0].unwrap() as usize] = (i == 0) as u8 as f64;
+            tan[p.inputs()[1].unwrap() as usize] = (i == 1) as u8 as f64;
             tangents(&p, &parts, &mut tan, k);
             // Same partials, other summation order: equal up to rounding.
             assert!((tan[p.outputs()[0] as usize] - gi).abs() <= 4.0 * f64::EPSILON * gi.abs());

@@ -205,6 +205,40 @@ impl Unary {
             ),
         }
     }
+
+    /// The partial when it is the same constant everywhere (`-x`), so a compiled reverse
+    /// sweep need not store it; tested against [`Unary::rule`].
+    pub fn constant_partial(self) -> Option<f64> {
+        match self {
+            Unary::Neg => Some(-1.0),
+            Unary::Sin
+            | Unary::Cos
+            | Unary::Tan
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Tanh
+            | Unary::Asinh
+            | Unary::Acosh
+            | Unary::Atanh
+            | Unary::Exp
+            | Unary::Exp2
+            | Unary::Expm1
+            | Unary::Log
+            | Unary::Log2
+            | Unary::Log10
+            | Unary::Log1p
+            | Unary::Sqrt
+            | Unary::Cbrt
+            | Unary::Abs
+            | Unary::Sigmoid
+            | Unary::Relu
+            | Unary::Softplus
+            | Unary::Erf => None,
+        }
+    }
 }
 
 impl Binary {
@@ -284,6 +318,50 @@ impl Binary {
                 let v = T::sel_eq(y, y, T::sel_gt(x, y, y, x), y);
                 let dx = T::sel_gt(y, x, one, T::sel_eq(x, y, half, zero));
                 (v, dx, one - dx)
+            }
+        }
+    }
+
+    /// The partials when they are the same constants everywhere (`x + y`, `x - y`), so a
+    /// compiled reverse sweep need not store them; tested against [`Binary::rule`].
+    pub fn constant_partials(self) -> Option<[f64; 2]> {
+        match self {
+            Binary::Add => Some([1.0, 1.0]),
+            Binary::Sub => Some([1.0, -1.0]),
+            Binary::Mul
+            | Binary::Div
+            | Binary::Pow
+            | Binary::Atan2
+            | Binary::Hypot
+            | Binary::Max
+            | Binary::Min => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POINTS: [f64; 9] = [-7.5, -1.0, -0.3, 0.0, 0.2, 0.9, 1.0, 3.7, 1e3];
+
+    #[test]
+    fn constant_partials_agree_with_the_rules() {
+        for op in Unary::ALL {
+            if let Some(c) = op.constant_partial() {
+                for x in POINTS {
+                    assert_eq!(op.rule(x).1, c, "{op:?} at {x}");
+                }
+            }
+        }
+        for op in Binary::ALL {
+            if let Some([a, b]) = op.constant_partials() {
+                for x in POINTS {
+                    for y in POINTS {
+                        let (_, da, db) = op.rule(x, y);
+                        assert_eq!((da, db), (a, b), "{op:?} at ({x}, {y})");
+                    }
+                }
             }
         }
     }

@@ -73,6 +73,27 @@ pub struct Program {
     outputs: Vec<u32>,
     /// The graph nodes behind the instructions, for DOT export.
     labels: Vec<String>,
+    /// Per instruction, what the reverse sweep does with each argument's adjoint.
+    plan: Vec<[Adjoint; 2]>,
+    /// Per input, whether a reverse sweep leaves its adjoint in its slot.
+    grad_inputs: Vec<bool>,
+    /// Per instruction, its partials when they are constants (see
+    /// [`Binary::constant_partials`]): not stored, used as they are.
+    fixed: Vec<Option<[f64; 2]>>,
+}
+
+/// How the reverse sweep treats one argument of an instruction. Adjoint slots are never
+/// zeroed: the first contribution to a value's adjoint (its last use, walking backwards
+/// from the end) stores, later ones add, and constants get none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adjoint {
+    /// No contribution: a constant, a non-differentiable argument, or an instruction no
+    /// output depends on differentiably.
+    Skip,
+    /// The first contribution: `adj[a] = p * g`.
+    Set,
+    /// A later contribution: `adj[a] += p * g`.
+    Add,
 }
 
 impl Program {
@@ -169,10 +190,66 @@ impl Program {
                     free.push(slot[a as usize]);
                 }
             }
-            // An input nothing reads (only possible if it is an output... or dead) keeps
-            // its slot to the end, which is harmless.
         }
         let outputs = outputs.iter().map(|&o| slot[o as usize]).collect();
+        Program::planned(n_slots, inputs, consts, instrs, outputs, labels)
+    }
+
+    /// Completes a program with its reverse plan (see [`Adjoint`]), derived from the
+    /// instructions alone so a decoded program gets the same one.
+    fn planned(
+        n_slots: u32,
+        inputs: Vec<Option<u32>>,
+        consts: Vec<(u32, f64)>,
+        instrs: Vec<Instr>,
+        outputs: Vec<u32>,
+        labels: Vec<String>,
+    ) -> Program {
+        let mut is_const = vec![false; n_slots as usize];
+        for &(s, _) in &consts {
+            is_const[s as usize] = true;
+        }
+        // Walking backwards: does the slot hold an adjoint that later code has written?
+        let mut has = vec![false; n_slots as usize];
+        for &o in &outputs {
+            has[o as usize] = true;
+        }
+        let mut plan = vec![[Adjoint::Skip; 2]; instrs.len()];
+        for (i, ins) in instrs.iter().enumerate().rev() {
+            let (d, args) = match *ins {
+                Instr::Unary { dst, a, .. } => (dst, [Some(a), None]),
+                Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => {
+                    (dst, [Some(a), Some(b)])
+                }
+            };
+            // Before its definition the slot held something else, whose adjoint starts afresh.
+            let live = std::mem::replace(&mut has[d as usize], false);
+            if !live {
+                continue; // no differentiable path to an output: contributes nothing
+            }
+            for (k, a) in args.into_iter().enumerate() {
+                let Some(a) = a else { continue };
+                plan[i][k] = if is_const[a as usize] {
+                    Adjoint::Skip
+                } else if std::mem::replace(&mut has[a as usize], true) {
+                    Adjoint::Add
+                } else {
+                    Adjoint::Set
+                };
+            }
+        }
+        let grad_inputs = inputs
+            .iter()
+            .map(|s| s.is_some_and(|s| has[s as usize]))
+            .collect();
+        let fixed = instrs
+            .iter()
+            .map(|ins| match *ins {
+                Instr::Unary { op, .. } => op.constant_partial().map(|c| [c, 0.0]),
+                Instr::Binary { op, .. } => op.constant_partials(),
+                Instr::Select { .. } => None,
+            })
+            .collect();
         Program {
             n_slots,
             inputs,
@@ -180,7 +257,26 @@ impl Program {
             instrs,
             outputs,
             labels,
+            plan,
+            grad_inputs,
+            fixed,
         }
+    }
+
+    /// Per instruction, its partials when they are the same constants for every row.
+    pub fn fixed_partials(&self) -> &[Option<[f64; 2]>] {
+        &self.fixed
+    }
+
+    /// What the reverse sweep does with each instruction's two partials.
+    pub fn plan(&self) -> &[[Adjoint; 2]] {
+        &self.plan
+    }
+
+    /// Whether input `i`'s slot holds its adjoint after a reverse sweep; when not, no
+    /// output depends on it differentiably and its gradient is 0.
+    pub fn has_gradient(&self, i: usize) -> bool {
+        self.grad_inputs[i]
     }
 
     /// Number of scalar inputs.
@@ -468,13 +564,8 @@ impl Program {
         if pos != b.len() {
             return Err(err("trailing bytes"));
         }
-        Ok(Program {
-            n_slots,
-            inputs,
-            consts,
-            instrs,
-            outputs,
-            labels,
-        })
+        Ok(Program::planned(
+            n_slots, inputs, consts, instrs, outputs, labels,
+        ))
     }
 }
