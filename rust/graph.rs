@@ -5,7 +5,7 @@
 //! (IEEE), so the compiled function gives what the eager one gives.
 
 use crate::op::{Binary, Unary};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// A comparison, as recorded by `where(x < y, a, b)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,7 +114,7 @@ impl Node {
 pub struct Graph {
     nodes: Vec<Node>,
     n_inputs: u32,
-    memo: HashMap<(u8, u8, u64, [u32; 4]), u32>,
+    memo: FxHashMap<(u8, u8, u64, [u32; 4]), u32>,
 }
 
 impl Graph {
@@ -123,7 +123,7 @@ impl Graph {
         let mut g = Graph {
             nodes: Vec::new(),
             n_inputs,
-            memo: HashMap::new(),
+            memo: FxHashMap::default(),
         };
         for i in 0..n_inputs {
             g.intern(Node::Input(i));

@@ -1,9 +1,11 @@
 //! Module-level math (`wg.sin(x)`, `wg.atan2(y, x)`): one entry point per operation that
-//! takes floats, `Var` and `Dual` alike. Other objects (NumPy arrays, traced values) go to
-//! the Python fallback in `wengert._dispatch`.
+//! takes floats, `Var` and `Dual` alike. Other objects (NumPy arrays, user types) go to
+//! the Python fallback in `wengert._dispatch`; traced values (`wg.compile`) take a fast
+//! path here too, since tracing calls these once per operation.
 
 use super::dual::PyDual;
 use super::number::{binary_any, plain_number, Number};
+use super::trace::PyTraced;
 use super::var::PyVar;
 use crate::op::{Binary, Unary};
 use pyo3::prelude::*;
@@ -16,6 +18,9 @@ fn unary_any<'py>(op: Unary, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny
     }
     if let Ok(d) = x.cast::<PyDual>() {
         return Ok(Bound::new(py, d.get().unary(op)?)?.into_any());
+    }
+    if let Ok(t) = x.cast::<PyTraced>() {
+        return Ok(Bound::new(py, t.get().unary(op)?)?.into_any());
     }
     if let Some(c) = plain_number(x)? {
         return Ok(PyFloat::new(py, op.rule(c).0).into_any());
@@ -45,6 +50,14 @@ fn binary_any_args<'py>(
         }
     } else if let Ok(d) = y.cast::<PyDual>() {
         if let Some(r) = binary_any(d.get(), op, x, true)? {
+            return Ok(Bound::new(py, r)?.into_any());
+        }
+    } else if let Ok(t) = x.cast::<PyTraced>() {
+        if let Some(r) = binary_any(t.get(), op, y, false)? {
+            return Ok(Bound::new(py, r)?.into_any());
+        }
+    } else if let Ok(t) = y.cast::<PyTraced>() {
+        if let Some(r) = binary_any(t.get(), op, x, true)? {
             return Ok(Bound::new(py, r)?.into_any());
         }
     } else if let (Some(a), Some(b)) = (plain_number(x)?, plain_number(y)?) {

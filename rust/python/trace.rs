@@ -238,8 +238,9 @@ impl PyTrace {
                 ))
             })?);
         }
-        let graph = self.g.with(|g| g.clone());
-        Ok(PyCompiled::from(Compiled::new(&graph, &nodes, &self.sizes)))
+        Ok(PyCompiled::from(
+            self.g.with(|g| Compiled::new(g, &nodes, &self.sizes)),
+        ))
     }
 
     /// Nodes recorded so far.
