@@ -193,18 +193,88 @@ pub fn run(
     isa: Isa,
 ) -> Result<Output, BatchError> {
     check(p, layout, args, n, job)?;
+    let mut bufs: Vec<Vec<f64>> = buffer_lens(p, layout, args, n, job, reduce)
+        .iter()
+        .map(|&l| vec![0.0; l])
+        .collect();
+    let mut views: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+    let mut out = run_into(p, layout, args, n, job, reduce, isa, &mut views)?;
+    let mut it = bufs.into_iter();
+    let (values, tangents, jacobian) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    if out.values.is_empty() {
+        out.values = values;
+    }
+    if out.tangents.is_empty() {
+        out.tangents = tangents;
+    }
+    out.jacobian = jacobian;
+    for (g, b) in out.grads.iter_mut().zip(it) {
+        if g.is_empty() {
+            *g = b;
+        }
+    }
+    Ok(out)
+}
+
+/// Lengths of the per-row result buffers [`run_into`] writes, in its order: values,
+/// tangents, Jacobian, then each argument's gradient (0 for results not per-row).
+pub fn buffer_lens(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+    reduce: Reduce,
+) -> Vec<usize> {
+    let ctx = Ctx::new(p, layout, args, job, reduce, n);
+    ctx.widths().iter().map(|w| w.unwrap_or(0) * n).collect()
+}
+
+/// Like [`run`], writing per-row results into `bufs` (of the lengths [`buffer_lens`]
+/// gives; their contents on entry do not matter), so a caller can hand over memory it
+/// owns, such as fresh NumPy arrays. The returned [`Output`] holds the reduced results;
+/// its per-row fields are empty.
+#[allow(clippy::too_many_arguments)]
+pub fn run_into(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+    reduce: Reduce,
+    isa: Isa,
+    bufs: &mut [&mut [f64]],
+) -> Result<Output, BatchError> {
+    check(p, layout, args, n, job)?;
     let m = p.n_outputs();
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let k = groups_per_block(p, job);
     let block = k * LANES;
     let chunk = chunk_rows(n, block);
     let widths = ctx.widths();
+    if bufs.len() != widths.len()
+        || bufs
+            .iter()
+            .zip(&widths)
+            .any(|(b, w)| b.len() != w.unwrap_or(0) * n)
+    {
+        return Err(BatchError::Invalid(
+            "result buffers of the wrong number or length".into(),
+        ));
+    }
+    // Entries the blocks never write must read 0: gradients of elements no output depends
+    // on, and Jacobian columns likewise.
+    bufs[JACOBIAN].fill(0.0);
+    if let Job::Vjp { wrt, .. } = job {
+        for (a, b) in bufs[GRADS..].iter_mut().enumerate() {
+            let first = layout.offsets[a];
+            if wrt[a] && (0..layout.sizes[a]).any(|e| !p.has_gradient(first + e)) {
+                b.fill(0.0);
+            }
+        }
+    }
 
     // Per-row result buffers, cut into disjoint chunk slices for the tasks.
-    let mut bufs: Vec<Vec<f64>> = widths
-        .iter()
-        .map(|w| vec![0.0; w.unwrap_or(0) * n])
-        .collect();
     let n_chunks = n.div_ceil(chunk).max(1);
     let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..n_chunks).map(|_| Vec::new()).collect();
     for (buf, w) in bufs.iter_mut().zip(&widths) {
@@ -224,15 +294,18 @@ pub fn run(
             let start = c * chunk;
             let end = ((c + 1) * chunk).min(n);
             let mut acc = vec![0.0; ctx.acc_len()];
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma if std::arch::is_x86_feature_detected!("avx2") => {
-                    // SAFETY: this CPU has AVX2 and FMA (checked above and in detect_isa),
-                    // the only requirement of a target_feature function.
-                    unsafe { chunk_avx2(&ctx, start, end, k, &mut outs, &mut acc) }
+            SCRATCH.with_borrow_mut(|scratch| {
+                let mut st = State::new(scratch, &ctx, k);
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2Fma if std::arch::is_x86_feature_detected!("avx2") => {
+                        // SAFETY: this CPU has AVX2 and FMA (checked here and in
+                        // detect_isa), the only requirement of a target_feature function.
+                        unsafe { blocks_avx2(&ctx, start, end, k, &mut outs, &mut acc, &mut st) }
+                    }
+                    _ => blocks_portable(&ctx, start, end, k, &mut outs, &mut acc, &mut st),
                 }
-                _ => chunk_portable(&ctx, start, end, k, &mut outs, &mut acc),
-            }
+            });
             acc
         })
         .collect();
@@ -242,7 +315,7 @@ pub fn run(
             *a += v;
         }
     }
-    Ok(ctx.finish(bufs, acc, m))
+    Ok(ctx.finish(acc, m))
 }
 
 fn check(
@@ -405,36 +478,25 @@ impl<'a> Ctx<'a> {
     }
 
     /// Turns buffers and sums into the output, applying the mean's 1/n.
-    fn finish(&self, mut bufs: Vec<Vec<f64>>, acc: Vec<f64>, m: usize) -> Output {
+    /// The reduced results, with the mean's 1/n applied; per-row fields stay empty.
+    fn finish(&self, acc: Vec<f64>, m: usize) -> Output {
         let scale = if self.reduce == Reduce::Mean && self.n > 0 {
             1.0 / self.n as f64
         } else {
             1.0
         };
         let mut out = Output::default();
-        let grads = bufs.split_off(GRADS);
-        let mut it = bufs.into_iter();
-        let (values, tangents, jacobian) =
-            (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-        out.jacobian = jacobian;
         if self.reduced() {
             out.values = acc[..m].iter().map(|v| v * scale).collect();
             if matches!(self.job, Job::Jvp { .. }) {
                 out.tangents = acc[m..2 * m].iter().map(|v| v * scale).collect();
             }
-        } else {
-            out.values = values;
-            out.tangents = tangents;
         }
         let off = self.grad_acc_offsets();
-        for (a, g) in grads.into_iter().enumerate() {
-            let reduced = &acc[2 * m + off[a]..2 * m + off[a + 1]];
+        for a in 0..self.args.len() {
             // The mean's 1/n is already in the cotangent of every row.
-            out.grads.push(if reduced.is_empty() {
-                g
-            } else {
-                reduced.to_vec()
-            });
+            out.grads
+                .push(acc[2 * m + off[a]..2 * m + off[a + 1]].to_vec());
         }
         out
     }
@@ -442,26 +504,69 @@ impl<'a> Ctx<'a> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn chunk_avx2(
+fn blocks_avx2(
     ctx: &Ctx,
     start: usize,
     end: usize,
     k: usize,
     outs: &mut [&mut [f64]],
     acc: &mut [f64],
+    st: &mut State,
 ) {
-    chunk(ctx, start, end, k, outs, acc)
+    blocks(ctx, start, end, k, outs, acc, st)
 }
 
-fn chunk_portable(
+fn blocks_portable(
     ctx: &Ctx,
     start: usize,
     end: usize,
     k: usize,
     outs: &mut [&mut [f64]],
     acc: &mut [f64],
+    st: &mut State,
 ) {
-    chunk(ctx, start, end, k, outs, acc)
+    blocks(ctx, start, end, k, outs, acc, st)
+}
+
+thread_local! {
+    /// Each worker thread's block state, reused across chunks and calls: no allocation,
+    /// zeroing or page faults per chunk. Stale contents are harmless: every read follows
+    /// a write (see [`crate::program::Adjoint`]).
+    static SCRATCH: std::cell::RefCell<Vec<F64x4>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One block's state: value slots, stored partials, adjoints (or tangents) and seeds.
+struct State<'a> {
+    slots: &'a mut [F64x4],
+    parts: &'a mut [F64x4],
+    adj: &'a mut [F64x4],
+    seed: &'a mut [F64x4],
+}
+
+impl<'a> State<'a> {
+    fn new(scratch: &'a mut Vec<F64x4>, ctx: &Ctx, k: usize) -> Self {
+        let p = ctx.p;
+        let differentiates = !matches!(ctx.job, Job::Values);
+        let ns = p.n_slots() * k;
+        let np = if differentiates {
+            2 * p.instrs().len() * k
+        } else {
+            0
+        };
+        let na = if differentiates { ns } else { 0 };
+        if scratch.len() < ns + np + na + k {
+            scratch.resize(ns + np + na + k, F64x4::default());
+        }
+        let (slots, rest) = scratch.split_at_mut(ns);
+        let (parts, rest) = rest.split_at_mut(np);
+        let (adj, rest) = rest.split_at_mut(na);
+        State {
+            slots,
+            parts,
+            adj,
+            seed: &mut rest[..k],
+        }
+    }
 }
 
 /// Fills lane groups from rows `b0..b0 + rows` of `arg`: `cols` holds (element of the
@@ -477,29 +582,37 @@ fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: 
         return;
     }
     let data = &arg.data[b0 * size..(b0 + rows) * size];
+    let row = |g: usize, l: usize| {
+        let r = (g * LANES + l).min(rows - 1) * size;
+        &data[r..r + size]
+    };
+    let dense = contiguous(cols, size, k);
     for g in 0..k {
-        // The four rows of this lane group, as slices, so the element reads below are
-        // plain indexed loads.
-        let r = [0, 1, 2, 3].map(|l| {
-            let r = (g * LANES + l).min(rows - 1) * size;
-            &data[r..r + size]
-        });
-        let mut done = 0;
-        if cols.len() == size {
-            // Every element has a slot (the usual case): transpose 4x4 tiles, which
-            // compiles to whole-vector loads and shuffles instead of scalar inserts.
-            while done + LANES <= size {
-                let t = r.map(|row| <[f64; LANES]>::try_from(&row[done..done + LANES]).unwrap());
-                for i in 0..LANES {
-                    dst[cols[done + i].1 + g] = F64x4([t[0][i], t[1][i], t[2][i], t[3][i]]);
-                }
-                done += LANES;
+        let (r0, r1, r2, r3) = (row(g, 0), row(g, 1), row(g, 2), row(g, 3));
+        if let Some(base) = dense {
+            // Every element, slots in order (inputs are allocated first): no lookups.
+            for e in 0..size {
+                dst[base + e * k + g] = F64x4([r0[e], r1[e], r2[e], r3[e]]);
+            }
+        } else {
+            for &(e, lo) in cols {
+                dst[lo + g] = F64x4([r0[e], r1[e], r2[e], r3[e]]);
             }
         }
-        for &(e, lo) in &cols[done..] {
-            dst[lo + g] = F64x4([r[0][e], r[1][e], r[2][e], r[3][e]]);
-        }
     }
+}
+
+/// `Some(first lane group)` when `cols` lists every element of a `size`-element argument
+/// with consecutive slots: the layout of an argument whose elements are all used.
+#[inline(always)]
+fn contiguous(cols: &[(usize, usize)], size: usize, k: usize) -> Option<usize> {
+    let base = cols.first()?.1;
+    let dense = cols.len() == size
+        && cols
+            .iter()
+            .enumerate()
+            .all(|(i, &(e, lo))| e == i && lo == base + i * k);
+    dense.then_some(base)
 }
 
 /// (element, first lane group) of the elements of argument `a` that have a slot, and
@@ -535,10 +648,25 @@ fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) 
 /// Row by row, so each output row is written in one pass.
 #[inline(always)]
 fn store_rows(buf: &mut [f64], width: usize, cols: &[(usize, usize)], src: &[F64x4], rows: usize) {
-    for (r, out) in buf.chunks_exact_mut(width).take(rows).enumerate() {
-        let (g, l) = (r / LANES, r % LANES);
+    let buf = &mut buf[..rows * width];
+    let full = rows / LANES;
+    // Whole lane groups: four output rows at a time, one load per element.
+    for (g, four) in buf.chunks_exact_mut(LANES * width).take(full).enumerate() {
+        let (r0, rest) = four.split_at_mut(width);
+        let (r1, rest) = rest.split_at_mut(width);
+        let (r2, r3) = rest.split_at_mut(width);
         for &(c, lo) in cols {
-            out[c] = src[lo + g].0[l];
+            let v = src[lo + g].0;
+            r0[c] = v[0];
+            r1[c] = v[1];
+            r2[c] = v[2];
+            r3[c] = v[3];
+        }
+    }
+    for r in full * LANES..rows {
+        let out = &mut buf[r * width..(r + 1) * width];
+        for &(c, lo) in cols {
+            out[c] = src[lo + r / LANES].0[r % LANES];
         }
     }
 }
@@ -556,14 +684,25 @@ fn sum_rows(src: &[F64x4], rows: usize) -> f64 {
 /// Rows `start..end` in blocks of `k` lane groups; `outs` are the chunk's slices of the
 /// per-row buffers (row `start` first).
 #[inline(always)]
-fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]], acc: &mut [f64]) {
+fn blocks(
+    ctx: &Ctx,
+    start: usize,
+    end: usize,
+    k: usize,
+    outs: &mut [&mut [f64]],
+    acc: &mut [f64],
+    st: &mut State,
+) {
+    let State {
+        slots,
+        parts,
+        adj,
+        seed,
+    } = st;
+    let (slots, parts, adj, seed) = (&mut **slots, &mut **parts, &mut **adj, &mut **seed);
     let p = ctx.p;
     let m = p.n_outputs();
-    let ni = p.instrs().len();
     let differentiates = !matches!(ctx.job, Job::Values);
-    let mut slots = vec![F64x4::default(); p.n_slots() * k];
-    let mut parts = vec![F64x4::default(); if differentiates { 2 * ni * k } else { 0 }];
-    let mut adj = vec![F64x4::default(); if differentiates { p.n_slots() * k } else { 0 }];
     let block = k * LANES;
     let grad_off = ctx.grad_acc_offsets();
     let mean = if ctx.reduce == Reduce::Mean && ctx.n > 0 {
@@ -572,26 +711,25 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
         1.0
     };
     let group = |s: u32| (s as usize * k, s as usize * k + k);
-    let mut seed = vec![F64x4::default(); k];
     let input_cols: Vec<_> = (0..ctx.args.len())
         .map(|a| columns(p, ctx.layout, a, k, false))
         .collect();
     let grad_cols: Vec<_> = (0..ctx.args.len())
         .map(|a| columns(p, ctx.layout, a, k, true))
         .collect();
-    kernel::load_consts(p, &mut slots, k);
+    kernel::load_consts(p, slots, k);
 
     let mut b0 = start;
     while b0 < end {
         let rows = block.min(end - b0);
         let local = b0 - start;
         for (a, arg) in ctx.args.iter().enumerate() {
-            load(&mut slots, &input_cols[a], arg, b0, rows, k);
+            load(slots, &input_cols[a], arg, b0, rows, k);
         }
         if differentiates {
-            kernel::partials(p, &mut slots, &mut parts, k);
+            kernel::partials(p, slots, parts, k);
         } else {
-            kernel::values(p, &mut slots, k);
+            kernel::values(p, slots, k);
         }
         for (j, &o) in p.outputs().iter().enumerate() {
             let (lo, hi) = group(o);
@@ -611,13 +749,13 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
                     adj[lo..hi].fill(F64x4::default());
                 }
                 for (j, &o) in p.outputs().iter().enumerate() {
-                    load(&mut seed, &[(j, 0)], cotangent, b0, rows, k);
+                    load(seed, &[(j, 0)], cotangent, b0, rows, k);
                     let (lo, _) = group(o);
                     for g in 0..k {
                         adj[lo + g] = adj[lo + g] + seed[g] * F64x4::splat(mean);
                     }
                 }
-                kernel::reverse(p, &parts, &mut adj, k);
+                kernel::reverse(p, parts, adj, k);
                 for (a, arg) in ctx.args.iter().enumerate() {
                     if !wrt[a] {
                         continue;
@@ -641,9 +779,9 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
             }
             Job::Jvp { tangents } => {
                 for (a, t) in tangents.iter().enumerate() {
-                    load(&mut adj, &input_cols[a], t, b0, rows, k);
+                    load(adj, &input_cols[a], t, b0, rows, k);
                 }
-                kernel::tangents(p, &parts, &mut adj, k);
+                kernel::tangents(p, parts, adj, k);
                 for (j, &o) in p.outputs().iter().enumerate() {
                     let (lo, hi) = group(o);
                     if ctx.reduced() {
@@ -668,7 +806,7 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
                         let Some(s) = p.inputs()[i] else { continue };
                         let (lo, hi) = group(s);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        kernel::tangents(p, &parts, &mut adj, k);
+                        kernel::tangents(p, parts, adj, k);
                         for (j, &o) in p.outputs().iter().enumerate() {
                             let (lo, hi) = group(o);
                             store(buf, w, j * nc + c, &adj[lo..hi], rows);
@@ -683,7 +821,7 @@ fn chunk(ctx: &Ctx, start: usize, end: usize, k: usize, outs: &mut [&mut [f64]],
                         }
                         let (lo, hi) = group(o);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        kernel::reverse(p, &parts, &mut adj, k);
+                        kernel::reverse(p, parts, adj, k);
                         for (c, &i) in cols.iter().enumerate() {
                             let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) else {
                                 continue;

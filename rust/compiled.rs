@@ -89,6 +89,27 @@ impl Compiled {
         pool().install(|| batch::run(&self.program, &self.layout, args, n, job, reduce, isa))
     }
 
+    /// Lengths of the per-row result buffers of [`Compiled::run_into`].
+    pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Vec<usize> {
+        batch::buffer_lens(&self.program, &self.layout, args, n, job, reduce)
+    }
+
+    /// Like [`Compiled::run`], writing per-row results into caller-owned buffers (see
+    /// [`batch::run_into`]).
+    pub fn run_into(
+        &self,
+        args: &[Arg],
+        n: usize,
+        job: &Job,
+        reduce: Reduce,
+        bufs: &mut [&mut [f64]],
+    ) -> Result<Output, BatchError> {
+        let isa = batch::detect_isa();
+        pool().install(|| {
+            batch::run_into(&self.program, &self.layout, args, n, job, reduce, isa, bufs)
+        })
+    }
+
     /// Values, `n_outputs` per row (one row when reduced).
     pub fn values(&self, args: &[Arg], n: usize, reduce: Reduce) -> Result<Vec<f64>, BatchError> {
         Ok(self.run(args, n, &Job::Values, reduce)?.values)

@@ -5,7 +5,7 @@
 use crate::batch::{Arg, BatchError, Job, Output, Reduce};
 use crate::compiled::{self, Compiled};
 use crate::program::Program;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -60,7 +60,27 @@ fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Ar
 
 type Arrays<'py> = Vec<Bound<'py, PyArray1<f64>>>;
 
+/// Per-row results in fresh NumPy arrays, and the reduced ones.
+struct Results<'py> {
+    reduced: Output,
+    arrays: Arrays<'py>,
+}
+
+impl<'py> Results<'py> {
+    /// Result `i` (0 values, 1 tangents, 2 Jacobian, 3.. gradients): the per-row array,
+    /// or the reduced numbers when the call reduced it.
+    fn take(&self, py: Python<'py>, i: usize, reduced: &[f64]) -> Bound<'py, PyArray1<f64>> {
+        if self.arrays[i].len() == 0 && !reduced.is_empty() {
+            reduced.to_vec().into_pyarray(py)
+        } else {
+            self.arrays[i].clone()
+        }
+    }
+}
+
 impl PyCompiled {
+    /// Runs `job`, writing per-row results straight into NumPy arrays (allocated with
+    /// `np.empty`: no zeroing pass over memory the engine overwrites anyway).
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -69,13 +89,32 @@ impl PyCompiled {
         n: usize,
         job: &Job,
         reduce: Reduce,
-    ) -> PyResult<Output> {
+    ) -> PyResult<Results<'py>> {
         if data.len() != per_row.len() {
             return Err(PyValueError::new_err("one per_row flag per argument"));
         }
         let args = arg_list(data, self.0.arg_sizes(), per_row);
-        py.detach(|| self.0.run(&args, n, job, reduce))
-            .map_err(value_error)
+        let empty = py.import("numpy")?.getattr("empty")?;
+        let arrays: Arrays<'py> = self
+            .0
+            .buffer_lens(&args, n, job, reduce)
+            .into_iter()
+            .map(|len| Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?))
+            .collect::<PyResult<_>>()?;
+        let mut guards: Vec<_> = arrays.iter().map(|a| a.readwrite()).collect();
+        let mut bufs: Vec<&mut [f64]> = guards
+            .iter_mut()
+            .map(|g| {
+                g.as_slice_mut()
+                    .map_err(|e| PyValueError::new_err(e.to_string()))
+            })
+            .collect::<PyResult<_>>()?;
+        let reduced = py
+            .detach(|| self.0.run_into(&args, n, job, reduce, &mut bufs))
+            .map_err(value_error)?;
+        drop(bufs);
+        drop(guards);
+        Ok(Results { reduced, arrays })
     }
 }
 
@@ -91,8 +130,8 @@ impl PyCompiled {
         reduce: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let data = slices(&args)?;
-        let out = self.run(py, &data, &per_row, n, &Job::Values, reduce_of(reduce)?)?;
-        Ok(out.values.into_pyarray(py))
+        let r = self.run(py, &data, &per_row, n, &Job::Values, reduce_of(reduce)?)?;
+        Ok(r.take(py, 0, &r.reduced.values))
     }
 
     /// Values and the vector-Jacobian product; gradients of arguments not in `wrt` are None.
@@ -125,14 +164,11 @@ impl PyCompiled {
             cotangent,
             wrt: wrt.clone(),
         };
-        let out = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
-        let grads = out
-            .grads
-            .into_iter()
-            .zip(&wrt)
-            .map(|(g, &w)| w.then(|| g.into_pyarray(py)))
+        let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
+        let grads = (0..wrt.len())
+            .map(|a| wrt[a].then(|| r.take(py, 3 + a, &r.reduced.grads[a])))
             .collect();
-        Ok((out.values.into_pyarray(py), grads))
+        Ok((r.take(py, 0, &r.reduced.values), grads))
     }
 
     /// Values and the Jacobian-vector product with one tangent per argument.
@@ -155,10 +191,10 @@ impl PyCompiled {
         let job = Job::Jvp {
             tangents: arg_list(&tan, self.0.arg_sizes(), &tangents_per_row),
         };
-        let out = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
+        let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
         Ok(vec![
-            out.values.into_pyarray(py),
-            out.tangents.into_pyarray(py),
+            r.take(py, 0, &r.reduced.values),
+            r.take(py, 1, &r.reduced.tangents),
         ])
     }
 
@@ -173,11 +209,8 @@ impl PyCompiled {
         wrt: Vec<bool>,
     ) -> PyResult<Arrays<'py>> {
         let data = slices(&args)?;
-        let out = self.run(py, &data, &per_row, n, &Job::Jacobian { wrt }, Reduce::None)?;
-        Ok(vec![
-            out.values.into_pyarray(py),
-            out.jacobian.into_pyarray(py),
-        ])
+        let r = self.run(py, &data, &per_row, n, &Job::Jacobian { wrt }, Reduce::None)?;
+        Ok(vec![r.take(py, 0, &[]), r.take(py, 2, &[])])
     }
 
     #[getter]
