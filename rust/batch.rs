@@ -167,19 +167,16 @@ fn chunk_rows(n: usize, block: usize) -> usize {
 fn groups_per_block(p: &Program, job: &Job) -> usize {
     let per_slot = std::mem::size_of::<F64x4>();
     let slots = p.n_slots().max(1);
+    // Partials are only stored for instructions whose partials are neither constants nor
+    // recomputed; the rest of the partials buffer is never touched.
+    let stored = (0..p.instrs().len())
+        .filter(|&i| p.fixed_partials()[i].is_none() && !p.recomputed()[i])
+        .count();
     let state = match job {
         Job::Values => slots,
-        _ => 2 * slots + 2 * p.instrs().len(),
+        _ => 2 * slots + 2 * stored,
     };
-    let budget: usize = std::env::var("WG_BUDGET")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256 * 1024);
-    let kmax: usize = std::env::var("WG_KMAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
-    (budget / (state * per_slot)).clamp(1, kmax)
+    (256 * 1024 / (state * per_slot)).clamp(1, 32)
 }
 
 /// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`.
@@ -755,7 +752,7 @@ fn blocks(
                         adj[lo + g] = adj[lo + g] + seed[g] * F64x4::splat(mean);
                     }
                 }
-                kernel::reverse(p, parts, adj, k);
+                kernel::reverse(p, parts, slots, adj, k);
                 for (a, arg) in ctx.args.iter().enumerate() {
                     if !wrt[a] {
                         continue;
@@ -781,7 +778,7 @@ fn blocks(
                 for (a, t) in tangents.iter().enumerate() {
                     load(adj, &input_cols[a], t, b0, rows, k);
                 }
-                kernel::tangents(p, parts, adj, k);
+                kernel::tangents(p, parts, slots, adj, k);
                 for (j, &o) in p.outputs().iter().enumerate() {
                     let (lo, hi) = group(o);
                     if ctx.reduced() {
@@ -806,7 +803,7 @@ fn blocks(
                         let Some(s) = p.inputs()[i] else { continue };
                         let (lo, hi) = group(s);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        kernel::tangents(p, parts, adj, k);
+                        kernel::tangents(p, parts, slots, adj, k);
                         for (j, &o) in p.outputs().iter().enumerate() {
                             let (lo, hi) = group(o);
                             store(buf, w, j * nc + c, &adj[lo..hi], rows);
@@ -821,7 +818,7 @@ fn blocks(
                         }
                         let (lo, hi) = group(o);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        kernel::reverse(p, parts, adj, k);
+                        kernel::reverse(p, parts, slots, adj, k);
                         for (c, &i) in cols.iter().enumerate() {
                             let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) else {
                                 continue;

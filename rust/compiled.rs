@@ -29,7 +29,10 @@ use std::sync::{Arc, Mutex};
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Compiled {
+    /// Laid out for values only (slots reused as early as possible).
     program: Program,
+    /// Laid out for derivatives (see [`Program::for_gradients`]).
+    gradients: Program,
     layout: Layout,
 }
 
@@ -44,21 +47,44 @@ impl Compiled {
         );
         Compiled {
             program: Program::new(graph, outputs),
+            gradients: Program::for_gradients(graph, outputs),
             layout,
         }
     }
 
-    /// Reassembles a compiled function from its program (see [`Program::from_bytes`]).
-    pub fn from_program(program: Program, arg_sizes: &[usize]) -> Result<Self, BatchError> {
+    /// A self-contained encoding of both programs (what `pickle` stores); the argument
+    /// sizes travel separately.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let a = self.program.to_bytes();
+        let mut w = (a.len() as u64).to_le_bytes().to_vec();
+        w.extend_from_slice(&a);
+        w.extend_from_slice(&self.gradients.to_bytes());
+        w
+    }
+
+    /// Decodes [`Compiled::to_bytes`] for arguments of the given sizes.
+    pub fn from_bytes(b: &[u8], arg_sizes: &[usize]) -> Result<Self, BatchError> {
+        let bad = |e: crate::program::DecodeError| BatchError::Invalid(e.to_string());
+        let short = || BatchError::Invalid("not a serialized wengert function: truncated".into());
+        let len = u64::from_le_bytes(b.get(..8).ok_or_else(short)?.try_into().unwrap()) as usize;
+        let a = b.get(8..8usize.saturating_add(len)).ok_or_else(short)?;
+        let program = Program::from_bytes(a).map_err(bad)?;
+        let gradients = Program::from_bytes(&b[8 + len..]).map_err(bad)?;
         let layout = Layout::new(arg_sizes);
-        if layout.n_inputs() != program.n_inputs() {
-            return Err(BatchError::Invalid(format!(
-                "argument sizes give {} inputs, the program has {}",
-                layout.n_inputs(),
-                program.n_inputs()
-            )));
+        for p in [&program, &gradients] {
+            if layout.n_inputs() != p.n_inputs() || p.n_outputs() != program.n_outputs() {
+                return Err(BatchError::Invalid(format!(
+                    "argument sizes give {} inputs, the program has {}",
+                    layout.n_inputs(),
+                    p.n_inputs()
+                )));
+            }
         }
-        Ok(Compiled { program, layout })
+        Ok(Compiled {
+            program,
+            gradients,
+            layout,
+        })
     }
 
     /// Traces `f` (which sees the arguments' elements flattened in order) and compiles it.
@@ -68,8 +94,21 @@ impl Compiled {
         Compiled::new(&graph, &outputs, arg_sizes)
     }
 
+    /// The program values are computed with.
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The program derivatives are computed with.
+    pub fn gradient_program(&self) -> &Program {
+        &self.gradients
+    }
+
+    fn program_for(&self, job: &Job) -> &Program {
+        match job {
+            Job::Values => &self.program,
+            _ => &self.gradients,
+        }
     }
 
     /// The size of each argument.
@@ -86,12 +125,22 @@ impl Compiled {
         reduce: Reduce,
     ) -> Result<Output, BatchError> {
         let isa = batch::detect_isa();
-        pool().install(|| batch::run(&self.program, &self.layout, args, n, job, reduce, isa))
+        pool().install(|| {
+            batch::run(
+                self.program_for(job),
+                &self.layout,
+                args,
+                n,
+                job,
+                reduce,
+                isa,
+            )
+        })
     }
 
     /// Lengths of the per-row result buffers of [`Compiled::run_into`].
     pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Vec<usize> {
-        batch::buffer_lens(&self.program, &self.layout, args, n, job, reduce)
+        batch::buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)
     }
 
     /// Like [`Compiled::run`], writing per-row results into caller-owned buffers (see
@@ -106,7 +155,16 @@ impl Compiled {
     ) -> Result<Output, BatchError> {
         let isa = batch::detect_isa();
         pool().install(|| {
-            batch::run_into(&self.program, &self.layout, args, n, job, reduce, isa, bufs)
+            batch::run_into(
+                self.program_for(job),
+                &self.layout,
+                args,
+                n,
+                job,
+                reduce,
+                isa,
+                bufs,
+            )
         })
     }
 

@@ -159,9 +159,9 @@ pub fn values<T: Real>(p: &Program, slots: &mut [T], k: usize) {
 pub fn partials<T: Real>(p: &Program, slots: &mut [T], parts: &mut [T], k: usize) {
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
         let (p0, p1) = parts[2 * i * k..(2 * i + 2) * k].split_at_mut(k);
-        let keep = match p.fixed_partials()[i] {
-            Some(_) => [false; 2],
-            None => plan.map(|m| m != Adjoint::Skip),
+        let keep = match (p.fixed_partials()[i], p.recomputed()[i]) {
+            (None, false) => plan.map(|m| m != Adjoint::Skip),
+            _ => [false; 2], // constants, or recomputed in the sweeps
         };
         match *ins {
             Instr::Unary { op, dst, a } => {
@@ -218,10 +218,16 @@ pub fn partials<T: Real>(p: &Program, slots: &mut [T], parts: &mut [T], k: usize
                     k,
                 );
                 let (one, zero) = (T::cst(1.0), T::cst(0.0));
-                with_cmp!(cmp, C => for j in 0..k {
-                    d[j] = C.select(x[j], y[j], a[j], b[j]);
-                    p0[j] = C.select(x[j], y[j], one, zero);
-                    p1[j] = C.select(x[j], y[j], zero, one);
+                with_cmp!(cmp, C => if keep == [false; 2] {
+                    for j in 0..k {
+                        d[j] = C.select(x[j], y[j], a[j], b[j]);
+                    }
+                } else {
+                    for j in 0..k {
+                        d[j] = C.select(x[j], y[j], a[j], b[j]);
+                        p0[j] = C.select(x[j], y[j], one, zero);
+                        p1[j] = C.select(x[j], y[j], zero, one);
+                    }
                 })
             }
         }
@@ -229,7 +235,7 @@ pub fn partials<T: Real>(p: &Program, slots: &mut [T], parts: &mut [T], k: usize
 }
 
 /// Passes `p * g` to an argument's adjoint `x` as the plan says; `p(j)` is the partial
-/// of group `j` (stored, or a constant).
+/// of group `j` (stored, constant or recomputed).
 #[inline(always)]
 fn contribute<T: Real>(x: &mut [T], p: impl Fn(usize) -> T, g: &[T], how: Adjoint) {
     match how {
@@ -247,84 +253,97 @@ fn contribute<T: Real>(x: &mut [T], p: impl Fn(usize) -> T, g: &[T], how: Adjoin
     }
 }
 
-/// One reverse sweep over stored partials. `adj` must hold the output seeds in the output
-/// slots (nothing else needs clearing: see [`Adjoint`]); afterwards the slot of each input
-/// with [`Program::has_gradient`] holds its adjoint.
+/// Runs `$body` with `$q0`, `$q1` bound to closures `j -> partial of lane group j` for
+/// instruction `$i`: constants (see [`Program::fixed_partials`]), partials recomputed
+/// from the argument values in `$slots` (see [`Program::recomputed`]), or stored ones.
+macro_rules! with_partials {
+    ($p:expr, $i:expr, $parts:expr, $slots:expr, $k:expr, |$q0:ident, $q1:ident| $body:expr) => {{
+        let (i, k) = ($i, $k);
+        let ins = &$p.instrs()[i];
+        let recomputed = $p.recomputed()[i] && !matches!(ins, Instr::Unary { .. });
+        if let Some([c0, c1]) = $p.fixed_partials()[i] {
+            let (c0, c1) = (T::cst(c0), T::cst(c1));
+            let ($q0, $q1) = (|_: usize| c0, |_: usize| c1);
+            $body
+        } else if recomputed {
+            let group = |s: u32| &$slots[s as usize * k..s as usize * k + k];
+            match *ins {
+                Instr::Binary { op, a, b, .. } => {
+                    let (xv, yv) = (group(a), group(b));
+                    with_binary!(op, OP => {
+                        let $q0 = |j: usize| OP.rule(xv[j], yv[j]).1;
+                        let $q1 = |j: usize| OP.rule(xv[j], yv[j]).2;
+                        $body
+                    })
+                }
+                Instr::Select { cmp, x, y, .. } => {
+                    let (xv, yv) = (group(x), group(y));
+                    let (one, zero) = (T::cst(1.0), T::cst(0.0));
+                    with_cmp!(cmp, C => {
+                        let $q0 = |j: usize| C.select(xv[j], yv[j], one, zero);
+                        let $q1 = |j: usize| C.select(xv[j], yv[j], zero, one);
+                        $body
+                    })
+                }
+                Instr::Unary { .. } => unreachable!("unary partials are never recomputed"),
+            }
+        } else {
+            let (s0, s1) = $parts[2 * i * k..(2 * i + 2) * k].split_at(k);
+            let ($q0, $q1) = (|j: usize| s0[j], |j: usize| s1[j]);
+            $body
+        }
+    }};
+}
+
+/// One reverse sweep. `slots` holds the values a [`partials`] pass left, `parts` its
+/// stored partials, and `adj` the output seeds in the output slots (nothing else needs
+/// clearing: see [`Adjoint`]); afterwards the slot of each input with
+/// [`Program::has_gradient`] holds its adjoint.
 #[inline(always)]
-pub fn reverse<T: Real>(p: &Program, parts: &[T], adj: &mut [T], k: usize) {
+pub fn reverse<T: Real>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k: usize) {
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate().rev() {
         if *plan == [Adjoint::Skip; 2] {
             continue;
         }
-        let (p0, p1) = parts[2 * i * k..(2 * i + 2) * k].split_at(k);
         let (d, a, b) = match *ins {
             Instr::Unary { dst, a, .. } => (dst, a, a),
             Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
         };
         let [d, a, b] = [d, a, b].map(|s| s as usize * k);
         let range = |s: usize| s..s + k;
-        let fixed = p.fixed_partials()[i];
-        // Contributes to x (and y) with stored or constant partials.
-        macro_rules! both {
-            ($x:expr, $y:expr, $g:expr) => {
-                match fixed {
-                    Some([c0, c1]) => {
-                        let (c0, c1) = (T::cst(c0), T::cst(c1));
-                        contribute($x, |_| c0, $g, plan[0]);
-                        contribute($y, |_| c1, $g, plan[1]);
-                    }
-                    None => {
-                        contribute($x, |j| p0[j], $g, plan[0]);
-                        contribute($y, |j| p1[j], $g, plan[1]);
-                    }
-                }
-            };
-        }
-        if a != b {
-            let [g, x, y] = adj
-                .get_disjoint_mut([range(d), range(a), range(b)])
-                .expect("aliased slots");
-            both!(x, y, g);
-        } else {
-            // x * x, or a unary op (whose second plan entry is Skip).
-            let [g, x] = adj
-                .get_disjoint_mut([range(d), range(a)])
-                .expect("aliased slots");
-            match fixed {
-                Some([c0, c1]) => {
-                    let (c0, c1) = (T::cst(c0), T::cst(c1));
-                    contribute(x, |_| c0, g, plan[0]);
-                    contribute(x, |_| c1, g, plan[1]);
-                }
-                None => {
-                    contribute(x, |j| p0[j], g, plan[0]);
-                    contribute(x, |j| p1[j], g, plan[1]);
-                }
+        with_partials!(p, i, parts, slots, k, |q0, q1| {
+            if a != b {
+                let [g, x, y] = adj
+                    .get_disjoint_mut([range(d), range(a), range(b)])
+                    .expect("aliased slots");
+                contribute(x, &q0, g, plan[0]);
+                contribute(y, &q1, g, plan[1]);
+            } else {
+                // x * x, or a unary op (whose second plan entry is Skip).
+                let [g, x] = adj
+                    .get_disjoint_mut([range(d), range(a)])
+                    .expect("aliased slots");
+                contribute(x, &q0, g, plan[0]);
+                contribute(x, &q1, g, plan[1]);
             }
-        }
+        })
     }
 }
 
-/// One forward tangent sweep over stored partials. `tan` must hold the input tangents in
-/// the input slots; afterwards the output slots hold the output tangents. Constants (and
-/// values no output depends on) have tangent 0 and are never read.
+/// One forward tangent sweep (values and partials as for [`reverse`]). `tan` must hold
+/// the input tangents in the input slots; afterwards the output slots hold the output
+/// tangents. Constants (and values no output depends on) have tangent 0 and are never
+/// read.
 #[inline(always)]
-pub fn tangents<T: Real>(p: &Program, parts: &[T], tan: &mut [T], k: usize) {
+pub fn tangents<T: Real>(p: &Program, parts: &[T], slots: &[T], tan: &mut [T], k: usize) {
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
-        let (p0, p1) = parts[2 * i * k..(2 * i + 2) * k].split_at(k);
         let (dst, a, b) = match *ins {
             Instr::Unary { dst, a, .. } => (dst, a, a),
             Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
         };
         let (d, [x, y]) = dst_and_args(tan, dst as usize * k, [a, b].map(|s| s as usize * k), k);
         let on = plan.map(|m| m != Adjoint::Skip);
-        match p.fixed_partials()[i] {
-            Some([c0, c1]) => {
-                let (c0, c1) = (T::cst(c0), T::cst(c1));
-                tangent(d, x, y, |_| c0, |_| c1, on)
-            }
-            None => tangent(d, x, y, |j| p0[j], |j| p1[j], on),
-        }
+        with_partials!(p, i, parts, slots, k, |q0, q1| tangent(d, x, y, q0, q1, on))
     }
 }
 
@@ -364,7 +383,7 @@ mod tests {
     use crate::graph::Graph;
 
     /// Griewank's example, built by hand.
-    fn seed() -> Program {
+    fn seed() -> [Program; 2] {
         let mut g = Graph::new(2);
         let (x1, x2) = (g.input(0), g.input(1));
         let a = g.binary(Binary::Div, x1, x2);
@@ -374,12 +393,17 @@ mod tests {
         let l = g.binary(Binary::Sub, l, b);
         let r = g.binary(Binary::Sub, a, b);
         let y = g.binary(Binary::Mul, l, r);
-        Program::new(&g, &[y])
+        [Program::new(&g, &[y]), Program::for_gradients(&g, &[y])]
     }
 
     #[test]
     fn reverse_and_tangents_give_the_seed_gradient() {
-        let p = seed();
+        for p in seed() {
+            check_seed(p);
+        }
+    }
+
+    fn check_seed(p: Program) {
         let k = 1;
         let mut slots = vec![0.0; p.n_slots()];
         let mut parts = vec![0.0; 2 * p.instrs().len()];
@@ -391,7 +415,7 @@ mod tests {
         assert!((slots[p.outputs()[0] as usize] - 2.016647).abs() < 1e-6);
         let mut adj = vec![f64::NAN; p.n_slots()]; // stale contents must not matter
         adj[p.outputs()[0] as usize] = 1.0;
-        reverse(&p, &parts, &mut adj, k);
+        reverse(&p, &parts, &slots, &mut adj, k);
         let g: Vec<f64> = (0..2)
             .map(|i| adj[p.inputs()[i].unwrap() as usize])
             .collect();
@@ -401,7 +425,7 @@ mod tests {
             let mut tan = vec![f64::NAN; p.n_slots()];
             tan[p.inputs()[0].unwrap() as usize] = (i == 0) as u8 as f64;
             tan[p.inputs()[1].unwrap() as usize] = (i == 1) as u8 as f64;
-            tangents(&p, &parts, &mut tan, k);
+            tangents(&p, &parts, &slots, &mut tan, k);
             // Same partials, other summation order: equal up to rounding.
             assert!((tan[p.outputs()[0] as usize] - gi).abs() <= 4.0 * f64::EPSILON * gi.abs());
         }

@@ -322,6 +322,23 @@ impl Binary {
         }
     }
 
+    /// Whether a compiled sweep should recompute the partials from the arguments rather
+    /// than store them: true where the partials are the arguments themselves (`x * y`),
+    /// so recomputing costs no arithmetic. A performance choice, not a rule.
+    pub fn recompute_partials(self) -> bool {
+        match self {
+            Binary::Mul => true,
+            Binary::Add
+            | Binary::Sub
+            | Binary::Div
+            | Binary::Pow
+            | Binary::Atan2
+            | Binary::Hypot
+            | Binary::Max
+            | Binary::Min => false,
+        }
+    }
+
     /// The partials when they are the same constants everywhere (`x + y`, `x - y`), so a
     /// compiled reverse sweep need not store them; tested against [`Binary::rule`].
     pub fn constant_partials(self) -> Option<[f64; 2]> {

@@ -80,6 +80,10 @@ pub struct Program {
     /// Per instruction, its partials when they are constants (see
     /// [`Binary::constant_partials`]): not stored, used as they are.
     fixed: Vec<Option<[f64; 2]>>,
+    /// Per instruction, whether sweeps recompute its partials from its (pinned) argument
+    /// values instead of reading stored ones; only in a program built `for_gradients`.
+    recompute: Vec<bool>,
+    for_gradients: bool,
 }
 
 /// How the reverse sweep treats one argument of an instruction. Adjoint slots are never
@@ -99,6 +103,18 @@ pub enum Adjoint {
 impl Program {
     /// Compiles the part of `graph` that `outputs` (node indices) depend on.
     pub fn new(graph: &Graph, outputs: &[u32]) -> Program {
+        Program::build(graph, outputs, false)
+    }
+
+    /// Like [`Program::new`], laid out for derivatives: the arguments of instructions
+    /// whose partials are cheaper to recompute than to store and reload (`x * y`, whose
+    /// partials are its arguments, and `where`) keep their slots to the end, so the
+    /// reverse and tangent sweeps recompute those partials from the values instead.
+    pub fn for_gradients(graph: &Graph, outputs: &[u32]) -> Program {
+        Program::build(graph, outputs, true)
+    }
+
+    fn build(graph: &Graph, outputs: &[u32], for_gradients: bool) -> Program {
         let nodes = graph.nodes();
         let n = nodes.len();
         // Dead code: mark what the outputs reach; args precede users, so one backward scan.
@@ -125,6 +141,18 @@ impl Program {
         }
         for &o in outputs {
             last[o as usize] = end;
+        }
+        if for_gradients {
+            for (i, node) in nodes.iter().enumerate() {
+                let pinned = match *node {
+                    Node::Binary(op, a, b) if op.recompute_partials() => [a, b, a, b],
+                    Node::Select(_, [x, y, ..]) => [x, y, x, y],
+                    _ => continue,
+                };
+                if live[i] {
+                    pinned.iter().for_each(|&a| last[a as usize] = end);
+                }
+            }
         }
 
         let mut slot = vec![u32::MAX; n];
@@ -192,7 +220,15 @@ impl Program {
             }
         }
         let outputs = outputs.iter().map(|&o| slot[o as usize]).collect();
-        Program::planned(n_slots, inputs, consts, instrs, outputs, labels)
+        Program::planned(
+            n_slots,
+            inputs,
+            consts,
+            instrs,
+            outputs,
+            labels,
+            for_gradients,
+        )
     }
 
     /// Completes a program with its reverse plan (see [`Adjoint`]), derived from the
@@ -204,6 +240,7 @@ impl Program {
         instrs: Vec<Instr>,
         outputs: Vec<u32>,
         labels: Vec<String>,
+        for_gradients: bool,
     ) -> Program {
         let mut is_const = vec![false; n_slots as usize];
         for &(s, _) in &consts {
@@ -250,6 +287,17 @@ impl Program {
                 Instr::Select { .. } => None,
             })
             .collect();
+        let recompute = instrs
+            .iter()
+            .map(|ins| {
+                for_gradients
+                    && match *ins {
+                        Instr::Binary { op, .. } => op.recompute_partials(),
+                        Instr::Select { .. } => true,
+                        Instr::Unary { .. } => false,
+                    }
+            })
+            .collect();
         Program {
             n_slots,
             inputs,
@@ -260,7 +308,14 @@ impl Program {
             plan,
             grad_inputs,
             fixed,
+            recompute,
+            for_gradients,
         }
+    }
+
+    /// Per instruction, whether its partials are recomputed from argument values.
+    pub fn recomputed(&self) -> &[bool] {
+        &self.recompute
     }
 
     /// Per instruction, its partials when they are the same constants for every row.
@@ -401,7 +456,7 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-const MAGIC: &[u8; 8] = b"wengert1";
+const MAGIC: &[u8; 8] = b"wengert2";
 
 impl Program {
     /// A self-contained little-endian encoding (what `pickle` stores).
@@ -418,6 +473,7 @@ impl Program {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Vec::new();
         w.extend_from_slice(MAGIC);
+        w.push(self.for_gradients as u8);
         let u = |w: &mut Vec<u8>, x: u32| w.extend_from_slice(&x.to_le_bytes());
         u(&mut w, self.n_slots);
         u(&mut w, self.inputs.len() as u32);
@@ -474,7 +530,12 @@ impl Program {
         if b.len() < 8 || &b[..8] != MAGIC {
             return Err(err("bad header"));
         }
-        let mut pos = 8;
+        let for_gradients = match b.get(8) {
+            Some(0) => false,
+            Some(1) => true,
+            _ => return Err(err("bad layout flag")),
+        };
+        let mut pos = 9;
         let u8_ = |pos: &mut usize| -> Result<u8, DecodeError> {
             let v = *b.get(*pos).ok_or_else(|| err("truncated"))?;
             *pos += 1;
@@ -565,7 +626,13 @@ impl Program {
             return Err(err("trailing bytes"));
         }
         Ok(Program::planned(
-            n_slots, inputs, consts, instrs, outputs, labels,
+            n_slots,
+            inputs,
+            consts,
+            instrs,
+            outputs,
+            labels,
+            for_gradients,
         ))
     }
 }

@@ -119,6 +119,10 @@ fn programs_survive_serialisation_and_reject_garbage() {
         assert!(Program::from_bytes(&bytes[..cut]).is_err());
     }
     let mut bad = bytes.clone();
-    bad[12] = 0xff; // first input slot far out of range
+    bad[17] = 0xff; // first input slot far out of range
     assert!(Program::from_bytes(&bad).is_err());
+    let whole = c.to_bytes();
+    assert_eq!(Compiled::from_bytes(&whole, &[3]).unwrap(), c);
+    assert!(Compiled::from_bytes(&whole, &[2]).is_err());
+    assert!(Compiled::from_bytes(&whole[..whole.len() / 2], &[3]).is_err());
 }

@@ -4,7 +4,6 @@
 
 use crate::batch::{Arg, BatchError, Job, Output, Reduce};
 use crate::compiled::{self, Compiled};
-use crate::program::Program;
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -233,15 +232,14 @@ impl PyCompiled {
     fn to_dot(&self) -> String {
         self.0.program().to_dot()
     }
-    /// The serialized program (see `from_bytes`).
+    /// The serialized programs (see `from_bytes`).
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.0.program().to_bytes())
+        PyBytes::new(py, &self.0.to_bytes())
     }
     #[staticmethod]
     fn from_bytes(data: &[u8], arg_sizes: Vec<usize>) -> PyResult<Self> {
-        let p = Program::from_bytes(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyCompiled(
-            Compiled::from_program(p, &arg_sizes).map_err(value_error)?,
+            Compiled::from_bytes(data, &arg_sizes).map_err(value_error)?,
         ))
     }
 }
