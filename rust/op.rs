@@ -144,9 +144,12 @@ impl Unary {
             Unary::Atan => (x.atan(), one / (one + x * x)),
             Unary::Sinh => (x.sinh(), x.cosh()),
             Unary::Cosh => (x.cosh(), x.sinh()),
+            // sech^2 x = 4e/(1+e)^2 with e = exp(-2|x|): 1 - tanh^2 would cancel to 0 in
+            // the tails, where the derivative is tiny but not 0.
             Unary::Tanh => {
-                let v = x.tanh();
-                (v, one - v * v)
+                let e = (T::cst(-2.0) * x.abs()).exp();
+                let s = one + e;
+                (x.tanh(), T::cst(4.0) * e / (s * s))
             }
             Unary::Asinh => (x.asinh(), one / (x * x + one).sqrt()),
             // sqrt(x-1)*sqrt(x+1) rather than sqrt(x*x-1): no cancellation near 1.
@@ -160,10 +163,8 @@ impl Unary {
                 let v = x.exp2();
                 (v, v * T::cst(std::f64::consts::LN_2))
             }
-            Unary::Expm1 => {
-                let v = x.exp_m1();
-                (v, v + one)
-            }
+            // exp(x), not expm1(x) + 1, which cancels for large negative x.
+            Unary::Expm1 => (x.exp_m1(), x.exp()),
             Unary::Log => (x.ln(), one / x),
             Unary::Log2 => (x.log2(), one / (x * T::cst(std::f64::consts::LN_2))),
             Unary::Log10 => (x.log10(), one / (x * T::cst(std::f64::consts::LN_10))),
@@ -186,7 +187,8 @@ impl Unary {
                 // exp(-|x|) never overflows, so both tails stay accurate.
                 let e = (-x.abs()).exp();
                 let v = T::sel_gt(x, zero, one / (one + e), e / (one + e));
-                (v, v * (one - v))
+                // e/(1+e)^2, the same for x and -x: v(1 - v) would cancel for large x.
+                (v, e / ((one + e) * (one + e)))
             }
             // relu(nan) is nan, as np.maximum(nan, 0) is; derivative 0 at the kink.
             Unary::Relu => (
@@ -298,9 +300,11 @@ impl Binary {
                 let dy = T::sel_eq(x, zero, zero, v * x.ln());
                 (v, dx, dy)
             }
+            // Scaled by hypot: x*x + y*y would overflow or underflow for huge or tiny
+            // arguments where the partials are perfectly representable.
             Binary::Atan2 => {
-                let r = one / (x * x + y * y);
-                (x.atan2(y), y * r, -x * r)
+                let r = x.hypot(y);
+                (x.atan2(y), y / r / r, -x / r / r)
             }
             Binary::Hypot => {
                 let v = x.hypot(y);
