@@ -587,8 +587,22 @@ fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: 
     for g in 0..k {
         let (r0, r1, r2, r3) = (row(g, 0), row(g, 1), row(g, 2), row(g, 3));
         if let Some(base) = dense {
-            // Every element, slots in order (inputs are allocated first): no lookups.
-            for e in 0..size {
+            // Every element, slots in order (inputs are allocated first): no lookups, and
+            // 4x4 tiles that compile to vector loads and shuffles.
+            let mut e = 0;
+            while e + LANES <= size {
+                let t0: [f64; LANES] = r0[e..e + LANES].try_into().unwrap();
+                let t1: [f64; LANES] = r1[e..e + LANES].try_into().unwrap();
+                let t2: [f64; LANES] = r2[e..e + LANES].try_into().unwrap();
+                let t3: [f64; LANES] = r3[e..e + LANES].try_into().unwrap();
+                let at = base + e * k + g;
+                dst[at] = F64x4([t0[0], t1[0], t2[0], t3[0]]);
+                dst[at + k] = F64x4([t0[1], t1[1], t2[1], t3[1]]);
+                dst[at + 2 * k] = F64x4([t0[2], t1[2], t2[2], t3[2]]);
+                dst[at + 3 * k] = F64x4([t0[3], t1[3], t2[3], t3[3]]);
+                e += LANES;
+            }
+            for e in e..size {
                 dst[base + e * k + g] = F64x4([r0[e], r1[e], r2[e], r3[e]]);
             }
         } else {
