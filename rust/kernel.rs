@@ -52,31 +52,14 @@ macro_rules! with_binary {
 /// The comparison counterpart of `with_unary!`.
 macro_rules! with_cmp {
     ($cmp:expr, $c:ident => $body:expr) => {
+        with_cmp!(@arms $cmp, $c, $body; Lt Le Gt Ge Eq Ne)
+    };
+    (@arms $cmp:expr, $c:ident, $body:expr; $($v:ident)*) => {
         match $cmp {
-            Cmp::Lt => {
-                const $c: Cmp = Cmp::Lt;
+            $(Cmp::$v => {
+                const $c: Cmp = Cmp::$v;
                 $body
-            }
-            Cmp::Le => {
-                const $c: Cmp = Cmp::Le;
-                $body
-            }
-            Cmp::Gt => {
-                const $c: Cmp = Cmp::Gt;
-                $body
-            }
-            Cmp::Ge => {
-                const $c: Cmp = Cmp::Ge;
-                $body
-            }
-            Cmp::Eq => {
-                const $c: Cmp = Cmp::Eq;
-                $body
-            }
-            Cmp::Ne => {
-                const $c: Cmp = Cmp::Ne;
-                $body
-            }
+            })*
         }
     };
 }
