@@ -126,13 +126,19 @@ def _exact(expr, subs) -> float:
     Evaluated at two precisions that must agree: sympy's evalf does not always raise its
     working precision enough on its own (log(1 + exp(-700)) comes out 0 at 50 digits).
     """
-    v = expr.subs({k: sp.Rational(a) for k, a in subs.items()}).doit()
-    lo, hi = (float(mpmath.mpf(str(sp.N(v, d)))) for d in (DPS, 8 * DPS))
+    lo, hi = (_at(expr, subs, d) for d in (DPS, 8 * DPS))
     if lo != hi and not (lo != lo and hi != hi):
-        lo2 = float(mpmath.mpf(str(sp.N(v, 16 * DPS))))
+        lo2 = _at(expr, subs, 16 * DPS)
         if lo2 != hi:
             raise ArithmeticError(f"{expr} at {subs}: no stable value ({lo}, {hi}, {lo2})")
     return hi
+
+
+def _at(expr, subs, digits: int) -> float:
+    # sp.Float(double, n) holds the double exactly to n digits; exact Rationals would be
+    # simpler but make sympy attempt root extraction for 2**(p/2**52).
+    v = expr.subs({k: sp.Float(a, digits + 20) for k, a in subs.items()}).doit()
+    return float(mpmath.mpf(str(sp.N(v, digits))))
 
 
 def reference_unary(name: str, a: float) -> tuple[float, float]:
