@@ -45,7 +45,7 @@ def test_var_from_another_thread_raises(use):
     assert isinstance(out.get("error"), RuntimeError), out
     assert "another thread" in str(out["error"])
     # The Var still works on its own thread afterwards.
-    assert use(v) is not None or True
+    use(v)
     assert (v * 2.0).value == 12.0
 
 

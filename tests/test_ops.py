@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 
 import wengert as wg
+from pathlib import Path
+
 from gen_golden import (
     BINARY,
     BINARY_POINTS,
     UNARY,
     UNARY_POINTS,
+    generate,
     reference_binary,
     reference_unary,
 )
@@ -294,3 +297,10 @@ def test_dual_with_float_constant_ignores_the_constants_partial():
     assert (wg.Dual(-2.0, 1.0) ** 3.0).tangent == 12.0
     assert wg.pow(wg.Dual(-2.0, 1.0), 3).tangent == 12.0
     assert (0.0 ** wg.Dual(0.5, 1.0)).tangent == 0.0
+
+
+def test_rust_golden_file_is_up_to_date():
+    # tests/ops.rs checks the Rust rules against this file: it must be what the reference
+    # gives now, not an edited copy.
+    golden = Path(__file__).parent / "golden" / "ops.rs"
+    assert golden.read_text() == generate(), "rerun: python tests/gen_golden.py"
