@@ -176,3 +176,18 @@ def test_division_by_zero_in_var_and_dual_does_not_raise():
     assert d.value == math.inf
     assert math.isnan(wg.log(wg.Dual(-1.0, 1.0)).value)
     assert math.isnan(wg.log(-1.0))
+
+
+def test_var_dropped_on_another_thread_does_not_touch_this_tape():
+    from wengert import _core
+
+    made_here = wg.Var(1.0) * 2.0
+    size = _core.tape_size()
+    out = _in_thread(lambda: made_here.value)  # reading the value is harmless
+    assert out["value"] == 2.0
+    box = [made_here]
+    del made_here
+    _in_thread(box.clear)  # the last reference dies on the other thread: a leak, no crash
+    assert _core.tape_size() == size
+    x = wg.Var(3.0)
+    assert wg.grad(x * x, x) == 6.0
