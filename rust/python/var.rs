@@ -2,11 +2,13 @@
 //!
 //! Each thread has one [`Arena`]. A `Var` owns exactly one node; when the last `Var` at
 //! the top of the arena is dropped, the top is truncated down to the highest node still
-//! owned. Nodes only point backwards, so nothing above a live node is ever needed by it:
-//! a training loop that builds a fresh graph each step over persistent leaves stays flat.
+//! owned. Nodes only point backwards, so nothing above a live node is ever needed by it.
+//! Dead nodes below a live one (last step's graph under this step's loss) are dropped by
+//! compaction once the arena has doubled, so a training loop that builds a fresh graph
+//! each step over persistent leaves stays flat.
 
 use super::number::{binary_any, method_result, number_methods, number_result, Number};
-use crate::arena::{Arena, Op};
+use crate::arena::{Arena, Op, SINK};
 use crate::op::{Binary, Unary};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
@@ -16,37 +18,123 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The calling thread's tape and what the Python layer keeps beside it.
+///
+/// A `Var` names its node through a slot (`node_of[slot]`), not by index, so the arena can
+/// be compacted: a training loop keeps its new loss alive while the next graph is built
+/// above it, so the top is never free and dead graphs would pile up below live ones.
 struct ThreadTape {
     id: u64,
     arena: Arena,
-    /// `owned[i]`: a live `Var` still refers to node i.
-    owned: Vec<bool>,
+    /// `slot_at[i]`: the slot of the live `Var` owning node i, or [`NO_SLOT`].
+    slot_at: Vec<u32>,
+    /// `node_of[slot]`: the node a live `Var` refers to.
+    node_of: Vec<u32>,
+    free_slots: Vec<u32>,
     /// Adjoints left by the last `backward()`; shorter than the arena when it ran lower.
     grads: Vec<f64>,
+    /// Arena length after the last compaction: the next one runs once the arena has grown
+    /// well past it, so compaction costs O(1) amortized per node.
+    compacted_len: usize,
 }
+
+const NO_SLOT: u32 = u32::MAX;
+/// The sink's owner: it is never released.
+const SINK_SLOT: u32 = u32::MAX - 1;
 
 impl ThreadTape {
     fn new() -> Self {
         ThreadTape {
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
             arena: Arena::new(),
-            owned: vec![true],
+            slot_at: vec![SINK_SLOT],
+            node_of: Vec::new(),
+            free_slots: Vec::new(),
             grads: Vec::new(),
+            compacted_len: 0,
         }
     }
 
-    fn release(&mut self, idx: u32) {
-        let idx = idx as usize;
-        self.owned[idx] = false;
-        if idx + 1 == self.owned.len() {
+    /// The node of `slot`.
+    fn at(&self, slot: u32) -> u32 {
+        self.node_of[slot as usize]
+    }
+
+    /// Gives the new node `idx` (just pushed on the arena) a slot.
+    fn own(&mut self, idx: u32) -> u32 {
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.node_of[s as usize] = idx;
+                s
+            }
+            None => {
+                self.node_of.push(idx);
+                (self.node_of.len() - 1) as u32
+            }
+        };
+        self.slot_at.push(slot);
+        slot
+    }
+
+    fn release(&mut self, slot: u32) {
+        let idx = self.node_of[slot as usize] as usize;
+        self.slot_at[idx] = NO_SLOT;
+        self.free_slots.push(slot);
+        if idx + 1 == self.slot_at.len() {
             let mut n = idx;
-            while !self.owned[n - 1] {
+            while self.slot_at[n - 1] == NO_SLOT {
                 n -= 1;
             }
             self.arena.truncate(n);
-            self.owned.truncate(n);
+            self.slot_at.truncate(n);
             self.grads.truncate(n);
+            self.compacted_len = self.compacted_len.min(n);
+        } else if self.arena.len() > 2 * self.compacted_len + 256 {
+            self.compact();
         }
+    }
+
+    /// Drops every node no live `Var` can reach and renumbers the rest, in order (so index
+    /// order stays topological).
+    fn compact(&mut self) {
+        let n = self.arena.len();
+        let mut keep: Vec<bool> = self.slot_at.iter().map(|&s| s != NO_SLOT).collect();
+        for i in (1..n).rev() {
+            if keep[i] {
+                let (_, args, _) = self.arena.node(i as u32);
+                keep[args[0] as usize] = true;
+                keep[args[1] as usize] = true;
+            }
+        }
+        let mut new_index = vec![SINK; n];
+        let mut arena = Arena::new();
+        let mut slot_at = vec![SINK_SLOT];
+        let mut grads = Vec::new();
+        for i in 1..n {
+            if !keep[i] {
+                continue;
+            }
+            let (op, [a, b], [da, db]) = self.arena.node(i as u32);
+            let (a, b) = (new_index[a as usize], new_index[b as usize]);
+            let j = match op {
+                Op::Leaf => arena.leaf(),
+                Op::Binary(bop) if b != SINK => arena.binary(bop, a, b, da, db),
+                _ => arena.unary(op, a, da),
+            };
+            new_index[i] = j;
+            let slot = self.slot_at[i];
+            if slot != NO_SLOT {
+                self.node_of[slot as usize] = j;
+            }
+            slot_at.push(slot);
+            if let Some(&g) = self.grads.get(i) {
+                grads.resize(j as usize, 0.0);
+                grads.push(g);
+            }
+        }
+        self.arena = arena;
+        self.slot_at = slot_at;
+        self.grads = grads;
+        self.compacted_len = self.arena.len();
     }
 }
 
@@ -80,17 +168,17 @@ fn with_tape<R>(vars: &[&PyVar], f: impl FnOnce(&mut ThreadTape) -> R) -> PyResu
 #[pyclass(name = "Var", module = "wengert", frozen)]
 pub struct PyVar {
     tape: u64,
-    idx: u32,
+    /// Index into the tape's `node_of`: the node moves when the tape is compacted.
+    slot: u32,
     leaf: bool,
     value: AtomicU64,
 }
 
 impl PyVar {
     fn node(tape: &mut ThreadTape, idx: u32, value: f64, leaf: bool) -> PyVar {
-        tape.owned.push(true);
         PyVar {
             tape: tape.id,
-            idx,
+            slot: tape.own(idx),
             leaf,
             value: AtomicU64::new(value.to_bits()),
         }
@@ -110,9 +198,9 @@ impl PyVar {
         all.push(self);
         with_tape(&all, |t| {
             let mut adj = Vec::new();
-            t.arena.sweep(self.idx, &mut adj);
+            t.arena.sweep(t.at(self.slot), &mut adj);
             wrt.iter()
-                .map(|v| adj.get(v.idx as usize).copied().unwrap_or(0.0))
+                .map(|v| adj.get(t.at(v.slot) as usize).copied().unwrap_or(0.0))
                 .collect()
         })
     }
@@ -125,7 +213,7 @@ impl Drop for PyVar {
         let _ = TAPE.try_with(|t| {
             if let Ok(mut t) = t.try_borrow_mut() {
                 if t.id == self.tape {
-                    t.release(self.idx);
+                    t.release(self.slot);
                 }
             }
         });
@@ -142,7 +230,7 @@ impl Number for PyVar {
     fn unary(&self, op: Unary) -> PyResult<Self> {
         let (v, d) = op.rule(self.val());
         with_tape(&[self], |t| {
-            let idx = t.arena.unary(Op::Unary(op), self.idx, d);
+            let idx = t.arena.unary(Op::Unary(op), t.at(self.slot), d);
             PyVar::node(t, idx, v, false)
         })
     }
@@ -150,7 +238,8 @@ impl Number for PyVar {
     fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
         let (v, dx, dy) = op.rule(self.val(), y.val());
         with_tape(&[self, y], |t| {
-            let idx = t.arena.binary(op, self.idx, y.idx, dx, dy);
+            let (a, b) = (t.at(self.slot), t.at(y.slot));
+            let idx = t.arena.binary(op, a, b, dx, dy);
             PyVar::node(t, idx, v, false)
         })
     }
@@ -164,7 +253,7 @@ impl Number for PyVar {
             (v, d)
         };
         with_tape(&[self], |t| {
-            let idx = t.arena.unary(Op::Binary(op), self.idx, d);
+            let idx = t.arena.unary(Op::Binary(op), t.at(self.slot), d);
             PyVar::node(t, idx, v, false)
         })
     }
@@ -229,14 +318,17 @@ impl PyVar {
     #[getter]
     fn grad(&self) -> PyResult<f64> {
         with_tape(&[self], |t| {
-            t.grads.get(self.idx as usize).copied().unwrap_or(0.0)
+            t.grads
+                .get(t.at(self.slot) as usize)
+                .copied()
+                .unwrap_or(0.0)
         })
     }
 
     #[setter]
     fn set_grad(&self, g: f64) -> PyResult<()> {
         with_tape(&[self], |t| {
-            let i = self.idx as usize;
+            let i = t.at(self.slot) as usize;
             if t.grads.len() <= i {
                 t.grads.resize(i + 1, 0.0);
             }
@@ -254,14 +346,14 @@ impl PyVar {
     fn backward(&self) -> PyResult<()> {
         with_tape(&[self], |t| {
             let mut adj = std::mem::take(&mut t.grads);
-            t.arena.sweep(self.idx, &mut adj);
+            t.arena.sweep(t.at(self.slot), &mut adj);
             t.grads = adj;
         })
     }
 
     /// Graphviz DOT text of the graph this Var depends on.
     fn to_dot(&self) -> PyResult<String> {
-        with_tape(&[self], |t| t.arena.to_dot(self.idx))
+        with_tape(&[self], |t| t.arena.to_dot(t.at(self.slot)))
     }
 
     fn __repr__(&self) -> PyResult<String> {
