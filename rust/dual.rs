@@ -48,7 +48,7 @@ impl<T: Real> Dual<T> {
         let (v, d) = op.rule(self.re);
         Dual {
             re: v,
-            eps: d * self.eps,
+            eps: chain(d, self.eps),
         }
     }
     #[inline(always)]
@@ -56,9 +56,17 @@ impl<T: Real> Dual<T> {
         let (v, dx, dy) = op.rule(self.re, y.re);
         Dual {
             re: v,
-            eps: dx * self.eps + dy * y.eps,
+            eps: chain(dx, self.eps) + chain(dy, y.eps),
         }
     }
+}
+
+/// `d * eps`, but exactly 0 when the tangent is 0: an argument that does not vary
+/// contributes nothing, even where its partial is inf or nan (d/dy of `(-2) ** y`).
+#[inline(always)]
+fn chain<T: Real>(d: T, eps: T) -> T {
+    let zero = T::cst(0.0);
+    T::sel_eq(eps, zero, zero, d * eps)
 }
 
 impl<T: Real> Add for Dual<T> {

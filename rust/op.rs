@@ -139,8 +139,9 @@ impl Unary {
                 let v = x.tan();
                 (v, one + v * v)
             }
-            Unary::Asin => (x.asin(), one / (one - x * x).sqrt()),
-            Unary::Acos => (x.acos(), -one / (one - x * x).sqrt()),
+            // (1-x)(1+x), not 1 - x*x: no cancellation near +-1.
+            Unary::Asin => (x.asin(), one / ((one - x) * (one + x)).sqrt()),
+            Unary::Acos => (x.acos(), -one / ((one - x) * (one + x)).sqrt()),
             Unary::Atan => (x.atan(), one / (one + x * x)),
             Unary::Sinh => (x.sinh(), x.cosh()),
             Unary::Cosh => (x.cosh(), x.sinh()),
@@ -154,7 +155,7 @@ impl Unary {
             Unary::Asinh => (x.asinh(), one / (x * x + one).sqrt()),
             // sqrt(x-1)*sqrt(x+1) rather than sqrt(x*x-1): no cancellation near 1.
             Unary::Acosh => (x.acosh(), one / ((x - one).sqrt() * (x + one).sqrt())),
-            Unary::Atanh => (x.atanh(), one / (one - x * x)),
+            Unary::Atanh => (x.atanh(), one / ((one - x) * (one + x))),
             Unary::Exp => {
                 let v = x.exp();
                 (v, v)

@@ -29,25 +29,6 @@ fn tolerance(name: &str) -> f64 {
     }
 }
 
-/// Points where rust/op.rs is known to lose relative accuracy entirely (reported): the
-/// derivative is computed from the value (1 - tanh^2, expm1 + 1, s*(1 - s)), which cancels
-/// once the value has rounded close to -1 or 1. `known_defects` checks them strictly.
-fn known_defect(name: &str, x: f64) -> bool {
-    match name {
-        "tanh" => x.abs() >= 2.0,
-        "expm1" => x <= -2.0,
-        "sigmoid" => x >= 2.0,
-        _ => false,
-    }
-}
-
-/// atan2's partials divide by x*x + y*y, which underflows to 0 (partials inf) when both
-/// arguments are below ~1e-154 and overflows (partials 0) above ~1e154; (y/h)/h with
-/// h = hypot(x, y) would not. Reported; `known_defects` checks them strictly.
-fn known_binary_defect(name: &str, x: f64, y: f64) -> bool {
-    name == "atan2" && !(x * x + y * y).is_normal()
-}
-
 fn close(got: f64, want: f64, tol: f64) -> bool {
     if got == want || (got.is_nan() && want.is_nan()) {
         return true;
@@ -93,12 +74,6 @@ fn unary_rules_match_sympy() {
     for &(name, x, v, d) in golden::UNARY {
         let (gv, gd) = unary_op(name).rule(x);
         let tol = tolerance(name);
-        if known_defect(name, x) {
-            // Still bounded in absolute terms: the lost digits are below 1e-12.
-            assert!(close(gv, v, tol), "{name}({x}) = {gv}, want {v}");
-            assert!((gd - d).abs() < 1e-12, "{name}'({x}) = {gd}, want {d}");
-            continue;
-        }
         if !close(gv, v, tol) {
             failures.push(format!("{name}({x:e}) = {gv:e}, want {v:e}"));
         }
@@ -110,39 +85,10 @@ fn unary_rules_match_sympy() {
 }
 
 #[test]
-#[ignore = "rust/op.rs: tanh', expm1', sigmoid' lose relative accuracy in the tails, atan2' under/overflows (reported)"]
-fn known_defects() {
-    let mut failures = Vec::new();
-    for &(name, x, _, d) in golden::UNARY {
-        if known_defect(name, x) {
-            let (_, gd) = unary_op(name).rule(x);
-            if !close(gd, d, TOL) {
-                failures.push(format!("{name}'({x}) = {gd:e}, want {d:e}"));
-            }
-        }
-    }
-    for &(name, x, y, _, dx, dy) in golden::BINARY {
-        if known_binary_defect(name, x, y) {
-            let (_, gx, gy) = binary_op(name).rule(x, y);
-            if !close(gx, dx, TOL) || !close(gy, dy, TOL) {
-                failures.push(format!(
-                    "{name}({x:e}, {y:e}) partials ({gx:e}, {gy:e}), want ({dx:e}, {dy:e})"
-                ));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
 fn binary_rules_match_sympy() {
     let mut failures = Vec::new();
     for &(name, x, y, v, dx, dy) in golden::BINARY {
         let (gv, gx, gy) = binary_op(name).rule(x, y);
-        if known_binary_defect(name, x, y) {
-            assert!(close(gv, v, TOL), "{name}({x:e}, {y:e})");
-            continue;
-        }
         for (what, got, want) in [("value", gv, v), ("d/dx", gx, dx), ("d/dy", gy, dy)] {
             if !close(got, want, TOL) {
                 failures.push(format!(
@@ -158,17 +104,11 @@ fn binary_rules_match_sympy() {
 #[test]
 fn dual_follows_the_rules() {
     for &(name, x, v, d) in golden::UNARY {
-        if known_defect(name, x) {
-            continue;
-        }
         let r = Dual::new(x, 2.0).unary(unary_op(name));
         assert!(close(r.re, v, tolerance(name)), "{name}({x})");
         assert!(close(r.eps, 2.0 * d, tolerance(name)), "{name}'({x})");
     }
     for &(name, x, y, v, dx, dy) in golden::BINARY {
-        if known_binary_defect(name, x, y) {
-            continue;
-        }
         let op = binary_op(name);
         let rx = Dual::variable(x).binary(op, Dual::constant(y));
         let ry = Dual::constant(x).binary(op, Dual::variable(y));
