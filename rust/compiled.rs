@@ -138,6 +138,11 @@ impl Compiled {
         })
     }
 
+    /// Runs `f` on the wengert thread pool.
+    pub(crate) fn pool_install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        pool().install(f)
+    }
+
     /// Lengths of the per-row result buffers of [`Compiled::run_into`].
     pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Vec<usize> {
         batch::buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)

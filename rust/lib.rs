@@ -17,6 +17,7 @@ pub mod batch;
 pub mod compiled;
 pub mod dual;
 pub mod graph;
+pub mod hessian;
 pub mod kernel;
 pub mod lanes;
 pub mod op;

@@ -55,7 +55,7 @@ from ._core import (
 )
 from ._compile import Compiled, compile
 from ._arrays import grads, values, vars
-from ._transforms import grad
+from ._transforms import check_grad, derivative, grad, hessian, jacobian, jvp, value_and_grad, vjp
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
@@ -83,7 +83,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 
 
 __all__ = [
-    "Compiled", "Dual", "Var", "compile", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
+    "Compiled", "Dual", "Var", "check_grad", "compile", "derivative", "hessian", "jacobian",
+    "jvp", "value_and_grad", "vjp", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
     "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",
     "softplus", "sqrt", "tan", "tanh", "values", "vars", "where",

@@ -272,6 +272,25 @@ class Compiled:
             at += k
         return out[0] if single else tuple(out)
 
+    def hessian(self, *args: Any, wrt: Any = 0) -> Any:
+        """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
+        argument shape + argument shape, or for a tuple ``wrt`` a tuple of tuples of
+        blocks (JAX's layout)."""
+        self._scalar_output("hessian")
+        idx, single = self._wrt(wrt)
+        data, per_row, n, batch, _ = self._prepare(args)
+        _, _, h = self._c.hessian(data, per_row, n)
+        total = sum(self._sizes)
+        h = h.reshape(batch + (total, total))
+        offsets = np.cumsum([0] + self._sizes)
+        block = lambda i, j: self._out(  # noqa: E731
+            h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
+            batch + self._shapes[i] + self._shapes[j],
+        )
+        if single:
+            return block(idx[0], idx[0])
+        return tuple(tuple(block(i, j) for j in idx) for i in idx)
+
     def jvp(self, primals: Sequence[Any], tangents: Sequence[Any], reduce: str | None = None) -> tuple[Any, Any]:
         """``(values, tangents of the values)`` for one tangent per argument."""
         r = _check_reduce(reduce)

@@ -212,6 +212,30 @@ impl PyCompiled {
         Ok(vec![r.take(py, 0, &[]), r.take(py, 2, &[])])
     }
 
+    /// Per row: value, gradient (`N` numbers) and Hessian (`N x N`) with respect to all
+    /// `N` inputs, forward over reverse.
+    fn hessian<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+    ) -> PyResult<Arrays<'py>> {
+        let data = slices(&args)?;
+        if data.len() != per_row.len() {
+            return Err(PyValueError::new_err("one per_row flag per argument"));
+        }
+        let args = arg_list(&data, self.0.arg_sizes(), &per_row);
+        let (v, g, h) = py
+            .detach(|| self.0.hessian(&args, n))
+            .map_err(value_error)?;
+        Ok(vec![
+            v.into_pyarray(py),
+            g.into_pyarray(py),
+            h.into_pyarray(py),
+        ])
+    }
+
     #[getter]
     fn n_outputs(&self) -> usize {
         self.0.program().n_outputs()
