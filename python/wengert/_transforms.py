@@ -159,7 +159,10 @@ def grad(f: Any, wrt: Any = 0) -> Any:
     if callable(f):
         vg = value_and_grad(f, wrt)
         return lambda *args: vg(*args)[1]
-    raise TypeError(f"wg.grad(f, wrt): f must be a function or a Var, got {type(f).__name__}")
+    raise TypeError(
+        f"wg.grad(y, wrt): y must be a Var (an eager output), or wg.grad(f, wrt) a function; "
+        f"got {type(f).__name__}"
+    )
 
 
 def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[Any, tuple[Any, ...]]:
