@@ -91,9 +91,22 @@ impl Real for F64x4 {
         r
     }
     lane_functions!(
-        sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh, exp, exp2, exp_m1,
-        ln, log2, log10, ln_1p, sqrt, cbrt, abs, erf,
+        tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh, exp2, exp_m1, ln, log2,
+        log10, ln_1p, sqrt, cbrt, abs, erf,
     );
+    // Vectorised (crate::vmath); the rest call libm lane by lane.
+    #[inline(always)]
+    fn exp(self) -> Self {
+        F64x4(crate::vmath::exp(self.0))
+    }
+    #[inline(always)]
+    fn sin(self) -> Self {
+        F64x4(crate::vmath::sin(self.0))
+    }
+    #[inline(always)]
+    fn cos(self) -> Self {
+        F64x4(crate::vmath::cos(self.0))
+    }
     #[inline(always)]
     fn powf(self, y: Self) -> Self {
         self.zip(y, f64::powf)

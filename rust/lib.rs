@@ -25,6 +25,7 @@ pub mod program;
 pub mod real;
 pub mod tape;
 pub mod trace;
+pub mod vmath;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,154 @@
+//! The lane functions of `wengert::vmath` against libm (std) over many points, and against
+//! high-precision values at a few: errors in ulps of the correctly rounded result.
+
+use wengert::vmath;
+
+/// Distance in ulps between two finite doubles of the same sign (or both zero).
+fn ulps(a: f64, b: f64) -> u64 {
+    if a == b {
+        return 0;
+    }
+    if a.is_nan() || b.is_nan() {
+        return if a.is_nan() && b.is_nan() {
+            0
+        } else {
+            u64::MAX
+        };
+    }
+    let key = |x: f64| {
+        let i = x.to_bits() as i64;
+        if i < 0 {
+            i64::MIN - i
+        } else {
+            i
+        }
+    };
+    key(a).abs_diff(key(b))
+}
+
+/// Points spread over [lo, hi]: uniform, plus a logarithmic sweep of small magnitudes.
+fn points(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let mut s = 0x9E3779B97F4A7C15u64;
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * (s >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect();
+    for e in -300..3 {
+        let m = 10f64.powi(e);
+        if m < hi {
+            v.push(m * 1.2345);
+            v.push(-m * 1.2345);
+        }
+    }
+    v
+}
+
+fn worst(f: fn([f64; 4]) -> [f64; 4], reference: fn(f64) -> f64, xs: &[f64]) -> (u64, f64) {
+    let mut w = (0, 0.0);
+    for c in xs.chunks_exact(4) {
+        let y = f([c[0], c[1], c[2], c[3]]);
+        for (l, &x) in c.iter().enumerate() {
+            let e = ulps(y[l], reference(x));
+            if e > w.0 {
+                w = (e, x);
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn exp_within_one_ulp_of_libm_and_ieee_at_the_edges() {
+    let (e, at) = worst(vmath::exp, f64::exp, &points(-708.0, 709.0, 2_000_000));
+    assert!(e <= 1, "exp: {e} ulp at {at}");
+    // Subnormal results: 2 ulp of a subnormal is still far below the smallest normal.
+    let (e, at) = worst(vmath::exp, f64::exp, &points(-745.0, -708.0, 200_000));
+    assert!(e <= 2, "exp (subnormal): {e} ulp at {at}");
+    let y = vmath::exp([f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 709.79]);
+    assert_eq!(y[0], f64::INFINITY);
+    assert_eq!(y[1], 0.0);
+    assert!(y[2].is_nan());
+    assert_eq!(y[3], f64::INFINITY);
+    assert_eq!(
+        vmath::exp([-746.0, 0.0, -0.0, 1e-300]),
+        [0.0, 1.0, 1.0, 1.0]
+    );
+}
+
+#[test]
+fn sin_cos_within_two_ulp_of_libm() {
+    for (lo, hi) in [(-10.0, 10.0), (-1e5, 1e5), (-1048575.0, 1048575.0)] {
+        let xs = points(lo, hi, 1_000_000);
+        let (e, at) = worst(vmath::sin, f64::sin, &xs);
+        assert!(e <= 2, "sin: {e} ulp at {at}");
+        let (e, at) = worst(vmath::cos, f64::cos, &xs);
+        assert!(e <= 2, "cos: {e} ulp at {at}");
+    }
+    // Beyond the fast range, and non-finite: libm's own results.
+    let big = [1e7, -3e300, f64::INFINITY, f64::NAN];
+    let (s, c) = (vmath::sin(big), vmath::cos(big));
+    for l in 0..4 {
+        assert_eq!(ulps(s[l], big[l].sin()), 0);
+        assert_eq!(ulps(c[l], big[l].cos()), 0);
+    }
+    let z = vmath::sin([-0.0, 0.0, -0.0, 0.0]);
+    assert!(z[0] == 0.0 && z[0].is_sign_negative() && z[1].is_sign_positive());
+}
+
+#[test]
+fn against_high_precision_values() {
+    // Printed by: python -c "import mpmath; mpmath.mp.dps = 40; print(float(mpmath.exp(x)))"
+    // (and mpmath.sin, mpmath.cos) for each x below.
+    let exp_cases = [
+        (1.0, 2.718281828459045),
+        (-1.0, 0.36787944117144233),
+        (0.5, 1.6487212707001282),
+        (100.0, 2.6881171418161356e+43),
+        (-700.0, 9.85967654375977e-305),
+    ];
+    for (x, want) in exp_cases {
+        let got = vmath::exp([x; 4])[0];
+        assert!(ulps(got, want) <= 1, "exp({x}) = {got:e}, want {want:e}");
+    }
+    let trig_cases = [
+        (1.0, 0.8414709848078965, 0.5403023058681398),
+        (3.0, 0.1411200080598672, -0.9899924966004454),
+        (1e5, 0.03574879797201651, -0.9993608074382124),
+        (-2.5, -0.5984721441039565, -0.8011436155469337),
+    ];
+    for (x, s, c) in trig_cases {
+        let (gs, gc) = (vmath::sin([x; 4])[0], vmath::cos([x; 4])[0]);
+        assert!(ulps(gs, s) <= 1, "sin({x}) = {gs:e}, want {s:e}");
+        assert!(ulps(gc, c) <= 1, "cos({x}) = {gc:e}, want {c:e}");
+    }
+}
+
+/// The AVX2+FMA build of the lane code gives the same bits as the portable one (no
+/// `mul_add`, so FMA contraction cannot change results).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_build_agrees_bit_for_bit() {
+    #[target_feature(enable = "avx2,fma")]
+    fn all_avx2(x: [f64; 4]) -> [[f64; 4]; 3] {
+        [vmath::exp(x), vmath::sin(x), vmath::cos(x)]
+    }
+    fn all_portable(x: [f64; 4]) -> [[f64; 4]; 3] {
+        [vmath::exp(x), vmath::sin(x), vmath::cos(x)]
+    }
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return;
+    }
+    for c in points(-700.0, 700.0, 400_000).chunks_exact(4) {
+        let x = [c[0], c[1], c[2], c[3]];
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        let a = unsafe { all_avx2(x) };
+        let p = all_portable(x);
+        for (u, v) in a.iter().flatten().zip(p.iter().flatten()) {
+            assert_eq!(u.to_bits(), v.to_bits(), "at {x:?}");
+        }
+    }
+}
