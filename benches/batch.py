@@ -417,10 +417,16 @@ def bench_compile():
 
 def main():
     ncores = os.cpu_count() or 1
-    default = ncores
+    default = wg.get_num_threads()
     threads = [default, 1] if default != 1 else [1]
     print(f"wengert batch benchmarks: {ncores} cores, best of {REPEAT} after warm-up, "
           f"threads {threads} (wengert default = {default})")
+    try:
+        load = open("/proc/loadavg").read().split()[0]
+        print(f"note: 1-minute load average at start {load}; other processes on the cores "
+              "distort the thread-scaling columns")
+    except OSError:
+        pass
     if jax is not None:
         print(f"note: JAX {jax.__version__} on {jax.default_backend()}, x64 enabled; "
               "its thread count is not set per column (XLA CPU uses its own pool)")
