@@ -55,6 +55,15 @@ def best_time(fn, repeat=REPEAT, warm=2):
     return best
 
 
+def cpu_per_wall(fn, reps=3):
+    """Process CPU time / wall time over a few calls: about the number of cores the call
+    really got (low when other processes hold the cores)."""
+    c, w = time.process_time(), time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.process_time() - c) / max(time.perf_counter() - w, 1e-12)
+
+
 def check(name, got, ref, rtol=1e-9):
     """got/ref: tuples of arrays. Raises if they disagree."""
     for i, (a, b) in enumerate(zip(got, ref)):
@@ -170,6 +179,7 @@ def bench_griewank(threads):
         set_threads(nt)
         for label, fn in impls.items():
             res[label][nt] = best_time(fn)
+        extra[("cpu", nt)] = cpu_per_wall(next(iter(impls.values())))
         extra[nt] = best_time(lambda: F(x1, x2))
     table(f"(a) Griewank f(x1, x2), {n:.0e} rows: value + gradient", "ns/row", 1e9 / n, res, threads)
     return res, extra, n
@@ -254,6 +264,7 @@ def bench_rosen(threads):
         set_threads(nt)
         for label, fn in impls.items():
             res[label][nt] = best_time(fn)
+        extra[("cpu", nt)] = cpu_per_wall(next(iter(impls.values())))
         extra[nt] = best_time(lambda: R(X))
     table(f"(b) Rosenbrock, 16-vector, {n:.0e} rows: value + gradient", "ns/row", 1e9 / n, res, threads)
     return res, extra, n
@@ -372,6 +383,7 @@ def bench_rbf(threads):
         set_threads(nt)
         for label, fn in impls.items():
             res[label][nt] = best_time(fn)
+        extra[("cpu", nt)] = cpu_per_wall(next(iter(impls.values())))
         extra[nt] = best_time(lambda: L(theta, x, y, reduce="sum") if _accepts_reduce(L) else L(theta, x, y))
     table(f"(c) RBF regression, 16 bases, {n:.0e} rows: summed loss + gradient wrt theta (33)",
           "ms", 1e3, res, threads)
@@ -441,18 +453,21 @@ def main():
         w = res[next(iter(res))]
         summary.append((name, w, extra))
     print("\n== wengert: gradient / value-only time, and thread scaling")
-    print(f"   {'function':<16}{'grad/value @' + str(threads[0]):>16}{'grad/value @1':>15}"
-          f"{'grad speedup ' + str(threads[0]) + 'v1':>18}{'value speedup':>15}")
+    nt = threads[0]
+    print(f"   {'function':<16}{'grad/value @' + str(nt):>16}{'grad/value @1':>15}"
+          f"{'grad speedup ' + str(nt) + 'v1':>18}{'value speedup':>15}{'cpu/wall @' + str(nt):>14}")
     for name, w, extra in summary:
-        nt = threads[0]
         line = f"   {name:<16}{w[nt] / extra[nt]:>16.2f}"
         if len(threads) > 1:
             line += f"{w[1] / extra[1]:>15.2f}{w[1] / w[nt]:>17.2f}x{extra[1] / extra[nt]:>14.2f}x"
+        line += f"{extra[('cpu', nt)]:>14.2f}"
         print(line)
+    print(f"   (cpu/wall: process CPU seconds per wall second during the gradient at {nt} threads;"
+          f" near {nt} means the threads really ran in parallel, near 1 means the cores were busy)")
     set_threads(default)
     tc, tg, ops = bench_compile()
     print(f"\n== wg.compile on a {ops}-op function (loop of {ops // 8} x "
-          "'s = sin(s)*x + s*0.5 - x/(s*s+1)'), best of {1 if QUICK else 3}")
+          f"'s = sin(s)*x + s*0.5 - x/(s*s+1)'), best of {1 if QUICK else 3}")
     print(f"   wg.compile + first call:     {tc:.3f} s  ({tc / ops * 1e9:.0f} ns/op)")
     print(f"   first value_and_grad call:   {tg:.3f} s  ({tg / ops * 1e9:.0f} ns/op)")
 
