@@ -82,6 +82,30 @@ def set_threads(n):
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
+def interleaved(impls, value_fn, threads):
+    """Best-of-REPEAT seconds for every implementation at every thread count, plus the
+    wengert value-only call. Thread counts alternate within each round, so a burst of load
+    from other processes hits every column alike instead of one."""
+    jobs = [(label, fn) for label, fn in impls.items()] + [("__value__", value_fn)]
+    res = {label: {} for label, _ in jobs}
+    for label, fn in jobs:
+        for nt in threads:
+            set_threads(nt)
+            fn()  # warm-up at this thread count
+    for _ in range(REPEAT):
+        for label, fn in jobs:
+            for nt in threads:
+                set_threads(nt)
+                t = time.perf_counter()
+                fn()
+                dt = time.perf_counter() - t
+                res[label][nt] = min(res[label].get(nt, math.inf), dt)
+    extra = res.pop("__value__")
+    set_threads(threads[0])
+    extra[("cpu", threads[0])] = cpu_per_wall(next(iter(impls.values())))
+    return res, extra
+
+
 def table(title, unit, scale, results, nthreads_list):
     """results: {label: {nthreads: seconds}}; first label is wengert."""
     print(f"\n== {title}")
@@ -173,14 +197,7 @@ def bench_griewank(threads):
         v, (g1, g2) = fn()
         check(label, (v, g1, g2), (ref_v, ref1, ref2))
 
-    res = {label: {} for label in impls}
-    extra = {}
-    for nt in threads:
-        set_threads(nt)
-        for label, fn in impls.items():
-            res[label][nt] = best_time(fn)
-        extra[("cpu", nt)] = cpu_per_wall(next(iter(impls.values())))
-        extra[nt] = best_time(lambda: F(x1, x2))
+    res, extra = interleaved(impls, lambda: F(x1, x2), threads)
     table(f"(a) Griewank f(x1, x2), {n:.0e} rows: value + gradient", "ns/row", 1e9 / n, res, threads)
     return res, extra, n
 
@@ -258,14 +275,7 @@ def bench_rosen(threads):
     for label, fn in impls.items():
         check(label, fn(), (ref_v, ref_g))
 
-    res = {label: {} for label in impls}
-    extra = {}
-    for nt in threads:
-        set_threads(nt)
-        for label, fn in impls.items():
-            res[label][nt] = best_time(fn)
-        extra[("cpu", nt)] = cpu_per_wall(next(iter(impls.values())))
-        extra[nt] = best_time(lambda: R(X))
+    res, extra = interleaved(impls, lambda: R(X), threads)
     table(f"(b) Rosenbrock, 16-vector, {n:.0e} rows: value + gradient", "ns/row", 1e9 / n, res, threads)
     return res, extra, n
 
@@ -377,14 +387,11 @@ def bench_rbf(threads):
         v, g = fn()
         check(label, (v, g), (ref_v, ref_g), 1e-8)
 
-    res = {label: {} for label in impls}
-    extra = {}
-    for nt in threads:
-        set_threads(nt)
-        for label, fn in impls.items():
-            res[label][nt] = best_time(fn)
-        extra[("cpu", nt)] = cpu_per_wall(next(iter(impls.values())))
-        extra[nt] = best_time(lambda: L(theta, x, y, reduce="sum") if _accepts_reduce(L) else L(theta, x, y))
+    if _accepts_reduce(L):
+        value_only = lambda: L(theta, x, y, reduce="sum")  # noqa: E731
+    else:
+        value_only = lambda: L(theta, x, y)  # noqa: E731
+    res, extra = interleaved(impls, value_only, threads)
     table(f"(c) RBF regression, 16 bases, {n:.0e} rows: summed loss + gradient wrt theta (33)",
           "ms", 1e3, res, threads)
     return res, extra, n
