@@ -91,13 +91,29 @@ impl Real for F64x4 {
         r
     }
     lane_functions!(
-        tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh, exp2, exp_m1, ln, log2,
-        log10, ln_1p, sqrt, cbrt, abs, erf,
+        tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, exp2, log2, log10, sqrt, cbrt, abs,
+        erf,
     );
     // Vectorised (crate::vmath); the rest call libm lane by lane.
     #[inline(always)]
     fn exp(self) -> Self {
         F64x4(crate::vmath::exp(self.0))
+    }
+    #[inline(always)]
+    fn exp_m1(self) -> Self {
+        F64x4(crate::vmath::exp_m1(self.0))
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        F64x4(crate::vmath::ln(self.0))
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        F64x4(crate::vmath::ln_1p(self.0))
+    }
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        F64x4(crate::vmath::tanh(self.0))
     }
     #[inline(always)]
     fn sin(self) -> Self {

@@ -1,4 +1,4 @@
-//! `exp`, `sin` and `cos` on four lanes at once, written as straight-line lane-wise code
+//! `exp`, `exp_m1`, `ln`, `ln_1p`, `sin`, `cos` and `tanh` on four lanes at once, written as straight-line lane-wise code
 //! that LLVM turns into AVX2 instructions inside the batch kernels (see `crate::batch`).
 //!
 //! The algorithms are the classic ones (Cody-Waite range reduction, then the fdlibm
@@ -8,9 +8,36 @@
 
 type L = [f64; 4];
 
+// Each step below is a short loop-free function applied to the four lanes side by side,
+// the shape LLVM's SLP vectoriser turns into one 256-bit instruction per operation; a
+// loop inside a per-lane function (a polynomial, say) would keep the lanes scalar.
+
 #[inline(always)]
 fn map(x: L, f: impl Fn(f64) -> f64) -> L {
     [f(x[0]), f(x[1]), f(x[2]), f(x[3])]
+}
+
+#[inline(always)]
+fn lanes(f: impl Fn(usize) -> f64) -> L {
+    [f(0), f(1), f(2), f(3)]
+}
+
+/// `a` where `c` holds, else `b`, as a select (both sides computed): an `if` would let
+/// LLVM move the costly side into a branch per lane, which keeps the lanes scalar.
+#[inline(always)]
+fn sel(c: bool, a: f64, b: f64) -> f64 {
+    std::hint::select_unpredictable(c, a, b)
+}
+
+/// The polynomial with coefficients `c` (lowest degree first) at each lane of `x`.
+#[inline(always)]
+fn horner(x: L, c: &[f64]) -> L {
+    let (last, rest) = c.split_last().expect("a coefficient");
+    let mut p = [*last; 4];
+    for &k in rest.iter().rev() {
+        p = lanes(|l| p[l] * x[l] + k);
+    }
+    p
 }
 
 const LN2_HI: f64 = 6.93147180369123816490e-01;
@@ -59,29 +86,23 @@ fn pow2(n: f64) -> f64 {
 /// ```
 #[inline(always)]
 pub fn exp(x: L) -> L {
-    map(x, |x| {
-        // x = n ln2 + r, |r| <= ln2/2, r in two parts so it is exact to ~1e-20.
-        let n = (x * LOG2_E).round();
-        let r = (x - n * LN2_HI) - n * LN2_LO;
-        // Taylor to degree 13: the remainder is below 1e-17 relative on |r| <= 0.347.
-        let mut p = EXP_TAYLOR[13];
-        for &c in EXP_TAYLOR[..13].iter().rev() {
-            p = p * r + c;
-        }
+    // x = n ln2 + r, |r| <= ln2/2, r in two parts so it is exact to ~1e-20.
+    let n = map(x, |v| (v * LOG2_E).round_ties_even());
+    let r = lanes(|l| (x[l] - n[l] * LN2_HI) - n[l] * LN2_LO);
+    // Taylor to degree 13: the remainder is below 1e-17 relative on |r| <= 0.347.
+    let p = horner(r, &EXP_TAYLOR);
+    lanes(|l| {
         // 2^n in two halves, so results down in the subnormals are scaled without
         // overflowing the exponent on the way.
-        let n = n.clamp(-2044.0, 2046.0);
+        let n = n[l].clamp(-2044.0, 2046.0);
         let h = (n * 0.5).floor();
-        let y = p * pow2(h.clamp(-1022.0, 1023.0)) * pow2((n - h).clamp(-1022.0, 1023.0));
-        if x > EXP_HI {
-            f64::INFINITY
-        } else if x < EXP_LO {
-            0.0
-        } else if x.is_nan() {
-            x
-        } else {
-            y
-        }
+        let y = p[l] * pow2(h.clamp(-1022.0, 1023.0)) * pow2((n - h).clamp(-1022.0, 1023.0));
+        let x = x[l];
+        sel(
+            x > EXP_HI,
+            f64::INFINITY,
+            sel(x < EXP_LO, 0.0, sel(x.is_nan(), x, y)),
+        )
     })
 }
 
@@ -123,7 +144,7 @@ fn kernels(r: f64) -> (f64, f64) {
 /// (sin x, cos x) for |x| < 2^20: quadrant k and remainder r with x = k pi/2 + r.
 #[inline(always)]
 fn sincos_fast(x: f64) -> (f64, f64) {
-    let k = (x * TWO_OVER_PI).round();
+    let k = (x * TWO_OVER_PI).round_ties_even();
     let r = ((x - k * PIO2_1) - k * PIO2_2) - k * (PIO2_3 + PIO2_3T);
     let (s, c) = kernels(r);
     // k mod 4 from the low bits (k + 2^52 keeps k's residue mod 4, negative k too).
@@ -172,4 +193,153 @@ pub fn sin(x: L) -> L {
 #[inline(always)]
 pub fn cos(x: L) -> L {
     sincos(x).1
+}
+
+/// `v` as a double, for `v < 2^52`: the bits of 2^52 + v, minus 2^52. Unlike `as f64`,
+/// this vectorises without AVX-512.
+#[inline(always)]
+fn small_int_to_f64(v: u64) -> f64 {
+    f64::from_bits(0x4330_0000_0000_0000 | v) - 4503599627370496.0
+}
+
+/// ln 2 split for `k ln2` in the logarithm (fdlibm's `ln2_hi`, `ln2_lo`).
+const LN2_HI_LOG: f64 = 6.93147180369123816490e-01;
+const LN2_LO_LOG: f64 = 1.90821492927058770002e-10;
+const LG1: f64 = 6.666666666666735130e-01;
+const LG2: f64 = 3.999999999940941908e-01;
+const LG3: f64 = 2.857142874366239149e-01;
+const LG4: f64 = 2.222219843214978396e-01;
+const LG5: f64 = 1.818357216161805012e-01;
+const LG6: f64 = 1.531383769920937332e-01;
+const LG7: f64 = 1.479819860511658591e-01;
+/// 2^54, to lift subnormal arguments into the normal range.
+const TWO54: f64 = 18014398509481984.0;
+
+/// ln x for one lane (fdlibm's `__ieee754_log` without its branches): x = 2^k (1 + f)
+/// with sqrt(2)/2 < 1 + f < sqrt(2), then ln(1 + f) = f - s (f - R) in terms of
+/// s = f / (2 + f).
+#[inline(always)]
+fn ln_lane(x: f64) -> f64 {
+    let sub = x < f64::MIN_POSITIVE;
+    let (y, k0) = (sel(sub, x * TWO54, x), sel(sub, -54.0, 0.0));
+    let bits = y.to_bits();
+    let hx = bits >> 32;
+    let m = hx & 0x000f_ffff;
+    // i is 2^20 when the mantissa is above sqrt(2): then use x/2 and k + 1.
+    let i = (m + 0x95f64) & 0x10_0000;
+    let hi = m | (i ^ 0x3ff0_0000);
+    let norm = f64::from_bits((hi << 32) | (bits & 0xffff_ffff));
+    let k = small_int_to_f64(((hx >> 20) & 0x7ff) + (i >> 20)) - 1023.0 + k0;
+    let f = norm - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (LG2 + w * (LG4 + w * LG6));
+    let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
+    let r = t2 + t1;
+    let hfsq = 0.5 * f * f;
+    let v = k * LN2_HI_LOG - ((hfsq - (s * (hfsq + r) + k * LN2_LO_LOG)) - f);
+    let special = x == f64::INFINITY || x.is_nan();
+    sel(
+        x == 0.0,
+        f64::NEG_INFINITY,
+        sel(x < 0.0, f64::NAN, sel(special, x, v)),
+    )
+}
+
+/// ln x, within 1 ulp of libm; IEEE results at 0, negative numbers, inf and NaN.
+///
+/// ```
+/// let y = wengert::vmath::ln([1.0, std::f64::consts::E, 0.0, -1.0]);
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 1.0).abs() <= f64::EPSILON);
+/// assert_eq!(y[2], f64::NEG_INFINITY);
+/// assert!(y[3].is_nan());
+/// ```
+#[inline(always)]
+pub fn ln(x: L) -> L {
+    map(x, ln_lane)
+}
+
+/// ln(1 + x), within 2 ulp of libm: ln u corrected by the rounding of u = 1 + x.
+///
+/// ```
+/// let y = wengert::vmath::ln_1p([1e-20, 0.0, -1.0, 1.0]);
+/// assert_eq!(y[0], 1e-20);
+/// assert_eq!(y[2], f64::NEG_INFINITY);
+/// assert!((y[3] - std::f64::consts::LN_2).abs() <= f64::EPSILON);
+/// ```
+#[inline(always)]
+pub fn ln_1p(x: L) -> L {
+    map(x, |x| {
+        let u = 1.0 + x;
+        // ln(1 + x) = ln u + ln(1 + ((1 + x) - u)/u), and the second term is its first
+        // order: (x - (u - 1)) / u, exact enough since u - 1 is exact here.
+        let v = ln_lane(u) + (x - (u - 1.0)) / u;
+        // u == 1: |x| is below half an ulp of 1, and ln(1 + x) rounds to x.
+        let keep_x = u == 1.0 || x == f64::INFINITY || x.is_nan();
+        sel(u == 0.0, f64::NEG_INFINITY, sel(keep_x, x, v))
+    })
+}
+
+/// 1/(k+1)! for k = 0..=17: expm1(r) = r * sum r^k/(k+1)!.
+const EXPM1_TAYLOR: [f64; 18] = [
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+    1.0 / 3628800.0,
+    1.0 / 39916800.0,
+    1.0 / 479001600.0,
+    1.0 / 6227020800.0,
+    1.0 / 87178291200.0,
+    1.0 / 1307674368000.0,
+    1.0 / 20922789888000.0,
+    1.0 / 355687428096000.0,
+    1.0 / 6402373705728000.0,
+];
+
+/// e^x - 1, within 2 ulp of libm (and exact near 0, where it is x).
+///
+/// ```
+/// let y = wengert::vmath::exp_m1([1e-20, 0.0, -800.0, 1.0]);
+/// assert_eq!(y[0], 1e-20);
+/// assert_eq!(y[2], -1.0);
+/// assert!((y[3] - (std::f64::consts::E - 1.0)).abs() <= 2.0 * f64::EPSILON);
+/// ```
+#[inline(always)]
+pub fn exp_m1(x: L) -> L {
+    // Taylor on |x| < 1 (no cancellation), e^x - 1 beyond (where the subtraction loses at
+    // most a factor of e / (e - 1) in relative error).
+    let e = exp(x);
+    let p = horner(x, &EXPM1_TAYLOR);
+    lanes(|l| {
+        let taylor = x[l] * p[l];
+        sel(x[l].abs() < 1.0, taylor, e[l] - 1.0)
+    })
+}
+
+/// tanh x = e / (e + 2) with e = expm1(2|x|), sign restored; 1 beyond |x| = 22, where
+/// tanh rounds to 1. Within 4 ulp of libm.
+///
+/// ```
+/// let y = wengert::vmath::tanh([0.5, -0.0, 30.0, -1.0]);
+/// assert!((y[0] - 0.5_f64.tanh()).abs() <= 2.0 * f64::EPSILON);
+/// assert!(y[1] == 0.0 && y[1].is_sign_negative());
+/// assert_eq!(y[2], 1.0);
+/// ```
+#[inline(always)]
+pub fn tanh(x: L) -> L {
+    let a = map(x, |x| 2.0 * x.abs());
+    let e = exp_m1(a);
+    [0, 1, 2, 3].map(|l| {
+        let q = e[l] / (e[l] + 2.0);
+        let t = sel(x[l].abs() > 22.0, 1.0, q);
+        t.copysign(x[l])
+    })
 }

@@ -127,17 +127,138 @@ fn against_high_precision_values() {
     }
 }
 
+#[test]
+fn logarithms_within_one_or_two_ulp_of_libm() {
+    // Positive arguments over the whole range, subnormals included.
+    let xs: Vec<f64> = points(-745.0, 709.0, 2_000_000)
+        .into_iter()
+        .map(f64::exp)
+        .chain(points(0.5, 2.0, 1_000_000))
+        .chain(points(1e-320, 1e-300, 100_000))
+        .collect();
+    let (e, at) = worst(vmath::ln, f64::ln, &xs);
+    assert!(e <= 1, "ln: {e} ulp at {at}");
+    for (lo, hi) in [(-0.999, 1.0), (-1e-3, 1e-3), (1.0, 1e6)] {
+        let (e, at) = worst(vmath::ln_1p, f64::ln_1p, &points(lo, hi, 1_000_000));
+        assert!(e <= 2, "ln_1p: {e} ulp at {at}");
+    }
+    let y = vmath::ln([0.0, -0.0, -1.0, f64::INFINITY]);
+    assert_eq!(&y[..2], &[f64::NEG_INFINITY; 2]);
+    assert!(y[2].is_nan());
+    assert_eq!(y[3], f64::INFINITY);
+    assert!(vmath::ln([f64::NAN; 4])[0].is_nan());
+    let y = vmath::ln_1p([-1.0, -2.0, f64::INFINITY, -0.0]);
+    assert_eq!(y[0], f64::NEG_INFINITY);
+    assert!(y[1].is_nan());
+    assert_eq!(y[2], f64::INFINITY);
+    assert!(y[3] == 0.0 && y[3].is_sign_negative());
+    assert!(vmath::ln_1p([f64::NAN; 4])[0].is_nan());
+}
+
+#[test]
+fn exp_m1_and_tanh_within_a_few_ulp_of_libm() {
+    for (lo, hi) in [(-1.0, 1.0), (-1e-5, 1e-5), (-40.0, 709.0)] {
+        let (e, at) = worst(vmath::exp_m1, f64::exp_m1, &points(lo, hi, 1_000_000));
+        assert!(e <= 2, "exp_m1: {e} ulp at {at}");
+    }
+    for (lo, hi) in [(-1.0, 1.0), (-0.2, 0.2), (-1e-5, 1e-5), (-30.0, 30.0)] {
+        let (e, at) = worst(vmath::tanh, f64::tanh, &points(lo, hi, 1_000_000));
+        assert!(e <= 4, "tanh: {e} ulp at {at}");
+    }
+    let y = vmath::exp_m1([f64::INFINITY, f64::NEG_INFINITY, 710.0, -0.0]);
+    assert_eq!(&y[..3], &[f64::INFINITY, -1.0, f64::INFINITY]);
+    assert!(y[3] == 0.0 && y[3].is_sign_negative());
+    let y = vmath::tanh([f64::INFINITY, f64::NEG_INFINITY, 1e300, f64::NAN]);
+    assert_eq!(&y[..3], &[1.0, -1.0, 1.0]);
+    assert!(y[3].is_nan());
+    assert!(vmath::exp_m1([f64::NAN; 4])[0].is_nan());
+}
+
+#[test]
+fn logarithms_exp_m1_tanh_against_high_precision_values() {
+    // Printed by: python -c "import mpmath; mpmath.mp.dps = 40;
+    // print(float(mpmath.log(mpmath.mpf(x))))" (and log1p, expm1, tanh) for each x.
+    type Case = (
+        fn([f64; 4]) -> [f64; 4],
+        &'static str,
+        &'static [(f64, f64)],
+    );
+    let cases: [Case; 4] = [
+        (
+            vmath::ln,
+            "ln",
+            &[
+                (2.0, 0.6931471805599453),
+                (0.5, -0.6931471805599453),
+                (1e-300, -690.7755278982137),
+                (1e300, 690.7755278982137),
+                (7.5, 2.0149030205422647),
+                (5e-324, -744.4400719213812),
+            ],
+        ),
+        (
+            vmath::ln_1p,
+            "ln_1p",
+            &[
+                (1e-10, 9.999999999500001e-11),
+                (-0.5, -0.6931471805599453),
+                (0.75, 0.5596157879354227),
+                (3.0, 1.3862943611198906),
+                (-0.999, -6.907755278982136),
+            ],
+        ),
+        (
+            vmath::exp_m1,
+            "exp_m1",
+            &[
+                (1e-10, 1.00000000005e-10),
+                (-0.5, -0.3934693402873666),
+                (0.75, 1.1170000166126746),
+                (3.0, 19.085536923187668),
+                (-0.9, -0.5934303402594009),
+            ],
+        ),
+        (
+            vmath::tanh,
+            "tanh",
+            &[
+                (1e-10, 1e-10),
+                (-0.5, -0.46211715726000974),
+                (0.75, 0.6351489523872873),
+                (3.0, 0.9950547536867305),
+                (0.01, 0.00999966667999946),
+            ],
+        ),
+    ];
+    for (f, name, pairs) in cases {
+        for &(x, want) in pairs {
+            let got = f([x; 4])[0];
+            assert!(ulps(got, want) <= 2, "{name}({x}) = {got:e}, want {want:e}");
+        }
+    }
+}
+
 /// The AVX2+FMA build of the lane code gives the same bits as the portable one (no
 /// `mul_add`, so FMA contraction cannot change results).
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_build_agrees_bit_for_bit() {
     #[target_feature(enable = "avx2,fma")]
-    fn all_avx2(x: [f64; 4]) -> [[f64; 4]; 3] {
-        [vmath::exp(x), vmath::sin(x), vmath::cos(x)]
+    fn all_avx2(x: [f64; 4]) -> [[f64; 4]; 7] {
+        all_portable(x)
     }
-    fn all_portable(x: [f64; 4]) -> [[f64; 4]; 3] {
-        [vmath::exp(x), vmath::sin(x), vmath::cos(x)]
+    #[inline(always)]
+    fn all_portable(x: [f64; 4]) -> [[f64; 4]; 7] {
+        let a = x.map(f64::abs);
+        [
+            vmath::exp(x),
+            vmath::sin(x),
+            vmath::cos(x),
+            vmath::exp_m1(x.map(|v| v / 100.0)),
+            vmath::ln(a),
+            vmath::ln_1p(a),
+            vmath::tanh(x.map(|v| v / 100.0)),
+        ]
     }
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
         return;
