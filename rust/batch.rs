@@ -579,6 +579,19 @@ fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: 
         return;
     }
     let data = &arg.data[b0 * size..(b0 + rows) * size];
+    if let [(0, lo)] = *cols {
+        if size == 1 {
+            // A scalar per row: each lane group is four consecutive numbers.
+            let full = (rows / LANES).min(k);
+            for (d, four) in dst[lo..lo + full].iter_mut().zip(data.chunks_exact(LANES)) {
+                *d = F64x4(four.try_into().unwrap());
+            }
+            for g in full..k {
+                dst[lo + g] = F64x4(std::array::from_fn(|l| data[(g * LANES + l).min(rows - 1)]));
+            }
+            return;
+        }
+    }
     let row = |g: usize, l: usize| {
         let r = (g * LANES + l).min(rows - 1) * size;
         &data[r..r + size]
@@ -649,6 +662,17 @@ fn columns(
 /// row-major buffer of `width` columns.
 #[inline(always)]
 fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) {
+    if width == 1 {
+        // One column: the rows are consecutive, whole lane groups copy at once.
+        let full = rows / LANES;
+        for (four, s) in buf.chunks_exact_mut(LANES).take(full).zip(src) {
+            four.copy_from_slice(&s.0);
+        }
+        for r in full * LANES..rows {
+            buf[r] = src[r / LANES].0[r % LANES];
+        }
+        return;
+    }
     for (r, out) in buf.chunks_exact_mut(width).take(rows).enumerate() {
         out[col] = src[r / LANES].0[r % LANES];
     }
@@ -659,6 +683,9 @@ fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) 
 /// Row by row, so each output row is written in one pass.
 #[inline(always)]
 fn store_rows(buf: &mut [f64], width: usize, cols: &[(usize, usize)], src: &[F64x4], rows: usize) {
+    if let (1, [(0, lo)]) = (width, cols) {
+        return store(buf, 1, 0, &src[*lo..], rows);
+    }
     let buf = &mut buf[..rows * width];
     let full = rows / LANES;
     // Whole lane groups: four output rows at a time, one load per element.
