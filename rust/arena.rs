@@ -98,6 +98,16 @@ impl Chunk {
         c
     }
 
+    /// Moves the nodes to buffers with room for `cap` nodes, one vector at a time, so at
+    /// most one old buffer is held beside the new ones.
+    fn grow_to(&mut self, cap: usize) {
+        let mut ops = exact_vec(cap, Op::Leaf);
+        ops.extend_from_slice(&self.ops);
+        self.ops = ops;
+        self.args.reserve_exact(cap - self.args.len());
+        self.partials.reserve_exact(cap - self.partials.len());
+    }
+
     fn truncate(&mut self, len: usize) {
         self.ops.truncate(len);
         self.args.truncate(len);
@@ -230,8 +240,7 @@ impl Arena {
         let k = self.full.len();
         let cap = Self::chunk_cap(k);
         if len < cap {
-            let new_cap = (2 * len).clamp(FIRST_CAP, cap);
-            self.top = self.top.copy_with_capacity(new_cap);
+            self.top.grow_to((2 * len).clamp(FIRST_CAP, cap));
         } else {
             assert!(
                 k < LAST_CHUNK,
