@@ -277,7 +277,8 @@ impl Arena {
     ///
     /// Chunks left empty are freed, except one, kept as a spare for the next time recording
     /// crosses a chunk boundary: a loop that records a graph and drops it again each step
-    /// allocates no chunk after its first step, wherever the boundary falls.
+    /// allocates no chunk after its first step when the graph crosses at most one boundary
+    /// (wherever it falls); a larger graph reuses the spare and allocates the rest.
     ///
     /// ```
     /// use wengert::arena::Arena;
