@@ -8,8 +8,20 @@
 //!
 //! Node 0 is a sink: leaves and unary nodes point their unused argument slots at it with
 //! partial 0, so the sweep needs no branch.
+//!
+//! Storage is a list of fixed-size chunks of [`Arena::CHUNK`] nodes, each chunk its own
+//! struct of arrays (op codes, argument pairs, partial pairs). Node `i` lives in chunk
+//! `i / CHUNK` at `i % CHUNK` (a shift and a mask). Recording past a full chunk starts the
+//! next one at its final size; a full chunk is never reallocated or copied. So the heap
+//! held is the payload ([`Arena::BYTES_PER_NODE`] per node), plus the unused part of the
+//! top chunk, plus a small vector of chunk headers. Only the first chunk grows by doubling
+//! (up to `CHUNK` nodes, copying as it goes), so a small tape stays small; past it the heap
+//! never briefly holds an old and a new copy of a buffer. [`Arena::truncate`] frees chunks
+//! that become empty, keeping one as a spare so that a loop which records and drops a
+//! graph across a chunk boundary does not allocate and free a chunk every step.
 
 use crate::op::{Binary, Unary};
+use std::mem;
 
 /// What a node computes. Kept for graph export; the sweep never looks at it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +35,92 @@ pub enum Op {
 
 /// Index of the sink node.
 pub const SINK: u32 = 0;
+
+/// log2 of [`Arena::CHUNK`].
+const CHUNK_BITS: u32 = 12;
+const CHUNK_MASK: usize = (1 << CHUNK_BITS) - 1;
+/// Index of the last chunk node indices can reach: node `u32::MAX` does not exist (the
+/// tape holds at most 2^32 - 1 nodes), so that chunk holds one node less.
+const LAST_CHUNK: usize = (u32::MAX as usize) >> CHUNK_BITS;
+/// Capacity of a new arena's first chunk, before it grows.
+const FIRST_CAP: usize = 16;
+
+/// One chunk of nodes, struct-of-arrays. Every chunk but the top one of an [`Arena`] is
+/// full.
+///
+/// The capacity of `ops` is exactly the number of nodes the chunk may hold (see
+/// [`exact_vec`]): recording compares the length of `ops` with it, the one check on the
+/// hot path besides the vectors' own, and moves on to the next chunk when they meet. The
+/// other two vectors have at least that capacity, so no push into a chunk reallocates.
+#[derive(Debug)]
+struct Chunk {
+    ops: Vec<Op>,
+    args: Vec<[u32; 2]>,
+    partials: Vec<[f64; 2]>,
+}
+
+/// An empty vector whose capacity is exactly `cap`.
+///
+/// `Vec::with_capacity` gives exactly what it is asked for today, but documents only "at
+/// least"; should it give more, a boxed slice (whose length is its capacity) is made
+/// instead.
+fn exact_vec<T: Copy>(cap: usize, fill: T) -> Vec<T> {
+    let v = Vec::with_capacity(cap);
+    if v.capacity() == cap {
+        return v;
+    }
+    let mut v = vec![fill; cap].into_boxed_slice().into_vec();
+    v.clear();
+    v
+}
+
+impl Chunk {
+    fn with_capacity(cap: usize) -> Self {
+        Chunk {
+            ops: exact_vec(cap, Op::Leaf),
+            args: Vec::with_capacity(cap),
+            partials: Vec::with_capacity(cap),
+        }
+    }
+
+    /// How many nodes the chunk may hold.
+    #[inline(always)]
+    fn cap(&self) -> usize {
+        self.ops.capacity()
+    }
+
+    /// A copy of the nodes with room for `cap` of them.
+    fn copy_with_capacity(&self, cap: usize) -> Self {
+        let mut c = Chunk::with_capacity(cap.max(self.ops.len()));
+        c.ops.extend_from_slice(&self.ops);
+        c.args.extend_from_slice(&self.args);
+        c.partials.extend_from_slice(&self.partials);
+        c
+    }
+
+    /// Moves the nodes to buffers with room for `cap` nodes, one vector at a time, so at
+    /// most one old buffer is held beside the new ones.
+    fn grow_to(&mut self, cap: usize) {
+        let mut ops = exact_vec(cap, Op::Leaf);
+        ops.extend_from_slice(&self.ops);
+        self.ops = ops;
+        self.args.reserve_exact(cap - self.args.len());
+        self.partials.reserve_exact(cap - self.partials.len());
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.ops.truncate(len);
+        self.args.truncate(len);
+        self.partials.truncate(len);
+    }
+
+    /// True when the chunk may hold a whole [`Arena::CHUNK`] nodes.
+    fn is_whole(&self) -> bool {
+        self.cap() == Arena::CHUNK
+            && self.args.capacity() >= Arena::CHUNK
+            && self.partials.capacity() >= Arena::CHUNK
+    }
+}
 
 /// The recorded operations of one tape.
 ///
@@ -38,11 +136,15 @@ pub const SINK: u32 = 0;
 /// a.sweep(z, &mut adj);
 /// assert_eq!((adj[x as usize], adj[y as usize]), (4.0, 3.0));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Arena {
-    ops: Vec<Op>,
-    args: Vec<[u32; 2]>,
-    partials: Vec<[f64; 2]>,
+    /// Chunks `0..full.len()`, each holding exactly [`Arena::CHUNK`] nodes.
+    full: Vec<Chunk>,
+    /// The chunk being filled: chunk number `full.len()`, never empty (the sink is node 0).
+    /// Its `ops` capacity is where [`Arena::grow`] runs next.
+    top: Chunk,
+    /// An emptied whole chunk kept by [`Arena::truncate`] for the next chunk boundary.
+    spare: Option<Chunk>,
 }
 
 impl Default for Arena {
@@ -51,39 +153,105 @@ impl Default for Arena {
     }
 }
 
+impl Clone for Arena {
+    /// A copy of the nodes; the copy's top chunk has the same room left as the original's.
+    fn clone(&self) -> Self {
+        Arena {
+            full: self
+                .full
+                .iter()
+                .map(|c| c.copy_with_capacity(Arena::CHUNK))
+                .collect(),
+            top: self.top.copy_with_capacity(self.top.cap()),
+            spare: None,
+        }
+    }
+}
+
 impl Arena {
+    /// Nodes per chunk of storage (a power of two).
+    ///
+    /// ```
+    /// use wengert::arena::Arena;
+    /// let mut a = Arena::new();
+    /// for _ in 0..Arena::CHUNK {
+    ///     a.leaf();
+    /// }
+    /// // The sink and CHUNK leaves: the second chunk has one node.
+    /// assert_eq!(a.len(), Arena::CHUNK + 1);
+    /// a.truncate(Arena::CHUNK); // back to exactly one full chunk
+    /// assert_eq!(a.leaf() as usize, Arena::CHUNK);
+    /// ```
+    pub const CHUNK: usize = 1 << CHUNK_BITS;
+
     /// An arena holding only the sink.
     pub fn new() -> Self {
+        let mut top = Chunk::with_capacity(FIRST_CAP);
+        top.ops.push(Op::Leaf);
+        top.args.push([SINK, SINK]);
+        top.partials.push([0.0, 0.0]);
         Arena {
-            ops: vec![Op::Leaf],
-            args: vec![[SINK, SINK]],
-            partials: vec![[0.0, 0.0]],
+            full: Vec::new(),
+            top,
+            spare: None,
         }
     }
 
     /// Number of nodes, the sink included.
     #[inline]
     pub fn len(&self) -> usize {
-        self.ops.len()
+        (self.full.len() << CHUNK_BITS) + self.top.ops.len()
     }
 
     /// True when only the sink is recorded.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.ops.len() == 1
+        self.len() == 1
+    }
+
+    /// How many nodes chunk `k` may hold.
+    fn chunk_cap(k: usize) -> usize {
+        if k == LAST_CHUNK {
+            Self::CHUNK - 1
+        } else {
+            Self::CHUNK
+        }
     }
 
     #[inline(always)]
     fn push(&mut self, op: Op, args: [u32; 2], partials: [f64; 2]) -> u32 {
-        let i = self.ops.len();
-        assert!(
-            i < u32::MAX as usize,
-            "wengert: a tape holds at most 2^32 - 1 nodes"
-        );
-        self.ops.push(op);
-        self.args.push(args);
-        self.partials.push(partials);
-        i as u32
+        // The same comparison as `ops.push`'s own capacity check, which it then subsumes.
+        if self.top.ops.len() == self.top.cap() {
+            self.grow();
+        }
+        let j = self.top.ops.len();
+        self.top.ops.push(op);
+        self.top.args.push(args);
+        self.top.partials.push(partials);
+        ((self.full.len() << CHUNK_BITS) + j) as u32
+    }
+
+    /// Makes room for one more node: doubles a top chunk that is not yet whole (the first
+    /// chunk of a small tape), or starts the next chunk (the spare if there is one).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let len = self.top.ops.len();
+        let k = self.full.len();
+        let cap = Self::chunk_cap(k);
+        if len < cap {
+            self.top.grow_to((2 * len).clamp(FIRST_CAP, cap));
+        } else {
+            assert!(
+                k < LAST_CHUNK,
+                "wengert: a tape holds at most 2^32 - 1 nodes"
+            );
+            let next = match self.spare.take() {
+                Some(c) if k + 1 < LAST_CHUNK => c,
+                _ => Chunk::with_capacity(Self::chunk_cap(k + 1)),
+            };
+            self.full.push(mem::replace(&mut self.top, next));
+        }
     }
 
     /// Records an independent variable.
@@ -106,25 +274,83 @@ impl Arena {
     }
 
     /// Drops every node from `len` on (the sink always stays).
+    ///
+    /// Chunks left empty are freed, except one, kept as a spare for the next time recording
+    /// crosses a chunk boundary: a loop that records a graph and drops it again each step
+    /// allocates no chunk after its first step when the graph crosses at most one boundary
+    /// (wherever it falls); a larger graph reuses the spare and allocates the rest.
+    ///
+    /// ```
+    /// use wengert::arena::Arena;
+    /// use wengert::op::Binary;
+    /// let mut a = Arena::new();
+    /// let x = a.leaf();
+    /// let mut adj = Vec::new();
+    /// for _ in 0..3 {
+    ///     // y = x + x + ... (10,000 additions), recorded above x, then dropped.
+    ///     let mut y = x;
+    ///     for _ in 0..10_000 {
+    ///         y = a.binary(Binary::Add, y, x, 1.0, 1.0);
+    ///     }
+    ///     assert_eq!(a.len(), 10_002);
+    ///     a.sweep(y, &mut adj);
+    ///     assert_eq!(adj[x as usize], 10_001.0);
+    ///     a.truncate(x as usize + 1);
+    ///     assert_eq!(a.len(), 2);
+    /// }
+    /// ```
     pub fn truncate(&mut self, len: usize) {
         let len = len.max(1);
-        self.ops.truncate(len);
-        self.args.truncate(len);
-        self.partials.truncate(len);
+        if len >= self.len() {
+            return;
+        }
+        // The chunk that will hold the new last node.
+        let k = (len - 1) >> CHUNK_BITS;
+        while self.full.len() > k {
+            let below = self.full.pop().expect("k < full.len()");
+            let mut emptied = mem::replace(&mut self.top, below);
+            if self.spare.is_none() && emptied.is_whole() {
+                emptied.truncate(0);
+                self.spare = Some(emptied);
+            }
+        }
+        self.top.truncate(len - (k << CHUNK_BITS));
+    }
+
+    /// Chunk number `k`; panics past the top chunk.
+    #[inline]
+    fn chunk(&self, k: usize) -> &Chunk {
+        match k.cmp(&self.full.len()) {
+            std::cmp::Ordering::Less => &self.full[k],
+            std::cmp::Ordering::Equal => &self.top,
+            std::cmp::Ordering::Greater => panic!("wengert: node index past the end of the arena"),
+        }
     }
 
     /// The reverse sweep: fills `adj` with d(node `out`)/d(node i) for every i <= out.
+    ///
+    /// One backward scan, chunk by chunk, each chunk a plain loop over its slices.
     pub fn sweep(&self, out: u32, adj: &mut Vec<f64>) {
         let n = out as usize + 1;
+        assert!(
+            n <= self.len(),
+            "wengert: node index past the end of the arena"
+        );
         adj.clear();
         adj.resize(n, 0.0);
         adj[n - 1] = 1.0;
-        for i in (1..n).rev() {
-            let g = adj[i];
-            let [a, b] = self.args[i];
-            let [da, db] = self.partials[i];
-            adj[a as usize] += g * da;
-            adj[b as usize] += g * db;
+        for k in (0..=(n - 1) >> CHUNK_BITS).rev() {
+            let c = self.chunk(k);
+            let base = k << CHUNK_BITS;
+            let m = (n - base).min(Self::CHUNK);
+            let nodes = c.args[..m].iter().zip(&c.partials[..m]);
+            for (j, (&[a, b], &[da, db])) in nodes.enumerate().rev() {
+                // Node 0 (the sink) has partials 0 and only ever feeds the sink, whose
+                // adjoint is reset below.
+                let g = adj[base + j];
+                adj[a as usize] += g * da;
+                adj[b as usize] += g * db;
+            }
         }
         adj[SINK as usize] = 0.0;
     }
@@ -132,7 +358,9 @@ impl Arena {
     /// The op, arguments and partials of node `i`.
     pub fn node(&self, i: u32) -> (Op, [u32; 2], [f64; 2]) {
         let i = i as usize;
-        (self.ops[i], self.args[i], self.partials[i])
+        let c = self.chunk(i >> CHUNK_BITS);
+        let j = i & CHUNK_MASK;
+        (c.ops[j], c.args[j], c.partials[j])
     }
 
     /// Bytes of recorded state per node (op code, argument indices, partials).
@@ -149,21 +377,254 @@ impl Arena {
             if !reach[i] {
                 continue;
             }
-            let label = match self.ops[i] {
+            let (op, args, partials) = self.node(i as u32);
+            let label = match op {
                 Op::Leaf => "input".to_string(),
                 Op::Unary(u) => u.name().to_string(),
                 Op::Binary(b) => b.name().to_string(),
             };
             s.push_str(&format!("  n{i} [label=\"{label} #{i}\"];\n"));
-            for (k, &a) in self.args[i].iter().enumerate() {
+            for (k, &a) in args.iter().enumerate() {
                 if a != SINK {
                     reach[a as usize] = true;
-                    let p = self.partials[i][k];
+                    let p = partials[k];
                     s.push_str(&format!("  n{a} -> n{i} [label=\"{p:.6}\"];\n"));
                 }
             }
         }
         s.push_str("}\n");
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flat layout the chunks replace: the reference for every test below.
+    #[derive(Default)]
+    struct Flat {
+        ops: Vec<Op>,
+        args: Vec<[u32; 2]>,
+        partials: Vec<[f64; 2]>,
+    }
+
+    impl Flat {
+        fn new() -> Self {
+            Flat {
+                ops: vec![Op::Leaf],
+                args: vec![[SINK, SINK]],
+                partials: vec![[0.0, 0.0]],
+            }
+        }
+
+        fn sweep(&self, out: u32) -> Vec<f64> {
+            let n = out as usize + 1;
+            let mut adj = vec![0.0; n];
+            adj[n - 1] = 1.0;
+            for i in (1..n).rev() {
+                let g = adj[i];
+                let [a, b] = self.args[i];
+                let [da, db] = self.partials[i];
+                adj[a as usize] += g * da;
+                adj[b as usize] += g * db;
+            }
+            adj[0] = 0.0;
+            adj
+        }
+    }
+
+    /// xorshift64*: deterministic and dependency-free.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn partial(&mut self) -> f64 {
+            // Small integers over 8: sums of products stay exact, so results compare with ==.
+            (self.below(17) as f64 - 8.0) / 8.0
+        }
+    }
+
+    /// Records one random node on both and checks the index it got.
+    fn record(a: &mut Arena, f: &mut Flat, rng: &mut Rng) {
+        let n = f.ops.len() as u32;
+        let (x, y) = (rng.below(n as usize) as u32, rng.below(n as usize) as u32);
+        let (dx, dy) = (rng.partial(), rng.partial());
+        let (i, op, args, partials) = match rng.below(3) {
+            0 => (a.leaf(), Op::Leaf, [SINK, SINK], [0.0, 0.0]),
+            1 => {
+                let op = Op::Unary(Unary::Sin);
+                (a.unary(op, x, dx), op, [x, SINK], [dx, 0.0])
+            }
+            _ => (
+                a.binary(Binary::Mul, x, y, dx, dy),
+                Op::Binary(Binary::Mul),
+                [x, y],
+                [dx, dy],
+            ),
+        };
+        assert_eq!(i, n);
+        f.ops.push(op);
+        f.args.push(args);
+        f.partials.push(partials);
+    }
+
+    fn assert_same(a: &Arena, f: &Flat) {
+        assert_eq!(a.len(), f.ops.len());
+        assert_eq!(a.is_empty(), f.ops.len() == 1);
+        for i in 0..f.ops.len() {
+            assert_eq!(
+                a.node(i as u32),
+                (f.ops[i], f.args[i], f.partials[i]),
+                "node {i}"
+            );
+        }
+        // Every chunk below the top is full and the top is not empty.
+        assert!(a.full.iter().all(|c| c.ops.len() == Arena::CHUNK
+            && c.args.len() == Arena::CHUNK
+            && c.partials.len() == Arena::CHUNK));
+        assert!(!a.top.ops.is_empty() && a.top.ops.len() <= a.top.cap());
+        assert!(a.top.cap() <= Arena::CHUNK);
+        assert!(a.top.args.capacity() >= a.top.cap() && a.top.partials.capacity() >= a.top.cap());
+        assert!(a.full.iter().all(|c| c.cap() == Arena::CHUNK));
+    }
+
+    #[test]
+    fn matches_the_flat_layout_through_records_and_truncations() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut a, mut f) = (Arena::new(), Flat::new());
+        let mut adj = Vec::new();
+        for round in 0..40 {
+            // Grow by up to ~3 chunks, then cut back somewhere, often right at a boundary.
+            for _ in 0..rng.below(3 * Arena::CHUNK + 2) {
+                record(&mut a, &mut f, &mut rng);
+            }
+            assert_same(&a, &f);
+            for _ in 0..4 {
+                let out = rng.below(f.ops.len()) as u32;
+                a.sweep(out, &mut adj);
+                assert_eq!(adj, f.sweep(out), "round {round}, out {out}");
+            }
+            let top = f.ops.len() as u32 - 1;
+            a.sweep(top, &mut adj);
+            assert_eq!(adj, f.sweep(top));
+            let len = match rng.below(4) {
+                0 => (rng.below(f.ops.len() / Arena::CHUNK + 1) * Arena::CHUNK).max(1),
+                1 => rng.below(f.ops.len() / Arena::CHUNK + 1) * Arena::CHUNK + 1,
+                2 => 0,
+                _ => rng.below(f.ops.len() + 10),
+            };
+            a.truncate(len);
+            let len = len.clamp(1, f.ops.len());
+            f.ops.truncate(len);
+            f.args.truncate(len);
+            f.partials.truncate(len);
+            assert_same(&a, &f);
+        }
+    }
+
+    #[test]
+    fn a_clone_is_independent_and_keeps_recording() {
+        let mut rng = Rng(42);
+        let (mut a, mut f) = (Arena::new(), Flat::new());
+        for _ in 0..Arena::CHUNK + 100 {
+            record(&mut a, &mut f, &mut rng);
+        }
+        let mut b = a.clone();
+        let mut g = Flat {
+            ops: f.ops.clone(),
+            args: f.args.clone(),
+            partials: f.partials.clone(),
+        };
+        a.truncate(3);
+        f.ops.truncate(3);
+        f.args.truncate(3);
+        f.partials.truncate(3);
+        for _ in 0..2 * Arena::CHUNK {
+            record(&mut b, &mut g, &mut rng);
+        }
+        assert_same(&a, &f);
+        assert_same(&b, &g);
+    }
+
+    #[test]
+    fn a_loop_across_a_chunk_boundary_reuses_one_spare_chunk() {
+        let mut a = Arena::new();
+        // The persistent part ends just below the boundary, each step's graph crosses it.
+        while a.len() < Arena::CHUNK - 3 {
+            a.leaf();
+        }
+        let keep = a.len();
+        let mut seen = None;
+        for step in 0..50 {
+            let x = a.leaf();
+            let mut y = x;
+            for _ in 0..10 {
+                y = a.binary(Binary::Mul, y, x, 2.0, 1.0);
+            }
+            assert_eq!(a.full.len(), 1);
+            // The second chunk's buffers are the same allocation every step.
+            let ptr = a.top.partials.as_ptr();
+            assert_eq!(*seen.get_or_insert(ptr), ptr, "step {step}");
+            a.truncate(keep);
+            assert!(a.full.is_empty() && a.spare.is_some());
+        }
+    }
+
+    #[test]
+    fn truncation_frees_emptied_chunks_but_one() {
+        let mut a = Arena::new();
+        while a.len() < 10 * Arena::CHUNK + 5 {
+            a.leaf();
+        }
+        assert_eq!(a.full.len(), 10);
+        a.truncate(2 * Arena::CHUNK + 1);
+        assert_eq!((a.full.len(), a.top.ops.len()), (2, 1));
+        assert!(a
+            .spare
+            .as_ref()
+            .is_some_and(|c| c.ops.is_empty() && c.is_whole()));
+        a.truncate(0);
+        assert_eq!(a.len(), 1);
+        assert!(a.full.is_empty() && a.spare.is_some());
+        assert_eq!(a.node(0), (Op::Leaf, [SINK, SINK], [0.0, 0.0]));
+    }
+
+    #[test]
+    fn chunk_capacities_are_exact() {
+        for cap in [1, FIRST_CAP, 1000, Arena::CHUNK - 1, Arena::CHUNK] {
+            assert_eq!(exact_vec(cap, 0u8).capacity(), cap);
+            assert_eq!(Chunk::with_capacity(cap).cap(), cap);
+        }
+        // The first chunk doubles up to a whole chunk, then recording moves on.
+        let mut a = Arena::new();
+        let mut caps = vec![a.top.cap()];
+        while a.full.is_empty() {
+            a.leaf();
+            if a.full.is_empty() && a.top.cap() != *caps.last().unwrap() {
+                caps.push(a.top.cap());
+            }
+        }
+        let doubling: Vec<usize> = (4..=CHUNK_BITS).map(|b| 1 << b).collect();
+        assert_eq!(caps, doubling);
+        assert_eq!((a.top.ops.len(), a.top.cap()), (1, Arena::CHUNK));
+    }
+
+    #[test]
+    #[should_panic(expected = "past the end")]
+    fn a_node_past_the_end_panics() {
+        let mut a = Arena::new();
+        while a.len() < Arena::CHUNK + 1 {
+            a.leaf();
+        }
+        a.node((2 * Arena::CHUNK) as u32);
     }
 }
