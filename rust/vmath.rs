@@ -52,23 +52,19 @@ const EXP_LO: f64 = -7.45133219101941108420e+02;
 /// a float-to-integer conversion that vectorises without AVX-512.
 const MAGIC: f64 = 6755399441055744.0;
 
-/// 1/k! for k = 0..=13, the Taylor coefficients of e^r.
-const EXP_TAYLOR: [f64; 14] = [
-    1.0,
-    1.0,
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362880.0,
-    1.0 / 3628800.0,
-    1.0 / 39916800.0,
-    1.0 / 479001600.0,
-    1.0 / 6227020800.0,
-];
+/// 1/k! for k = 0..=18: Taylor coefficients of e^x (k <= 13) and of (e^x - 1)/x (k >= 1).
+/// Every k! here is exact in f64, so each entry is the correctly rounded 1/k!.
+const INV_FACTORIAL: [f64; 19] = {
+    let mut t = [1.0; 19];
+    let mut f = 1.0;
+    let mut k = 1;
+    while k < 19 {
+        f *= k as f64;
+        t[k] = 1.0 / f;
+        k += 1;
+    }
+    t
+};
 
 /// `2^n` for integral `n` in [-1022, 1023], built from its bits.
 #[inline(always)]
@@ -90,7 +86,7 @@ pub fn exp(x: L) -> L {
     let n = map(x, |v| (v * LOG2_E).round_ties_even());
     let r = lanes(|l| (x[l] - n[l] * LN2_HI) - n[l] * LN2_LO);
     // Taylor to degree 13: the remainder is below 1e-17 relative on |r| <= 0.347.
-    let p = horner(r, &EXP_TAYLOR);
+    let p = horner(r, &INV_FACTORIAL[..14]);
     lanes(|l| {
         // 2^n in two halves, so results down in the subnormals are scaled without
         // overflowing the exponent on the way.
@@ -282,28 +278,6 @@ pub fn ln_1p(x: L) -> L {
     })
 }
 
-/// 1/(k+1)! for k = 0..=17: expm1(r) = r * sum r^k/(k+1)!.
-const EXPM1_TAYLOR: [f64; 18] = [
-    1.0,
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362880.0,
-    1.0 / 3628800.0,
-    1.0 / 39916800.0,
-    1.0 / 479001600.0,
-    1.0 / 6227020800.0,
-    1.0 / 87178291200.0,
-    1.0 / 1307674368000.0,
-    1.0 / 20922789888000.0,
-    1.0 / 355687428096000.0,
-    1.0 / 6402373705728000.0,
-];
-
 /// e^x - 1, within 2 ulp of libm (and exact near 0, where it is x).
 ///
 /// ```
@@ -317,7 +291,7 @@ pub fn exp_m1(x: L) -> L {
     // Taylor on |x| < 1 (no cancellation), e^x - 1 beyond (where the subtraction loses at
     // most a factor of e / (e - 1) in relative error).
     let e = exp(x);
-    let p = horner(x, &EXPM1_TAYLOR);
+    let p = horner(x, &INV_FACTORIAL[1..]);
     lanes(|l| {
         let taylor = x[l] * p[l];
         sel(x[l].abs() < 1.0, taylor, e[l] - 1.0)
