@@ -709,12 +709,21 @@ fn store_rows(buf: &mut [f64], width: usize, cols: &[(usize, usize)], src: &[F64
     }
 }
 
-/// The sum of the first `rows` lane values of `src`, in row order.
+/// The sum of the first `rows` lane values of `src`: whole lane groups added as vectors
+/// (four running sums, one per lane, so the adds do not wait on each other row by row),
+/// then the lanes, then the rows of a partial last group. A fixed order, so the result
+/// depends only on the rows.
 #[inline(always)]
 fn sum_rows(src: &[F64x4], rows: usize) -> f64 {
-    let mut t = 0.0;
-    for r in 0..rows {
-        t += src[r / LANES].0[r % LANES];
+    let full = rows / LANES;
+    let mut acc = F64x4::default();
+    for &v in &src[..full] {
+        acc = acc + v;
+    }
+    let [a, b, c, d] = acc.0;
+    let mut t = (a + b) + (c + d);
+    for r in full * LANES..rows {
+        t += src[full].0[r % LANES];
     }
     t
 }

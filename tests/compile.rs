@@ -158,3 +158,37 @@ fn scalar_arguments_at_every_row_count() {
         }
     }
 }
+
+/// Reduced sums (values, and gradients of a shared argument) equal the per-row results
+/// added up, at row counts that leave partial lane groups and partial blocks.
+#[test]
+fn reduced_sums_equal_summed_rows() {
+    // theta shared by all rows, x one number per row.
+    let c = Compiled::trace(&[2, 1], |a| {
+        let r = a[0] * a[2].sin() + a[1] - a[2];
+        vec![r * r]
+    });
+    let theta = [0.7, -0.3];
+    for n in [1, 3, 5, 127, 129, 1001, 70_001] {
+        let x = &rows(n)[..n];
+        let args = [Arg::shared(&theta), Arg::rows(x, 1)];
+        let (v, g) = c.value_and_grad(&args, n, Reduce::Sum).unwrap();
+        let (mut want_v, mut want_g) = (0.0, [0.0; 2]);
+        for &xr in x {
+            let r = theta[0] * xr.sin() + theta[1] - xr;
+            want_v += r * r;
+            want_g[0] += 2.0 * r * xr.sin();
+            want_g[1] += 2.0 * r;
+        }
+        let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs().max(1.0);
+        assert!(close(v[0], want_v), "n {n}: {} vs {want_v}", v[0]);
+        for i in 0..2 {
+            assert!(
+                close(g[0][i], want_g[i]),
+                "n {n} theta {i}: {} vs {}",
+                g[0][i],
+                want_g[i]
+            );
+        }
+    }
+}
