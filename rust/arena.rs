@@ -51,63 +51,77 @@ const FIRST_CAP: usize = 16;
 /// One chunk of nodes, struct-of-arrays. Every chunk but the top one of an [`Arena`] is
 /// full.
 ///
-/// The three arrays have the same length, the number of nodes the chunk may hold; nodes
-/// `..len` are recorded. One length for all three keeps recording to one length check
-/// and one length store per node (three vectors would each check and store their own).
+/// The capacity of `ops` is exactly the number of nodes the chunk may hold (see
+/// [`exact_vec`]): recording compares the length of `ops` with it, the one check on the
+/// hot path besides the vectors' own, and moves on to the next chunk when they meet. The
+/// other two vectors have at least that capacity, so no push into a chunk reallocates.
 #[derive(Debug)]
 struct Chunk {
-    len: usize,
-    ops: Box<[Op]>,
-    args: Box<[[u32; 2]]>,
-    partials: Box<[[f64; 2]]>,
+    ops: Vec<Op>,
+    args: Vec<[u32; 2]>,
+    partials: Vec<[f64; 2]>,
+}
+
+/// An empty vector whose capacity is exactly `cap`.
+///
+/// `Vec::with_capacity` gives exactly what it is asked for today, but documents only "at
+/// least"; should it give more, a boxed slice (whose length is its capacity) is made
+/// instead.
+fn exact_vec<T: Copy>(cap: usize, fill: T) -> Vec<T> {
+    let v = Vec::with_capacity(cap);
+    if v.capacity() == cap {
+        return v;
+    }
+    let mut v = vec![fill; cap].into_boxed_slice().into_vec();
+    v.clear();
+    v
 }
 
 impl Chunk {
     fn with_capacity(cap: usize) -> Self {
         Chunk {
-            len: 0,
-            ops: vec![Op::Leaf; cap].into_boxed_slice(),
-            args: vec![[SINK, SINK]; cap].into_boxed_slice(),
-            partials: vec![[0.0, 0.0]; cap].into_boxed_slice(),
+            ops: exact_vec(cap, Op::Leaf),
+            args: Vec::with_capacity(cap),
+            partials: Vec::with_capacity(cap),
         }
     }
 
     /// How many nodes the chunk may hold.
     #[inline(always)]
     fn cap(&self) -> usize {
-        self.ops.len()
+        self.ops.capacity()
     }
 
     /// A copy of the nodes with room for `cap` of them.
     fn copy_with_capacity(&self, cap: usize) -> Self {
-        let mut c = Chunk::with_capacity(cap.max(self.len));
-        c.len = self.len;
-        c.ops[..self.len].copy_from_slice(&self.ops[..self.len]);
-        c.args[..self.len].copy_from_slice(&self.args[..self.len]);
-        c.partials[..self.len].copy_from_slice(&self.partials[..self.len]);
+        let mut c = Chunk::with_capacity(cap.max(self.ops.len()));
+        c.ops.extend_from_slice(&self.ops);
+        c.args.extend_from_slice(&self.args);
+        c.partials.extend_from_slice(&self.partials);
         c
     }
 
-    /// Moves the nodes to arrays with room for `cap` nodes, one array at a time, so at
-    /// most one old array is held beside the new ones.
+    /// Moves the nodes to buffers with room for `cap` nodes, one vector at a time, so at
+    /// most one old buffer is held beside the new ones.
     fn grow_to(&mut self, cap: usize) {
-        fn regrow<T: Copy>(v: &mut Box<[T]>, len: usize, cap: usize, fill: T) {
-            let mut w = vec![fill; cap].into_boxed_slice();
-            w[..len].copy_from_slice(&v[..len]);
-            *v = w;
-        }
-        regrow(&mut self.ops, self.len, cap, Op::Leaf);
-        regrow(&mut self.args, self.len, cap, [SINK, SINK]);
-        regrow(&mut self.partials, self.len, cap, [0.0, 0.0]);
+        let mut ops = exact_vec(cap, Op::Leaf);
+        ops.extend_from_slice(&self.ops);
+        self.ops = ops;
+        self.args.reserve_exact(cap - self.args.len());
+        self.partials.reserve_exact(cap - self.partials.len());
     }
 
     fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        self.ops.truncate(len);
+        self.args.truncate(len);
+        self.partials.truncate(len);
     }
 
     /// True when the chunk may hold a whole [`Arena::CHUNK`] nodes.
     fn is_whole(&self) -> bool {
         self.cap() == Arena::CHUNK
+            && self.args.capacity() >= Arena::CHUNK
+            && self.partials.capacity() >= Arena::CHUNK
     }
 }
 
@@ -130,7 +144,7 @@ pub struct Arena {
     /// Chunks `0..full.len()`, each holding exactly [`Arena::CHUNK`] nodes.
     full: Vec<Chunk>,
     /// The chunk being filled: chunk number `full.len()`, never empty (the sink is node 0).
-    /// Its capacity is where [`Arena::grow`] runs next.
+    /// Its `ops` capacity is where [`Arena::grow`] runs next.
     top: Chunk,
     /// An emptied whole chunk kept by [`Arena::truncate`] for the next chunk boundary.
     spare: Option<Chunk>,
@@ -175,10 +189,10 @@ impl Arena {
 
     /// An arena holding only the sink.
     pub fn new() -> Self {
-        // The sink: a leaf with its arguments at itself and partials 0, as a new chunk's
-        // arrays are filled.
         let mut top = Chunk::with_capacity(FIRST_CAP);
-        top.len = 1;
+        top.ops.push(Op::Leaf);
+        top.args.push([SINK, SINK]);
+        top.partials.push([0.0, 0.0]);
         Arena {
             full: Vec::new(),
             top,
@@ -189,7 +203,7 @@ impl Arena {
     /// Number of nodes, the sink included.
     #[inline]
     pub fn len(&self) -> usize {
-        (self.full.len() << CHUNK_BITS) + self.top.len
+        (self.full.len() << CHUNK_BITS) + self.top.ops.len()
     }
 
     /// True when only the sink is recorded.
@@ -209,46 +223,23 @@ impl Arena {
 
     #[inline(always)]
     fn push(&mut self, op: Op, args: [u32; 2], partials: [f64; 2]) -> u32 {
-        let base = self.full.len() << CHUNK_BITS;
-        let c = &mut self.top;
-        let j = c.len;
-        debug_assert!(
-            args.iter().all(|&a| (a as usize) < base + j),
-            "arguments precede their node"
-        );
-        // Three bounds checks against three equal lengths, and no other: the compiler
-        // cannot know the lengths are equal, but the checks cost less than the stores of
-        // three vector lengths would.
-        if let (Some(o), Some(a), Some(p)) =
-            (c.ops.get_mut(j), c.args.get_mut(j), c.partials.get_mut(j))
-        {
-            *o = op;
-            *a = args;
-            *p = partials;
-            c.len = j + 1;
-            return (base + j) as u32;
+        // The same comparison as `ops.push`'s own capacity check, which it then subsumes.
+        if self.top.ops.len() == self.top.cap() {
+            self.grow();
         }
-        self.grow_and_push(op, args, partials)
-    }
-
-    /// [`Arena::push`] when the top chunk is full.
-    #[cold]
-    #[inline(never)]
-    fn grow_and_push(&mut self, op: Op, args: [u32; 2], partials: [f64; 2]) -> u32 {
-        self.grow();
-        let c = &mut self.top;
-        let j = c.len;
-        c.ops[j] = op;
-        c.args[j] = args;
-        c.partials[j] = partials;
-        c.len = j + 1;
+        let j = self.top.ops.len();
+        self.top.ops.push(op);
+        self.top.args.push(args);
+        self.top.partials.push(partials);
         ((self.full.len() << CHUNK_BITS) + j) as u32
     }
 
     /// Makes room for one more node: doubles a top chunk that is not yet whole (the first
     /// chunk of a small tape), or starts the next chunk (the spare if there is one).
+    #[cold]
+    #[inline(never)]
     fn grow(&mut self) {
-        let len = self.top.len;
+        let len = self.top.ops.len();
         let k = self.full.len();
         let cap = Self::chunk_cap(k);
         if len < cap {
@@ -385,16 +376,8 @@ impl Arena {
                 adj[i] = g;
                 let chained = a + 1 == i && b != a;
                 let scratch = n + (i & (SCRATCH - 1));
-                let ta = if a == SINK as usize || chained {
-                    scratch
-                } else {
-                    a
-                };
-                let tb = if b == SINK as usize {
-                    scratch + SCRATCH
-                } else {
-                    b
-                };
+                let ta = if a == SINK as usize || chained { scratch } else { a };
+                let tb = if b == SINK as usize { scratch + SCRATCH } else { b };
                 let (ga, gb) = (g * da, g * db);
                 adj[ta] += ga;
                 adj[tb] += gb;
@@ -408,10 +391,6 @@ impl Arena {
     /// The op, arguments and partials of node `i`.
     pub fn node(&self, i: u32) -> (Op, [u32; 2], [f64; 2]) {
         let i = i as usize;
-        assert!(
-            i < self.len(),
-            "wengert: node index past the end of the arena"
-        );
         let c = self.chunk(i >> CHUNK_BITS);
         let j = i & CHUNK_MASK;
         (c.ops[j], c.args[j], c.partials[j])
@@ -542,13 +521,13 @@ mod tests {
             );
         }
         // Every chunk below the top is full and the top is not empty.
-        assert!(a.full.iter().all(|c| c.len == Arena::CHUNK
-            && c.ops.len() == Arena::CHUNK
+        assert!(a.full.iter().all(|c| c.ops.len() == Arena::CHUNK
             && c.args.len() == Arena::CHUNK
             && c.partials.len() == Arena::CHUNK));
-        assert!(a.top.len > 0 && a.top.len <= a.top.cap());
+        assert!(!a.top.ops.is_empty() && a.top.ops.len() <= a.top.cap());
         assert!(a.top.cap() <= Arena::CHUNK);
-        assert!(a.top.args.len() == a.top.cap() && a.top.partials.len() == a.top.cap());
+        assert!(a.top.args.capacity() >= a.top.cap() && a.top.partials.capacity() >= a.top.cap());
+        assert!(a.full.iter().all(|c| c.cap() == Arena::CHUNK));
     }
 
     #[test]
@@ -616,14 +595,7 @@ mod tests {
             f.partials.push([dx, dy]);
         }
         let mut adj = Vec::new();
-        for out in [
-            f.ops.len() - 1,
-            f.ops.len() - 2,
-            Arena::CHUNK,
-            Arena::CHUNK - 1,
-            5,
-            1,
-        ] {
+        for out in [f.ops.len() - 1, f.ops.len() - 2, Arena::CHUNK, Arena::CHUNK - 1, 5, 1] {
             a.sweep(out as u32, &mut adj);
             let bits = |v: &f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
             let want: Vec<u64> = f.sweep(out as u32).iter().map(bits).collect();
@@ -689,8 +661,11 @@ mod tests {
         }
         assert_eq!(a.full.len(), 10);
         a.truncate(2 * Arena::CHUNK + 1);
-        assert_eq!((a.full.len(), a.top.len), (2, 1));
-        assert!(a.spare.as_ref().is_some_and(|c| c.len == 0 && c.is_whole()));
+        assert_eq!((a.full.len(), a.top.ops.len()), (2, 1));
+        assert!(a
+            .spare
+            .as_ref()
+            .is_some_and(|c| c.ops.is_empty() && c.is_whole()));
         a.truncate(0);
         assert_eq!(a.len(), 1);
         assert!(a.full.is_empty() && a.spare.is_some());
@@ -700,6 +675,7 @@ mod tests {
     #[test]
     fn chunk_capacities_are_exact() {
         for cap in [1, FIRST_CAP, 1000, Arena::CHUNK - 1, Arena::CHUNK] {
+            assert_eq!(exact_vec(cap, 0u8).capacity(), cap);
             assert_eq!(Chunk::with_capacity(cap).cap(), cap);
         }
         // The first chunk doubles up to a whole chunk, then recording moves on.
@@ -713,7 +689,7 @@ mod tests {
         }
         let doubling: Vec<usize> = (4..=CHUNK_BITS).map(|b| 1 << b).collect();
         assert_eq!(caps, doubling);
-        assert_eq!((a.top.len, a.top.cap()), (1, Arena::CHUNK));
+        assert_eq!((a.top.ops.len(), a.top.cap()), (1, Arena::CHUNK));
     }
 
     #[test]

@@ -32,7 +32,6 @@ impl Tape {
     }
 
     /// A new independent variable with value `value`.
-    #[inline]
     pub fn var(&self, value: f64) -> Var<'_> {
         let idx = self.arena.borrow_mut().leaf();
         Var {
