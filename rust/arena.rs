@@ -376,8 +376,16 @@ impl Arena {
                 adj[i] = g;
                 let chained = a + 1 == i && b != a;
                 let scratch = n + (i & (SCRATCH - 1));
-                let ta = if a == SINK as usize || chained { scratch } else { a };
-                let tb = if b == SINK as usize { scratch + SCRATCH } else { b };
+                let ta = if a == SINK as usize || chained {
+                    scratch
+                } else {
+                    a
+                };
+                let tb = if b == SINK as usize {
+                    scratch + SCRATCH
+                } else {
+                    b
+                };
                 let (ga, gb) = (g * da, g * db);
                 adj[ta] += ga;
                 adj[tb] += gb;
@@ -595,7 +603,14 @@ mod tests {
             f.partials.push([dx, dy]);
         }
         let mut adj = Vec::new();
-        for out in [f.ops.len() - 1, f.ops.len() - 2, Arena::CHUNK, Arena::CHUNK - 1, 5, 1] {
+        for out in [
+            f.ops.len() - 1,
+            f.ops.len() - 2,
+            Arena::CHUNK,
+            Arena::CHUNK - 1,
+            5,
+            1,
+        ] {
             a.sweep(out as u32, &mut adj);
             let bits = |v: &f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
             let want: Vec<u64> = f.sweep(out as u32).iter().map(bits).collect();

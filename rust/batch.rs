@@ -663,6 +663,7 @@ fn columns(
 #[inline(always)]
 fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) {
     if width == 1 {
+        debug_assert_eq!(col, 0);
         // One column: the rows are consecutive, whole lane groups copy at once.
         let full = rows / LANES;
         for (four, s) in buf.chunks_exact_mut(LANES).take(full).zip(src) {

@@ -1,10 +1,12 @@
-//! `exp`, `exp_m1`, `ln`, `ln_1p`, `sin`, `cos` and `tanh` on four lanes at once, written as straight-line lane-wise code
-//! that LLVM turns into AVX2 instructions inside the batch kernels (see `crate::batch`).
+//! `exp`, `exp_m1`, `ln`, `ln_1p`, `sin`, `cos` and `tanh` on four lanes at once, written
+//! as straight-line lane-wise code that LLVM turns into AVX2 instructions inside the batch
+//! kernels (see `crate::batch`). Each lane's result depends on that lane alone.
 //!
 //! The algorithms are the classic ones (Cody-Waite range reduction, then the fdlibm
 //! polynomials), without `mul_add`, so the AVX2 and the portable builds agree bit for bit.
 //! `tests/vmath.rs` bounds the error against libm and high-precision references.
-//! Arguments outside the fast range (|x| > 2^20 for sin/cos) go through libm per lane.
+//! sin/cos arguments outside the fast range (|x| >= 2^20, inf, NaN) go through libm, lane
+//! by lane.
 
 type L = [f64; 4];
 
@@ -152,23 +154,21 @@ fn sincos_fast(x: f64) -> (f64, f64) {
     (a, b * sign)
 }
 
-/// Lane-wise `(sin, cos)`, with libm for lanes outside the fast range (and non-finite).
+/// Lane-wise `(sin, cos)`: the fast path on every lane, then libm for the lanes outside
+/// its range (and non-finite ones), so a lane's result never depends on its neighbours.
 #[inline(always)]
 fn sincos(x: L) -> (L, L) {
-    if x.iter().all(|v| v.abs() < TRIG_FAST) {
-        let r = [
-            sincos_fast(x[0]),
-            sincos_fast(x[1]),
-            sincos_fast(x[2]),
-            sincos_fast(x[3]),
-        ];
-        (
-            [r[0].0, r[1].0, r[2].0, r[3].0],
-            [r[0].1, r[1].1, r[2].1, r[3].1],
-        )
-    } else {
-        (map(x, f64::sin), map(x, f64::cos))
+    let fast = x.map(|v| v.abs() < TRIG_FAST);
+    let r = lanes(|l| sel(fast[l], x[l], 0.0)).map(sincos_fast);
+    let (mut s, mut c) = (r.map(|p| p.0), r.map(|p| p.1));
+    if !fast.iter().all(|&f| f) {
+        for l in 0..4 {
+            if !fast[l] {
+                (s[l], c[l]) = (x[l].sin(), x[l].cos());
+            }
+        }
     }
+    (s, c)
 }
 
 /// sin x, within 2 ulp of libm for |x| < 2^20 (libm's result beyond).
@@ -186,6 +186,14 @@ pub fn sin(x: L) -> L {
 }
 
 /// cos x, within 2 ulp of libm for |x| < 2^20 (libm's result beyond).
+///
+/// ```
+/// let y = wengert::vmath::cos([0.0, 1.0, 1e7, f64::NAN]);
+/// assert_eq!(y[0], 1.0);
+/// assert!((y[1] - 1.0_f64.cos()).abs() <= f64::EPSILON);
+/// assert_eq!(y[2], 1e7_f64.cos());
+/// assert!(y[3].is_nan());
+/// ```
 #[inline(always)]
 pub fn cos(x: L) -> L {
     sincos(x).1
@@ -198,9 +206,6 @@ fn small_int_to_f64(v: u64) -> f64 {
     f64::from_bits(0x4330_0000_0000_0000 | v) - 4503599627370496.0
 }
 
-/// ln 2 split for `k ln2` in the logarithm (fdlibm's `ln2_hi`, `ln2_lo`).
-const LN2_HI_LOG: f64 = 6.93147180369123816490e-01;
-const LN2_LO_LOG: f64 = 1.90821492927058770002e-10;
 const LG1: f64 = 6.666666666666735130e-01;
 const LG2: f64 = 3.999999999940941908e-01;
 const LG3: f64 = 2.857142874366239149e-01;
@@ -234,7 +239,7 @@ fn ln_lane(x: f64) -> f64 {
     let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
     let r = t2 + t1;
     let hfsq = 0.5 * f * f;
-    let v = k * LN2_HI_LOG - ((hfsq - (s * (hfsq + r) + k * LN2_LO_LOG)) - f);
+    let v = k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f);
     let special = x == f64::INFINITY || x.is_nan();
     sel(
         x == 0.0,

@@ -41,7 +41,7 @@ fn batch_gradients_equal_forward_mode() {
                 .map(|j| Dual::new(x[j], if i == j { 1.0 } else { 0.0 }))
                 .collect();
             let y = f(&d);
-            // The lanes use crate::vmath, a few ulp from libm's exp/sin/cos.
+            // The lanes use crate::vmath (exp, sin, tanh, ln_1p here), a few ulp from libm.
             assert!(
                 (v[r] - y.re).abs() <= 8.0 * f64::EPSILON * y.re.abs(),
                 "row {r}: {} vs {}",

@@ -26,7 +26,8 @@ fn ulps(a: f64, b: f64) -> u64 {
     key(a).abs_diff(key(b))
 }
 
-/// Points spread over [lo, hi]: uniform, plus a logarithmic sweep of small magnitudes.
+/// Points spread uniformly over [lo, hi], plus +-1.2345 * 10^e for every e with 10^e < hi
+/// (a logarithmic sweep of small magnitudes of both signs, whatever `lo` is).
 fn points(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let mut s = 0x9E3779B97F4A7C15u64;
     let mut v: Vec<f64> = (0..n)
@@ -235,6 +236,155 @@ fn logarithms_exp_m1_tanh_against_high_precision_values() {
             let got = f([x; 4])[0];
             assert!(ulps(got, want) <= 2, "{name}({x}) = {got:e}, want {want:e}");
         }
+    }
+}
+
+/// A lane's result depends on that lane alone: the same x gives the same bits whatever
+/// sits in the other lanes (out-of-range, non-finite or ordinary numbers).
+#[test]
+fn lanes_do_not_depend_on_their_neighbours() {
+    let fs: [(&str, fn([f64; 4]) -> [f64; 4]); 7] = [
+        ("exp", vmath::exp),
+        ("exp_m1", vmath::exp_m1),
+        ("ln", vmath::ln),
+        ("ln_1p", vmath::ln_1p),
+        ("sin", vmath::sin),
+        ("cos", vmath::cos),
+        ("tanh", vmath::tanh),
+    ];
+    let neighbours = [
+        [1.0, 2.0, 3.0],
+        [1e7, 2.0, 3.0],
+        [f64::NAN, -1.0, f64::INFINITY],
+        [f64::NEG_INFINITY, 1e300, -0.0],
+    ];
+    for (name, f) in fs {
+        for x in points(-30.0, 30.0, 20_000) {
+            let alone = f([x; 4])[0];
+            for [a, b, c] in neighbours {
+                for (l, lanes) in [[x, a, b, c], [a, x, b, c], [a, b, c, x]]
+                    .iter()
+                    .enumerate()
+                {
+                    let at = [0, 1, 3][l];
+                    let got = f(*lanes)[at];
+                    assert!(
+                        got.to_bits() == alone.to_bits() || (got.is_nan() && alone.is_nan()),
+                        "{name}({x}) = {got:e} beside {lanes:?}, {alone:e} alone"
+                    );
+                }
+            }
+        }
+    }
+    // The case that once differed: sin(0.18631) by the fast path and by libm.
+    let x = 0.18631;
+    assert_eq!(vmath::sin([x, 1.0, 2.0, 1e7])[0], vmath::sin([x; 4])[0]);
+}
+
+/// Arguments at the edges of each function's ranges and at its worst-case points.
+#[test]
+fn hard_points_against_libm() {
+    type Case = (
+        &'static str,
+        fn([f64; 4]) -> [f64; 4],
+        fn(f64) -> f64,
+        u64,
+        Vec<f64>,
+    );
+    let near = |x: f64| -> Vec<f64> {
+        (-20..20)
+            .map(|d| f64::from_bits((x.to_bits() as i64 + d) as u64))
+            .collect()
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "ln",
+            vmath::ln,
+            f64::ln,
+            1,
+            [
+                near(1.0),
+                near(1.0 + 1e-8),
+                near(0.9999999999),
+                near(std::f64::consts::SQRT_2),
+                near(f64::MIN_POSITIVE),
+                near(f64::MAX),
+            ]
+            .concat(),
+        ),
+        (
+            "exp",
+            vmath::exp,
+            f64::exp,
+            1,
+            [
+                near(709.782712893384),
+                near(-708.3964185322641),
+                near(-745.1332191019411),
+            ]
+            .concat(),
+        ),
+        (
+            "ln_1p",
+            vmath::ln_1p,
+            f64::ln_1p,
+            2,
+            [near(-0.9999999), near(-1e-16), near(1e6), near(1e300)].concat(),
+        ),
+        (
+            "exp_m1",
+            vmath::exp_m1,
+            f64::exp_m1,
+            2,
+            [
+                near(1.0),
+                near(-1.0),
+                near(1.0182689240771077),
+                near(1e-300),
+            ]
+            .concat(),
+        ),
+        (
+            "tanh",
+            vmath::tanh,
+            f64::tanh,
+            4,
+            [
+                near(-0.25317319788412007),
+                near(0.5493),
+                near(22.0),
+                near(1e-300),
+            ]
+            .concat(),
+        ),
+        (
+            "sin",
+            vmath::sin,
+            f64::sin,
+            2,
+            [
+                near(std::f64::consts::FRAC_PI_2),
+                near(std::f64::consts::PI),
+                near(1048575.9),
+            ]
+            .concat(),
+        ),
+        (
+            "cos",
+            vmath::cos,
+            f64::cos,
+            2,
+            [
+                near(std::f64::consts::FRAC_PI_2),
+                near(std::f64::consts::PI),
+                near(1048575.9),
+            ]
+            .concat(),
+        ),
+    ];
+    for (name, f, reference, bound, xs) in cases {
+        let (e, at) = worst(f, reference, &xs);
+        assert!(e <= bound, "{name}: {e} ulp at {at}");
     }
 }
 
