@@ -154,21 +154,31 @@ fn sincos_fast(x: f64) -> (f64, f64) {
     (a, b * sign)
 }
 
-/// Lane-wise `(sin, cos)`: the fast path on every lane, then libm for the lanes outside
-/// its range (and non-finite ones), so a lane's result never depends on its neighbours.
+/// Lane-wise `(sin, cos)`: the fast path on every lane (a stand-in 0 for the lanes
+/// outside its range, and non-finite ones), then libm's result for those lanes only, so a
+/// lane's result never depends on its neighbours.
 #[inline(always)]
 fn sincos(x: L) -> (L, L) {
     let fast = x.map(|v| v.abs() < TRIG_FAST);
-    let r = lanes(|l| sel(fast[l], x[l], 0.0)).map(sincos_fast);
-    let (mut s, mut c) = (r.map(|p| p.0), r.map(|p| p.1));
-    if !fast.iter().all(|&f| f) {
-        for l in 0..4 {
-            if !fast[l] {
-                (s[l], c[l]) = (x[l].sin(), x[l].cos());
-            }
-        }
+    let xf = lanes(|l| sel(fast[l], x[l], 0.0));
+    let r = [
+        sincos_fast(xf[0]),
+        sincos_fast(xf[1]),
+        sincos_fast(xf[2]),
+        sincos_fast(xf[3]),
+    ];
+    let (s, c) = (
+        [r[0].0, r[1].0, r[2].0, r[3].0],
+        [r[0].1, r[1].1, r[2].1, r[3].1],
+    );
+    if fast.iter().all(|&f| f) {
+        (s, c)
+    } else {
+        (
+            lanes(|l| sel(fast[l], s[l], x[l].sin())),
+            lanes(|l| sel(fast[l], c[l], x[l].cos())),
+        )
     }
-    (s, c)
 }
 
 /// sin x, within 2 ulp of libm for |x| < 2^20 (libm's result beyond).
