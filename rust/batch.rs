@@ -315,6 +315,34 @@ pub fn run_into(
     Ok(ctx.finish(acc, m))
 }
 
+/// One argument against its declared size: `size` numbers, or `n * size` when per row.
+fn check_arg(i: usize, a: &Arg, size: usize, n: usize) -> Result<(), BatchError> {
+    let expected = if a.per_row { n * size } else { size };
+    if a.size != size || a.data.len() != expected {
+        return Err(BatchError::Shape {
+            arg: i,
+            expected,
+            got: a.data.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The arguments against the declared sizes, one per argument, over `n` rows.
+pub(crate) fn check_args(sizes: &[usize], args: &[Arg], n: usize) -> Result<(), BatchError> {
+    if args.len() != sizes.len() {
+        return Err(BatchError::Invalid(format!(
+            "expected {} arguments, got {}",
+            sizes.len(),
+            args.len()
+        )));
+    }
+    for (i, (a, &size)) in args.iter().zip(sizes).enumerate() {
+        check_arg(i, a, size, n)?;
+    }
+    Ok(())
+}
+
 fn check(
     p: &Program,
     layout: &Layout,
@@ -329,31 +357,11 @@ fn check(
             p.n_inputs()
         )));
     }
-    if args.len() != layout.sizes.len() {
-        return Err(BatchError::Invalid(format!(
-            "expected {} arguments, got {}",
-            layout.sizes.len(),
-            args.len()
-        )));
-    }
-    let check_arg = |i: usize, a: &Arg, size: usize| {
-        let expected = if a.per_row { n * size } else { size };
-        if a.size != size || a.data.len() != expected {
-            return Err(BatchError::Shape {
-                arg: i,
-                expected,
-                got: a.data.len(),
-            });
-        }
-        Ok(())
-    };
-    for (i, a) in args.iter().enumerate() {
-        check_arg(i, a, layout.sizes[i])?;
-    }
+    check_args(&layout.sizes, args, n)?;
     match job {
         Job::Values => {}
         Job::Vjp { cotangent, wrt } => {
-            check_arg(args.len(), cotangent, p.n_outputs())?;
+            check_arg(args.len(), cotangent, p.n_outputs(), n)?;
             if wrt.len() != args.len() {
                 return Err(BatchError::Invalid(
                     "wrt needs one flag per argument".into(),
@@ -367,7 +375,7 @@ fn check(
                 ));
             }
             for (i, t) in tangents.iter().enumerate() {
-                check_arg(i, t, layout.sizes[i])?;
+                check_arg(i, t, layout.sizes[i], n)?;
             }
         }
         Job::Jacobian { wrt } => {

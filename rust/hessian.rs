@@ -72,23 +72,7 @@ impl Compiled {
             )));
         }
         let sizes = self.arg_sizes();
-        if args.len() != sizes.len() {
-            return Err(BatchError::Invalid(format!(
-                "expected {} arguments, got {}",
-                sizes.len(),
-                args.len()
-            )));
-        }
-        for (i, (a, &size)) in args.iter().zip(sizes).enumerate() {
-            let expected = if a.per_row { n * size } else { size };
-            if a.size != size || a.data.len() != expected {
-                return Err(BatchError::Shape {
-                    arg: i,
-                    expected,
-                    got: a.data.len(),
-                });
-            }
-        }
+        crate::batch::check_args(&sizes, args, n)?;
         let m = p.n_inputs();
         let rows: Vec<(f64, Vec<f64>, Vec<f64>)> = self.pool_install(|| {
             (0..n)
