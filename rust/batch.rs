@@ -8,9 +8,11 @@
 //! within the L2 cache. On x86-64 with AVX2 and FMA the chunk loop is compiled a second
 //! time for those features and chosen at run time.
 
+use crate::jit::{Kernel, Pass};
 use crate::kernel;
 use crate::lanes::{F64x4, LANES};
 use crate::program::Program;
+use crate::transpose;
 use rayon::prelude::*;
 
 /// One argument's data: `size` numbers per row, either one row per batch row
@@ -156,6 +158,16 @@ pub fn detect_isa() -> Isa {
     Isa::Portable
 }
 
+/// The kernel pass that serves `job` on its own: values, or values and one reverse sweep;
+/// the other jobs need the interpreter's stored partials.
+pub fn native_pass(job: &Job) -> Option<Pass> {
+    match job {
+        Job::Values => Some(Pass::Values),
+        Job::Vjp { .. } => Some(Pass::Gradient),
+        Job::Jvp { .. } | Job::Jacobian { .. } => None,
+    }
+}
+
 /// Rows per chunk (a multiple of the block's rows): a function of `n` alone, so the work
 /// split, and every sum, is the same for any number of threads.
 fn chunk_rows(n: usize, block: usize) -> usize {
@@ -164,7 +176,7 @@ fn chunk_rows(n: usize, block: usize) -> usize {
 }
 
 /// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
-fn groups_per_block(p: &Program, job: &Job) -> usize {
+pub fn groups_per_block(p: &Program, job: &Job) -> usize {
     let per_slot = std::mem::size_of::<F64x4>();
     let slots = p.n_slots().max(1);
     // Partials are only stored for instructions whose partials are neither constants nor
@@ -176,10 +188,19 @@ fn groups_per_block(p: &Program, job: &Job) -> usize {
         Job::Values => slots,
         _ => 2 * slots + 2 * stored,
     };
-    (256 * 1024 / (state * per_slot)).clamp(1, 32)
+    let k = (256 * 1024 / (state * per_slot)).clamp(1, 32);
+    // A multiple of 4 where possible: native kernels take lane groups 4 at a time.
+    if k >= 4 {
+        k / 4 * 4
+    } else {
+        k
+    }
 }
 
-/// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`.
+/// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`, with the
+/// native code `native` for `p` where it serves the job (see [`native_pass`]) and the
+/// interpreter otherwise.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     p: &Program,
     layout: &Layout,
@@ -188,6 +209,7 @@ pub fn run(
     job: &Job,
     reduce: Reduce,
     isa: Isa,
+    native: Option<&Kernel>,
 ) -> Result<Output, BatchError> {
     check(p, layout, args, n, job)?;
     let mut bufs: Vec<Vec<f64>> = buffer_lens(p, layout, args, n, job, reduce)
@@ -195,7 +217,7 @@ pub fn run(
         .map(|&l| vec![0.0; l])
         .collect();
     let mut views: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
-    let mut out = run_into(p, layout, args, n, job, reduce, isa, &mut views)?;
+    let mut out = run_into(p, layout, args, n, job, reduce, isa, native, &mut views)?;
     let mut it = bufs.into_iter();
     let (values, tangents, jacobian) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
     if out.values.is_empty() {
@@ -240,12 +262,14 @@ pub fn run_into(
     job: &Job,
     reduce: Reduce,
     isa: Isa,
+    native: Option<&Kernel>,
     bufs: &mut [&mut [f64]],
 ) -> Result<Output, BatchError> {
     check(p, layout, args, n, job)?;
     let m = p.n_outputs();
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let k = groups_per_block(p, job);
+    let native = native.filter(|kn| Some(kn.pass()) == native_pass(job) && kn.groups() == k);
     let block = k * LANES;
     let chunk = chunk_rows(n, block);
     let widths = ctx.widths();
@@ -298,9 +322,11 @@ pub fn run_into(
                     Isa::Avx2Fma if std::arch::is_x86_feature_detected!("avx2") => {
                         // SAFETY: this CPU has AVX2 and FMA (checked here and in
                         // detect_isa), the only requirement of a target_feature function.
-                        unsafe { blocks_avx2(&ctx, start, end, k, &mut outs, &mut acc, &mut st) }
+                        unsafe {
+                            blocks_avx2(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
+                        }
                     }
-                    _ => blocks_portable(&ctx, start, end, k, &mut outs, &mut acc, &mut st),
+                    _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
                 }
             });
             acc
@@ -509,8 +535,10 @@ impl<'a> Ctx<'a> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 fn blocks_avx2(
     ctx: &Ctx,
+    native: Option<&Kernel>,
     start: usize,
     end: usize,
     k: usize,
@@ -518,11 +546,13 @@ fn blocks_avx2(
     acc: &mut [f64],
     st: &mut State,
 ) {
-    blocks(ctx, start, end, k, outs, acc, st)
+    blocks::<true>(ctx, native, start, end, k, outs, acc, st)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn blocks_portable(
     ctx: &Ctx,
+    native: Option<&Kernel>,
     start: usize,
     end: usize,
     k: usize,
@@ -530,7 +560,7 @@ fn blocks_portable(
     acc: &mut [f64],
     st: &mut State,
 ) {
-    blocks(ctx, start, end, k, outs, acc, st)
+    blocks::<false>(ctx, native, start, end, k, outs, acc, st)
 }
 
 thread_local! {
@@ -578,7 +608,14 @@ impl<'a> State<'a> {
 /// argument, first lane group in `dst`). Lanes past the last row repeat it, so padding
 /// computes something valid that is never written out.
 #[inline(always)]
-fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: usize, k: usize) {
+fn load<const AVX2: bool>(
+    dst: &mut [F64x4],
+    cols: &[(usize, usize)],
+    arg: &Arg,
+    b0: usize,
+    rows: usize,
+    k: usize,
+) {
     let size = arg.size;
     if !arg.per_row {
         for &(e, lo) in cols {
@@ -612,15 +649,12 @@ fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: 
             // 4x4 tiles that compile to vector loads and shuffles.
             let mut e = 0;
             while e + LANES <= size {
-                let t0: [f64; LANES] = r0[e..e + LANES].try_into().unwrap();
-                let t1: [f64; LANES] = r1[e..e + LANES].try_into().unwrap();
-                let t2: [f64; LANES] = r2[e..e + LANES].try_into().unwrap();
-                let t3: [f64; LANES] = r3[e..e + LANES].try_into().unwrap();
+                let four = |r: &[f64]| -> [f64; LANES] { r[e..e + LANES].try_into().unwrap() };
+                let t = tile::<AVX2>([four(r0), four(r1), four(r2), four(r3)]);
                 let at = base + e * k + g;
-                dst[at] = F64x4([t0[0], t1[0], t2[0], t3[0]]);
-                dst[at + k] = F64x4([t0[1], t1[1], t2[1], t3[1]]);
-                dst[at + 2 * k] = F64x4([t0[2], t1[2], t2[2], t3[2]]);
-                dst[at + 3 * k] = F64x4([t0[3], t1[3], t2[3], t3[3]]);
+                for (i, t) in t.into_iter().enumerate() {
+                    dst[at + i * k] = F64x4(t);
+                }
                 e += LANES;
             }
             for e in e..size {
@@ -632,6 +666,32 @@ fn load(dst: &mut [F64x4], cols: &[(usize, usize)], arg: &Arg, b0: usize, rows: 
             }
         }
     }
+}
+
+/// Asks the CPU to bring `data` into cache without waiting for it.
+#[inline(always)]
+fn prefetch(data: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(8) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch reads nothing architecturally and cannot fault; the address
+        // is in `data` anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
+/// A 4x4 transpose (see [`crate::transpose`]), with AVX shuffles when `AVX2`.
+#[inline(always)]
+fn tile<const AVX2: bool>(m: [[f64; LANES]; LANES]) -> [[f64; LANES]; LANES] {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is true only inside `blocks_avx2`, whose caller has checked that
+        // the CPU has AVX2 (and so AVX).
+        return unsafe { transpose::transpose_avx(m) };
+    }
+    transpose::transpose(m)
 }
 
 /// `Some(first lane group)` when `cols` lists every element of a `size`-element argument
@@ -689,12 +749,20 @@ fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) 
 
 /// Writes the first `rows` rows of several lane-group columns to a row-major buffer of
 /// `width` columns: `cols` holds (buffer column, first lane group of the source in `src`).
-/// Row by row, so each output row is written in one pass.
+/// Row by row, so each output row is written in one pass; `k` is the block's lane groups.
 #[inline(always)]
-fn store_rows(buf: &mut [f64], width: usize, cols: &[(usize, usize)], src: &[F64x4], rows: usize) {
+fn store_rows<const AVX2: bool>(
+    buf: &mut [f64],
+    width: usize,
+    cols: &[(usize, usize)],
+    src: &[F64x4],
+    rows: usize,
+    k: usize,
+) {
     if let (1, [(0, lo)]) = (width, cols) {
         return store(buf, 1, 0, &src[*lo..], rows);
     }
+    let dense = contiguous(cols, width, k);
     let buf = &mut buf[..rows * width];
     let full = rows / LANES;
     // Whole lane groups: four output rows at a time, one load per element.
@@ -702,6 +770,33 @@ fn store_rows(buf: &mut [f64], width: usize, cols: &[(usize, usize)], src: &[F64
         let (r0, rest) = four.split_at_mut(width);
         let (r1, rest) = rest.split_at_mut(width);
         let (r2, r3) = rest.split_at_mut(width);
+        if let Some(base) = dense {
+            // Every column, in order: 4x4 tiles, four columns of four rows at a time, that
+            // compile to vector loads, shuffles and stores.
+            let mut e = 0;
+            while e + LANES <= width {
+                let at = base + e * k + g;
+                let t = tile::<AVX2>([
+                    src[at].0,
+                    src[at + k].0,
+                    src[at + 2 * k].0,
+                    src[at + 3 * k].0,
+                ]);
+                r0[e..e + LANES].copy_from_slice(&t[0]);
+                r1[e..e + LANES].copy_from_slice(&t[1]);
+                r2[e..e + LANES].copy_from_slice(&t[2]);
+                r3[e..e + LANES].copy_from_slice(&t[3]);
+                e += LANES;
+            }
+            for e in e..width {
+                let v = src[base + e * k + g].0;
+                r0[e] = v[0];
+                r1[e] = v[1];
+                r2[e] = v[2];
+                r3[e] = v[3];
+            }
+            continue;
+        }
         for &(c, lo) in cols {
             let v = src[lo + g].0;
             r0[c] = v[0];
@@ -737,11 +832,99 @@ fn sum_rows(src: &[F64x4], rows: usize) -> f64 {
     t
 }
 
+/// Seeds the reverse sweep: each output slot's adjoint is the cotangent column of its
+/// output (outputs sharing a slot add up), times `mean` (the mean's 1/n). The rest of
+/// `adj` needs no clearing.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn seed_outputs<const AVX2: bool>(
+    p: &Program,
+    cotangent: &Arg,
+    mean: f64,
+    b0: usize,
+    rows: usize,
+    k: usize,
+    adj: &mut [F64x4],
+    seed: &mut [F64x4],
+) {
+    for &o in p.outputs() {
+        let lo = o as usize * k;
+        adj[lo..lo + k].fill(F64x4::default());
+    }
+    for (j, &o) in p.outputs().iter().enumerate() {
+        load::<AVX2>(seed, &[(j, 0)], cotangent, b0, rows, k);
+        let lo = o as usize * k;
+        for g in 0..k {
+            adj[lo + g] = adj[lo + g] + seed[g] * F64x4::splat(mean);
+        }
+    }
+}
+
+/// The interpreter's passes compiled for AVX2 and FMA, each a function of its own: inlined
+/// into [`blocks`] with everything else, they made LLVM give up inlining the rules'
+/// closures (3.4x slower gradients).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use crate::kernel;
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    pub(super) fn values(p: &Program, slots: &mut [F64x4], k: usize) {
+        kernel::values(p, slots, k)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    pub(super) fn partials(p: &Program, slots: &mut [F64x4], parts: &mut [F64x4], k: usize) {
+        kernel::partials(p, slots, parts, k)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    pub(super) fn reverse(
+        p: &Program,
+        parts: &[F64x4],
+        slots: &[F64x4],
+        adj: &mut [F64x4],
+        k: usize,
+    ) {
+        kernel::reverse(p, parts, slots, adj, k)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    pub(super) fn tangents(
+        p: &Program,
+        parts: &[F64x4],
+        slots: &[F64x4],
+        tan: &mut [F64x4],
+        k: usize,
+    ) {
+        kernel::tangents(p, parts, slots, tan, k)
+    }
+}
+
+/// `pass!(AVX2, name(args))`: the interpreter pass `name`, from [`avx2`] when `AVX2`.
+macro_rules! pass {
+    ($avx2:expr, $name:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $avx2 {
+            // SAFETY: `blocks::<true>` runs only inside `blocks_avx2`, whose caller has
+            // checked that the CPU has AVX2 and FMA.
+            unsafe { avx2::$name($($arg),*) }
+        } else {
+            kernel::$name($($arg),*)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        kernel::$name($($arg),*)
+    }};
+}
+
 /// Rows `start..end` in blocks of `k` lane groups; `outs` are the chunk's slices of the
 /// per-row buffers (row `start` first).
 #[inline(always)]
-fn blocks(
+#[allow(clippy::too_many_arguments)]
+fn blocks<const AVX2: bool>(
     ctx: &Ctx,
+    native: Option<&Kernel>,
     start: usize,
     end: usize,
     k: usize,
@@ -780,12 +963,27 @@ fn blocks(
         let rows = block.min(end - b0);
         let local = b0 - start;
         for (a, arg) in ctx.args.iter().enumerate() {
-            load(slots, &input_cols[a], arg, b0, rows, k);
+            load::<AVX2>(slots, &input_cols[a], arg, b0, rows, k);
         }
-        if differentiates {
-            kernel::partials(p, slots, parts, k);
-        } else {
-            kernel::values(p, slots, k);
+        // The next block's rows, fetched while this one computes: after the loads above
+        // the hardware prefetcher stops, and the next loads would wait on memory.
+        for arg in ctx.args.iter().filter(|a| a.per_row) {
+            let next = (b0 + rows).min(end) * arg.size;
+            let stop = (b0 + rows + block).min(end) * arg.size;
+            prefetch(&arg.data[next..stop]);
+        }
+        let seeds = |adj: &mut [F64x4], seed: &mut [F64x4]| {
+            if let Job::Vjp { cotangent, .. } = ctx.job {
+                seed_outputs::<AVX2>(p, cotangent, mean, b0, rows, k, adj, seed);
+            }
+        };
+        match native {
+            Some(kn) => {
+                seeds(adj, seed);
+                kn.run(slots, adj);
+            }
+            None if differentiates => pass!(AVX2, partials(p, slots, parts, k)),
+            None => pass!(AVX2, values(p, slots, k)),
         }
         for (j, &o) in p.outputs().iter().enumerate() {
             let (lo, hi) = group(o);
@@ -797,21 +995,11 @@ fn blocks(
         }
         match ctx.job {
             Job::Values => {}
-            Job::Vjp { cotangent, wrt } => {
-                // Seeds: the cotangent column of each output, times the mean's 1/n; outputs
-                // sharing a slot add up. The rest of `adj` needs no clearing.
-                for &o in p.outputs() {
-                    let (lo, hi) = group(o);
-                    adj[lo..hi].fill(F64x4::default());
+            Job::Vjp { wrt, .. } => {
+                if native.is_none() {
+                    seeds(adj, seed);
+                    pass!(AVX2, reverse(p, parts, slots, adj, k));
                 }
-                for (j, &o) in p.outputs().iter().enumerate() {
-                    load(seed, &[(j, 0)], cotangent, b0, rows, k);
-                    let (lo, _) = group(o);
-                    for g in 0..k {
-                        adj[lo + g] = adj[lo + g] + seed[g] * F64x4::splat(mean);
-                    }
-                }
-                kernel::reverse(p, parts, slots, adj, k);
                 for (a, arg) in ctx.args.iter().enumerate() {
                     if !wrt[a] {
                         continue;
@@ -823,21 +1011,22 @@ fn blocks(
                             acc[2 * m + grad_off[a] + e] += sum_rows(&adj[lo..lo + k], rows);
                         }
                     } else {
-                        store_rows(
+                        store_rows::<AVX2>(
                             &mut outs[GRADS + a][local * w..],
                             w,
                             &grad_cols[a],
-                            &adj,
+                            adj,
                             rows,
+                            k,
                         );
                     }
                 }
             }
             Job::Jvp { tangents } => {
                 for (a, t) in tangents.iter().enumerate() {
-                    load(adj, &input_cols[a], t, b0, rows, k);
+                    load::<AVX2>(adj, &input_cols[a], t, b0, rows, k);
                 }
-                kernel::tangents(p, parts, slots, adj, k);
+                pass!(AVX2, tangents(p, parts, slots, adj, k));
                 for (j, &o) in p.outputs().iter().enumerate() {
                     let (lo, hi) = group(o);
                     if ctx.reduced() {
@@ -862,7 +1051,7 @@ fn blocks(
                         let Some(s) = p.inputs()[i] else { continue };
                         let (lo, hi) = group(s);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        kernel::tangents(p, parts, slots, adj, k);
+                        pass!(AVX2, tangents(p, parts, slots, adj, k));
                         for (j, &o) in p.outputs().iter().enumerate() {
                             let (lo, hi) = group(o);
                             store(buf, w, j * nc + c, &adj[lo..hi], rows);
@@ -877,7 +1066,7 @@ fn blocks(
                         }
                         let (lo, hi) = group(o);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        kernel::reverse(p, parts, slots, adj, k);
+                        pass!(AVX2, reverse(p, parts, slots, adj, k));
                         for (c, &i) in cols.iter().enumerate() {
                             let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) else {
                                 continue;

@@ -2,9 +2,10 @@
 
 use crate::batch::{self, Arg, BatchError, Job, Layout, Output, Reduce};
 use crate::graph::Graph;
+use crate::jit::{Kernel, Pass};
 use crate::program::Program;
 use crate::trace::{trace, Traced};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A function compiled for batch evaluation: its [`Program`] and the sizes of its
 /// arguments (the program's inputs are the arguments' elements, flattened in order).
@@ -34,6 +35,31 @@ pub struct Compiled {
     /// Laid out for derivatives (see [`Program::for_gradients`]).
     gradients: Program,
     layout: Layout,
+    natives: Natives,
+}
+
+/// Native code for the two programs (see [`crate::jit`]), built on first use: values for
+/// `program`, values and gradients for `gradients`. A cache, not part of the function's
+/// identity.
+#[derive(Clone, Default)]
+struct Natives([OnceLock<Option<Arc<Kernel>>>; 2]);
+
+impl PartialEq for Natives {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Natives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Natives")
+    }
+}
+
+/// Whether compiled functions run native code: unless `WENGERT_JIT` is 0, which keeps the
+/// interpreter (to compare, or on a host where code generation misbehaves).
+pub fn jit_enabled() -> bool {
+    std::env::var("WENGERT_JIT").map_or(true, |v| v != "0")
 }
 
 impl Compiled {
@@ -49,6 +75,7 @@ impl Compiled {
             program: Program::new(graph, outputs),
             gradients: Program::for_gradients(graph, outputs),
             layout,
+            natives: Natives::default(),
         }
     }
 
@@ -84,6 +111,7 @@ impl Compiled {
             program,
             gradients,
             layout,
+            natives: Natives::default(),
         })
     }
 
@@ -111,6 +139,20 @@ impl Compiled {
         }
     }
 
+    /// The native code that serves `job`, compiled on first use; `None` when the job
+    /// needs the interpreter, native code is off (see [`jit_enabled`]) or unavailable.
+    pub fn native(&self, job: &Job) -> Option<&Kernel> {
+        let pass = batch::native_pass(job).filter(|_| jit_enabled())?;
+        let (p, i) = match pass {
+            Pass::Values => (&self.program, 0),
+            Pass::Gradient => (&self.gradients, 1),
+        };
+        let k = batch::groups_per_block(p, job);
+        self.natives.0[i]
+            .get_or_init(|| Kernel::new(p, pass, k).map(Arc::new))
+            .as_deref()
+    }
+
     /// The size of each argument.
     pub fn arg_sizes(&self) -> &[usize] {
         &self.layout.sizes
@@ -134,6 +176,7 @@ impl Compiled {
                 job,
                 reduce,
                 isa,
+                self.native(job),
             )
         })
     }
@@ -168,6 +211,7 @@ impl Compiled {
                 job,
                 reduce,
                 isa,
+                self.native(job),
                 bufs,
             )
         })

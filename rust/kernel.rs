@@ -299,15 +299,15 @@ pub fn reverse<T: Real>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k:
                 let [g, x, y] = adj
                     .get_disjoint_mut([range(d), range(a), range(b)])
                     .expect("aliased slots");
-                contribute(x, &q0, g, plan[0]);
-                contribute(y, &q1, g, plan[1]);
+                contribute(x, q0, g, plan[0]);
+                contribute(y, q1, g, plan[1]);
             } else {
                 // x * x, or a unary op (whose second plan entry is Skip).
                 let [g, x] = adj
                     .get_disjoint_mut([range(d), range(a)])
                     .expect("aliased slots");
-                contribute(x, &q0, g, plan[0]);
-                contribute(x, &q1, g, plan[1]);
+                contribute(x, q0, g, plan[0]);
+                contribute(x, q1, g, plan[1]);
             }
         })
     }

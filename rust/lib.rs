@@ -18,6 +18,7 @@ pub mod compiled;
 pub mod dual;
 pub mod graph;
 pub mod hessian;
+pub mod jit;
 pub mod kernel;
 pub mod lanes;
 pub mod op;
@@ -25,6 +26,7 @@ pub mod program;
 pub mod real;
 pub mod tape;
 pub mod trace;
+pub mod transpose;
 pub mod vmath;
 
 #[cfg(feature = "python")]

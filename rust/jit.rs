@@ -1,0 +1,664 @@
+//! Native code for a [`Program`], generated at run time with Cranelift.
+//!
+//! The interpreter in [`crate::kernel`] makes one pass over memory per instruction, so a
+//! long program is bound by loads and stores, not arithmetic. A [`Kernel`] is one function
+//! per program that takes a lane group (four rows) through every instruction, and for
+//! gradients back through the reverse sweep, with the values in registers: only the
+//! inputs, the outputs, the seeds and the gradients touch memory.
+//!
+//! Results are identical to the interpreter's bit for bit (tested in `tests/jit.rs`): the
+//! arithmetic ops, `sqrt` and `where` are emitted as the same IEEE operations, the
+//! adjoints receive the same contributions in the same order (the plan of
+//! [`crate::program::Adjoint`], slot for slot), and every other op calls its rule in
+//! [`crate::op`], compiled in Rust, through [`unary_rule`] and [`binary_rule`].
+//!
+//! A lane group is four `f64` lanes; the code holds it as two 128-bit vectors, the widest
+//! Cranelift emits.
+
+use crate::graph::Cmp;
+use crate::lanes::{F64x4, LANES};
+use crate::op::{Binary, Unary};
+use crate::program::{Adjoint, Instr, Program};
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{
+    types, AbiParam, InstBuilder, MemFlagsData, SigRef, StackSlot, StackSlotData, StackSlotKind,
+    Type, UserFuncName, Value,
+};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+
+/// Programs longer than this stay with the interpreter: code generation time grows with
+/// the program, and at this length the interpreter's per-instruction overhead is
+/// amortised anyway over the block.
+pub const MAX_INSTRS: usize = 20_000;
+
+/// What a kernel computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Output values.
+    Values,
+    /// Output values, then the adjoints of the inputs from the seeds in the output slots
+    /// (one reverse sweep, as [`crate::kernel::partials`] and [`crate::kernel::reverse`]).
+    Gradient,
+}
+
+/// `fn(slots, adj)`: the lane groups at `slots` (slot `s` at `slots + s * k`, in lane
+/// groups, as many groups as the kernel takes per call), and for [`Pass::Gradient`] their
+/// adjoints at `adj`, laid out alike.
+type Entry = unsafe extern "C" fn(*mut F64x4, *mut F64x4);
+
+/// A program compiled to native code for one [`Pass`] and blocks of `k` lane groups.
+pub struct Kernel {
+    /// Owns the code; never touched after construction but to free it.
+    module: Option<JITModule>,
+    entry: Entry,
+    pass: Pass,
+    k: usize,
+    /// Lane groups per call of `entry`.
+    groups: usize,
+    n_slots: usize,
+}
+
+// SAFETY: the module is only used while building (in `Kernel::new`, on one thread) and in
+// `Drop`; afterwards the code is immutable executable memory, and `entry` reads and writes
+// nothing but the buffers passed to it, so calls from several threads at once are sound.
+unsafe impl Send for Kernel {}
+// SAFETY: as for `Send`: `&Kernel` only gives access to `run`, which is reentrant.
+unsafe impl Sync for Kernel {}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: `entry` is the only pointer into the code and dies with `self`.
+            unsafe { m.free_memory() }
+        }
+    }
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kernel({:?}, k = {})", self.pass, self.k)
+    }
+}
+
+impl Kernel {
+    /// Compiles `p` for `pass` and blocks of `k` lane groups; `None` when this host has no
+    /// Cranelift backend, the program is longer than [`MAX_INSTRS`], or code generation
+    /// fails (the caller then interprets).
+    ///
+    /// ```
+    /// use wengert::graph::Graph;
+    /// use wengert::jit::{Kernel, Pass};
+    /// use wengert::lanes::F64x4;
+    /// use wengert::op::Binary;
+    /// use wengert::program::Program;
+    /// let mut g = Graph::new(2);
+    /// let (x, y) = (g.input(0), g.input(1));
+    /// let out = g.binary(Binary::Mul, x, y);
+    /// let p = Program::new(&g, &[out]);
+    /// let kern = Kernel::new(&p, Pass::Values, 1).unwrap();
+    /// let mut slots = vec![F64x4::default(); p.n_slots()];
+    /// slots[p.inputs()[0].unwrap() as usize] = F64x4([1.0, 2.0, 3.0, 4.0]);
+    /// slots[p.inputs()[1].unwrap() as usize] = F64x4::splat(10.0);
+    /// kern.run(&mut slots, &mut []);
+    /// assert_eq!(slots[p.outputs()[0] as usize].0, [10.0, 20.0, 30.0, 40.0]);
+    /// ```
+    pub fn new(p: &Program, pass: Pass, k: usize) -> Option<Kernel> {
+        if p.instrs().len() > MAX_INSTRS || k == 0 {
+            return None;
+        }
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").ok()?;
+        flags.set("is_pic", "false").ok()?;
+        let isa = cranelift_native::builder()
+            .ok()?
+            .finish(settings::Flags::new(flags))
+            .ok()?;
+        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let ptr = module.target_config().pointer_type();
+        let mut ctx = module.make_context();
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        let id = module
+            .declare_function("kernel", Linkage::Local, &ctx.func.signature)
+            .ok()?;
+        ctx.func.name = UserFuncName::user(0, id.as_u32());
+        let mut fctx = FunctionBuilderContext::new();
+        // Helpers: (op, scratch, lane groups).
+        let mut sig_call = module.make_signature();
+        sig_call.params.push(AbiParam::new(types::I32));
+        sig_call.params.push(AbiParam::new(ptr));
+        sig_call.params.push(AbiParam::new(types::I32));
+        // Several lane groups per call, interleaved: one group's dependency chains leave
+        // the pipelines idle (a chain of 64 multiply-adds ran 1.7x slower than the
+        // interpreter), and a helper call on several groups overlaps their latencies.
+        let groups = [4, 2, 1].into_iter().find(|g| k % g == 0)?;
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let block = b.create_block();
+            b.append_block_params_for_function_params(block);
+            b.switch_to_block(block);
+            let (slots, adj) = (b.block_params(block)[0], b.block_params(block)[1]);
+            let io = b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                (5 * groups * std::mem::size_of::<F64x4>()) as u32,
+                5,
+            ));
+            let call = b.import_signature(sig_call);
+            let stride = (k * std::mem::size_of::<F64x4>()) as i32;
+            let partials = pass == Pass::Gradient;
+            let mut b = match groups {
+                4 => Emit::<8>::build(b, ptr, io, call, stride, partials, p, slots, adj)?,
+                2 => Emit::<4>::build(b, ptr, io, call, stride, partials, p, slots, adj)?,
+                _ => Emit::<2>::build(b, ptr, io, call, stride, partials, p, slots, adj)?,
+            };
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        module.define_function(id, &mut ctx).ok()?;
+        module.clear_context(&mut ctx);
+        module.finalize_definitions().ok()?;
+        let code = module.get_finalized_function(id);
+        // SAFETY: `code` is the function just defined with the signature (pointer, pointer)
+        // and no results in the host's default calling convention, which is `extern "C"`.
+        let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
+        Some(Kernel {
+            module: Some(module),
+            entry,
+            pass,
+            k,
+            groups,
+            n_slots: p.n_slots(),
+        })
+    }
+
+    /// The pass this kernel computes.
+    pub fn pass(&self) -> Pass {
+        self.pass
+    }
+
+    /// Lane groups per block.
+    pub fn groups(&self) -> usize {
+        self.k
+    }
+
+    /// Runs every lane group of a block: `slots` holds the program's slots (`k` groups
+    /// each, inputs loaded), `adj` for [`Pass::Gradient`] the seeds in the output slots.
+    /// Afterwards the output slots hold the values, and `adj` the adjoints of the inputs
+    /// that have gradients.
+    ///
+    /// # Panics
+    /// If `slots` (or, for gradients, `adj`) has fewer than `n_slots * k` lane groups.
+    #[inline(never)]
+    pub fn run(&self, slots: &mut [F64x4], adj: &mut [F64x4]) {
+        let len = self.n_slots * self.k;
+        assert!(
+            slots.len() >= len,
+            "slots: {} lane groups, need {len}",
+            slots.len()
+        );
+        let adj_ptr = match self.pass {
+            Pass::Values => std::ptr::null_mut(),
+            Pass::Gradient => {
+                assert!(
+                    adj.len() >= len,
+                    "adj: {} lane groups, need {len}",
+                    adj.len()
+                );
+                adj.as_mut_ptr()
+            }
+        };
+        for g in (0..self.k).step_by(self.groups) {
+            // SAFETY: the code reads and writes slot `s` of groups `g..g + groups` at
+            // `s * k + g..` for `s < n_slots` only (`groups` divides `k`), in bounds by the asserts; for `Pass::Values` it never
+            // touches `adj`. The helpers it calls are the `extern "C"` functions below.
+            unsafe {
+                (self.entry)(
+                    slots.as_mut_ptr().add(g),
+                    if adj_ptr.is_null() {
+                        adj_ptr
+                    } else {
+                        adj_ptr.add(g)
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// `H / 2` lane groups in registers, two 128-bit halves each (lanes 0-1, lanes 2-3).
+type V<const H: usize> = [Value; H];
+
+/// A partial derivative: a constant for every row, or a value.
+#[derive(Clone, Copy)]
+enum Partial<const H: usize> {
+    Const(f64),
+    Val(V<H>),
+}
+
+struct Emit<'a, const H: usize> {
+    b: FunctionBuilder<'a>,
+    ptr: Type,
+    /// Scratch for calls: up to five lane groups (arguments, value, partials).
+    io: StackSlot,
+    call: SigRef,
+    /// Bytes between consecutive slots of one lane group.
+    stride: i32,
+    /// Whether the pass needs partials (gradients) or only values.
+    partials: bool,
+}
+
+impl<'a, const H: usize> Emit<'a, H> {
+    /// Emits the body of a kernel into `b` and hands `b` back to be finished.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        b: FunctionBuilder<'a>,
+        ptr: Type,
+        io: StackSlot,
+        call: SigRef,
+        stride: i32,
+        partials: bool,
+        p: &Program,
+        slots: Value,
+        adj: Value,
+    ) -> Option<FunctionBuilder<'a>> {
+        let mut e = Emit::<H> {
+            b,
+            ptr,
+            io,
+            call,
+            stride,
+            partials,
+        };
+        e.body(p, slots, adj)?;
+        Some(e.b)
+    }
+
+    /// Byte offset of half `h` of `slot` from a block's first lane group: groups are
+    /// consecutive within a slot.
+    fn offset(&self, slot: u32, h: usize) -> i32 {
+        slot as i32 * self.stride + 16 * h as i32
+    }
+
+    fn load(&mut self, base: Value, slot: u32) -> V<H> {
+        let f = MemFlagsData::trusted();
+        std::array::from_fn(|h| {
+            let off = self.offset(slot, h);
+            self.b.ins().load(types::F64X2, f, base, off)
+        })
+    }
+
+    fn store(&mut self, v: V<H>, base: Value, slot: u32) {
+        let f = MemFlagsData::trusted();
+        for (h, half) in v.into_iter().enumerate() {
+            let off = self.offset(slot, h);
+            self.b.ins().store(f, half, base, off);
+        }
+    }
+
+    fn splat(&mut self, c: f64) -> V<H> {
+        let s = self.b.ins().f64const(c);
+        [self.b.ins().splat(types::F64X2, s); H]
+    }
+
+    fn map1(&mut self, x: V<H>, f: impl Fn(&mut FunctionBuilder, Value) -> Value) -> V<H> {
+        std::array::from_fn(|h| f(&mut self.b, x[h]))
+    }
+
+    fn map2(
+        &mut self,
+        x: V<H>,
+        y: V<H>,
+        f: impl Fn(&mut FunctionBuilder, Value, Value) -> Value,
+    ) -> V<H> {
+        std::array::from_fn(|h| f(&mut self.b, x[h], y[h]))
+    }
+
+    fn mul(&mut self, x: V<H>, y: V<H>) -> V<H> {
+        self.map2(x, y, |b, x, y| b.ins().fmul(x, y))
+    }
+
+    fn div(&mut self, x: V<H>, y: V<H>) -> V<H> {
+        self.map2(x, y, |b, x, y| b.ins().fdiv(x, y))
+    }
+
+    fn neg(&mut self, x: V<H>) -> V<H> {
+        self.map1(x, |b, x| b.ins().fneg(x))
+    }
+
+    /// `if x cmp y { a } else { b }`, lane by lane.
+    fn select(&mut self, cmp: Cmp, x: V<H>, y: V<H>, a: V<H>, b: V<H>) -> V<H> {
+        let cc = match cmp {
+            Cmp::Lt => FloatCC::LessThan,
+            Cmp::Le => FloatCC::LessThanOrEqual,
+            Cmp::Gt => FloatCC::GreaterThan,
+            Cmp::Ge => FloatCC::GreaterThanOrEqual,
+            Cmp::Eq => FloatCC::Equal,
+            Cmp::Ne => FloatCC::NotEqual,
+        };
+        std::array::from_fn(|h| {
+            let m = self.b.ins().fcmp(cc, x[h], y[h]);
+            let m = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), m);
+            self.b.ins().bitselect(m, a[h], b[h])
+        })
+    }
+
+    /// Calls `f(op, io, groups)` with `args` in the scratch (`H / 2` lane groups each)
+    /// and returns the `N` results after them.
+    fn call<const N: usize>(&mut self, f: usize, op: u8, args: &[V<H>]) -> [V<H>; N] {
+        for (i, v) in args.iter().enumerate() {
+            for (h, &half) in v.iter().enumerate() {
+                let at = 16 * (i * H + h) as i32;
+                self.b.ins().stack_store(self.ptr, half, self.io, at);
+            }
+        }
+        let addr = self.b.ins().stack_addr(self.ptr, self.io, 0);
+        let op = self.b.ins().iconst(types::I32, op as i64);
+        let groups = self.b.ins().iconst(types::I32, (H / 2) as i64);
+        let callee = self.b.ins().iconst(self.ptr, f as i64);
+        self.b
+            .ins()
+            .call_indirect(self.call, callee, &[op, addr, groups]);
+        std::array::from_fn(|j| {
+            std::array::from_fn(|h| {
+                let at = 16 * ((args.len() + j) * H + h) as i32;
+                self.b.ins().stack_load(self.ptr, types::F64X2, self.io, at)
+            })
+        })
+    }
+
+    /// The value of one instruction from its arguments' values, with its two partials when
+    /// the pass needs them.
+    fn instr(&mut self, ins: &Instr, val: &[Option<V<H>>]) -> Option<(V<H>, [Partial<H>; 2])> {
+        let get = |s: u32| val[s as usize];
+        let none = Partial::Const(0.0);
+        Some(match *ins {
+            Instr::Unary { op, a, .. } => {
+                let x = get(a)?;
+                match op {
+                    Unary::Neg => (self.neg(x), [Partial::Const(-1.0), none]),
+                    Unary::Sqrt => {
+                        let v = self.map1(x, |b, x| b.ins().sqrt(x));
+                        let half = self.splat(0.5);
+                        let d = if self.partials {
+                            Partial::Val(self.div(half, v))
+                        } else {
+                            none
+                        };
+                        (v, [d, none])
+                    }
+                    _ if self.partials => {
+                        let [v, d] = self.call::<2>(unary_fn(true), op as u8, &[x]);
+                        (v, [Partial::Val(d), none])
+                    }
+                    _ => {
+                        let [v] = self.call::<1>(unary_fn(false), op as u8, &[x]);
+                        (v, [none, none])
+                    }
+                }
+            }
+            Instr::Binary { op, a, b, .. } => {
+                let (x, y) = (get(a)?, get(b)?);
+                match op {
+                    Binary::Add => (
+                        self.map2(x, y, |b, x, y| b.ins().fadd(x, y)),
+                        [Partial::Const(1.0), Partial::Const(1.0)],
+                    ),
+                    Binary::Sub => (
+                        self.map2(x, y, |b, x, y| b.ins().fsub(x, y)),
+                        [Partial::Const(1.0), Partial::Const(-1.0)],
+                    ),
+                    Binary::Mul => (self.mul(x, y), [Partial::Val(y), Partial::Val(x)]),
+                    Binary::Div => {
+                        let v = self.div(x, y);
+                        if !self.partials {
+                            return Some((v, [none, none]));
+                        }
+                        // As the rule: r = 1/y, partials r and -v*r.
+                        let one = self.splat(1.0);
+                        let r = self.div(one, y);
+                        let nv = self.neg(v);
+                        let dy = self.mul(nv, r);
+                        (v, [Partial::Val(r), Partial::Val(dy)])
+                    }
+                    _ if self.partials => {
+                        let [v, dx, dy] = self.call::<3>(binary_fn(true), op as u8, &[x, y]);
+                        (v, [Partial::Val(dx), Partial::Val(dy)])
+                    }
+                    _ => {
+                        let [v] = self.call::<1>(binary_fn(false), op as u8, &[x, y]);
+                        (v, [none, none])
+                    }
+                }
+            }
+            Instr::Select {
+                cmp, x, y, a, b, ..
+            } => {
+                let (x, y, a, b) = (get(x)?, get(y)?, get(a)?, get(b)?);
+                let v = self.select(cmp, x, y, a, b);
+                if !self.partials {
+                    return Some((v, [none, none]));
+                }
+                let (one, zero) = (self.splat(1.0), self.splat(0.0));
+                let da = self.select(cmp, x, y, one, zero);
+                let db = self.select(cmp, x, y, zero, one);
+                (v, [Partial::Val(da), Partial::Val(db)])
+            }
+        })
+    }
+
+    /// `p * g`, the contribution of one partial to an argument's adjoint. Multiplying by
+    /// 1 or -1 is exact, so those are left out (only a NaN's sign bit can differ).
+    fn term(&mut self, p: Partial<H>, g: V<H>) -> V<H> {
+        match p {
+            Partial::Const(1.0) => g,
+            Partial::Const(-1.0) => self.neg(g),
+            Partial::Const(c) => {
+                let c = self.splat(c);
+                self.mul(c, g)
+            }
+            Partial::Val(p) => self.mul(p, g),
+        }
+    }
+
+    /// The whole function: inputs, instructions, outputs, and for gradients the reverse
+    /// sweep. `None` if the program reads a slot nothing wrote (a malformed program).
+    fn body(&mut self, p: &Program, slots: Value, adj: Value) -> Option<()> {
+        let mut val: Vec<Option<V<H>>> = vec![None; p.n_slots()];
+        for &(s, c) in p.consts() {
+            val[s as usize] = Some(self.splat(c));
+        }
+        for s in p.inputs().iter().flatten() {
+            val[*s as usize] = Some(self.load(slots, *s));
+        }
+        let mut parts = Vec::with_capacity(p.instrs().len());
+        for ins in p.instrs() {
+            let (v, d) = self.instr(ins, &val)?;
+            val[ins.dst() as usize] = Some(v);
+            parts.push(d);
+        }
+        for &o in p.outputs() {
+            let v = val[o as usize]?;
+            self.store(v, slots, o);
+        }
+        if !self.partials {
+            return Some(());
+        }
+
+        // The reverse sweep, as `kernel::reverse`: adjoints by slot, following the plan.
+        let mut adjv: Vec<Option<V<H>>> = vec![None; p.n_slots()];
+        for &o in p.outputs() {
+            if adjv[o as usize].is_none() {
+                adjv[o as usize] = Some(self.load(adj, o));
+            }
+        }
+        for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate().rev() {
+            if *plan == [Adjoint::Skip; 2] {
+                continue;
+            }
+            let (d, a, b) = match *ins {
+                Instr::Unary { dst, a, .. } => (dst, a, a),
+                Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
+            };
+            let g = adjv[d as usize]?;
+            let q = match p.fixed_partials()[i] {
+                Some([c0, c1]) => [Partial::Const(c0), Partial::Const(c1)],
+                None => parts[i],
+            };
+            for ((arg, q), how) in [a, b].into_iter().zip(q).zip(*plan) {
+                let t = match how {
+                    Adjoint::Skip => continue,
+                    _ => self.term(q, g),
+                };
+                let at = &mut adjv[arg as usize];
+                *at = Some(match (how, *at) {
+                    (Adjoint::Add, Some(x)) => self.map2(x, t, |b, x, t| b.ins().fadd(x, t)),
+                    (Adjoint::Add, None) => return None,
+                    _ => t,
+                });
+            }
+        }
+        for (i, s) in p.inputs().iter().enumerate() {
+            if let (Some(s), true) = (*s, p.has_gradient(i)) {
+                let v = adjv[s as usize]?;
+                self.store(v, adj, s);
+            }
+        }
+        Some(())
+    }
+}
+
+/// The helper for unary op rules: values and partials, or values only.
+fn unary_fn(partials: bool) -> usize {
+    let f: unsafe extern "C" fn(u32, *mut F64x4, u32) = match (partials, avx2()) {
+        #[cfg(target_arch = "x86_64")]
+        (true, true) => unary_rule_avx2,
+        #[cfg(target_arch = "x86_64")]
+        (false, true) => unary_value_avx2,
+        (true, _) => unary_rule,
+        (false, _) => unary_value,
+    };
+    f as usize
+}
+
+/// The helper for binary op rules.
+fn binary_fn(partials: bool) -> usize {
+    let f: unsafe extern "C" fn(u32, *mut F64x4, u32) = match (partials, avx2()) {
+        #[cfg(target_arch = "x86_64")]
+        (true, true) => binary_rule_avx2,
+        #[cfg(target_arch = "x86_64")]
+        (false, true) => binary_value_avx2,
+        (true, _) => binary_rule,
+        (false, _) => binary_value,
+    };
+    f as usize
+}
+
+/// Whether the helpers compiled for AVX2 and FMA can run (the same test as
+/// [`crate::batch::detect_isa`]).
+fn avx2() -> bool {
+    crate::batch::detect_isa() == crate::batch::Isa::Avx2Fma
+}
+
+/// Reads lane group `i` of `io`.
+///
+/// # Safety
+/// `io` points to at least `i + 1` lane groups.
+#[inline(always)]
+unsafe fn get(io: *mut F64x4, i: usize) -> F64x4 {
+    // SAFETY: in bounds by the caller's contract; the scratch is 32-byte aligned, but
+    // reading unaligned costs nothing here and assumes less.
+    unsafe { io.add(i).read_unaligned() }
+}
+
+/// Writes lane group `i` of `io`.
+///
+/// # Safety
+/// As [`get`].
+#[inline(always)]
+unsafe fn set(io: *mut F64x4, i: usize, v: F64x4) {
+    // SAFETY: as in `get`.
+    unsafe { io.add(i).write_unaligned(v) }
+}
+
+macro_rules! helpers {
+    ($($name:ident $avx:ident ($op:ident, $io:ident, $n:ident) $body:block)*) => {$(
+        /// A rule called from generated code with its lane groups in `io`.
+        ///
+        /// # Safety
+        /// `op` is the index of an op in its `ALL` table, and `io` points to the scratch
+        /// of `n` lane groups per argument and result that the rule reads and writes.
+        #[inline(never)]
+        unsafe extern "C" fn $name($op: u32, $io: *mut F64x4, $n: u32) $body
+
+        /// As its portable twin, compiled for AVX2 and FMA.
+        ///
+        /// # Safety
+        /// As its portable twin, and the CPU has AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[inline(never)]
+        unsafe extern "C" fn $avx($op: u32, $io: *mut F64x4, $n: u32) $body
+    )*};
+}
+
+helpers! {
+    unary_rule unary_rule_avx2 (op, io, n) {
+        let (op, n) = (Unary::ALL[op as usize], n as usize);
+        for g in 0..n {
+            // SAFETY: io holds n groups each of x, value, partial (see `Emit::instr`).
+            unsafe {
+                let (v, d) = op.rule(get(io, g));
+                set(io, n + g, v);
+                set(io, 2 * n + g, d);
+            }
+        }
+    }
+    unary_value unary_value_avx2 (op, io, n) {
+        let (op, n) = (Unary::ALL[op as usize], n as usize);
+        for g in 0..n {
+            // SAFETY: io holds n groups each of x, value.
+            unsafe { set(io, n + g, op.rule(get(io, g)).0) }
+        }
+    }
+    binary_rule binary_rule_avx2 (op, io, n) {
+        let (op, n) = (Binary::ALL[op as usize], n as usize);
+        for g in 0..n {
+            // SAFETY: io holds n groups each of x, y, value, two partials.
+            unsafe {
+                let (v, dx, dy) = op.rule(get(io, g), get(io, n + g));
+                set(io, 2 * n + g, v);
+                set(io, 3 * n + g, dx);
+                set(io, 4 * n + g, dy);
+            }
+        }
+    }
+    binary_value binary_value_avx2 (op, io, n) {
+        let (op, n) = (Binary::ALL[op as usize], n as usize);
+        for g in 0..n {
+            // SAFETY: io holds n groups each of x, y, value.
+            unsafe { set(io, 2 * n + g, op.rule(get(io, g), get(io, n + g)).0) }
+        }
+    }
+}
+
+const _: () = assert!(LANES == 4, "a lane group is two 128-bit vectors");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_tables_are_in_declaration_order() {
+        // The helpers find an op by its discriminant in `ALL`.
+        for (i, op) in Unary::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+        }
+        for (i, op) in Binary::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+        }
+    }
+}
