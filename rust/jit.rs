@@ -451,11 +451,10 @@ impl<'a, const H: usize> Emit<'a, H> {
     }
 
     /// `p * g`, the contribution of one partial to an argument's adjoint. Multiplying by
-    /// 1 or -1 is exact, so those are left out (only a NaN's sign bit can differ).
+    /// 1 is exact, so it is left out (only a NaN's payload can differ).
     fn term(&mut self, p: Partial<H>, g: V<H>) -> V<H> {
         match p {
             Partial::Const(1.0) => g,
-            Partial::Const(-1.0) => self.neg(g),
             Partial::Const(c) => {
                 let c = self.splat(c);
                 self.mul(c, g)
@@ -509,15 +508,20 @@ impl<'a, const H: usize> Emit<'a, H> {
                 None => parts[i],
             };
             for ((arg, q), how) in [a, b].into_iter().zip(q).zip(*plan) {
-                let t = match how {
-                    Adjoint::Skip => continue,
-                    _ => self.term(q, g),
-                };
-                let at = &mut adjv[arg as usize];
-                *at = Some(match (how, *at) {
-                    (Adjoint::Add, Some(x)) => self.map2(x, t, |b, x, t| b.ins().fadd(x, t)),
-                    (Adjoint::Add, None) => return None,
-                    _ => t,
+                let at = adjv[arg as usize];
+                adjv[arg as usize] = Some(match (how, at, q) {
+                    (Adjoint::Skip, ..) => continue,
+                    // x + (-1 * g) is x - g exactly; one instruction instead of a
+                    // multiplication (or a sign flip, which x86 builds in three) and an add.
+                    (Adjoint::Add, Some(x), Partial::Const(-1.0)) => {
+                        self.map2(x, g, |b, x, g| b.ins().fsub(x, g))
+                    }
+                    (Adjoint::Add, Some(x), q) => {
+                        let t = self.term(q, g);
+                        self.map2(x, t, |b, x, t| b.ins().fadd(x, t))
+                    }
+                    (Adjoint::Add, None, _) => return None,
+                    (Adjoint::Set, ..) => self.term(q, g),
                 });
             }
         }
