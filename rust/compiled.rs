@@ -56,10 +56,24 @@ impl std::fmt::Debug for Natives {
     }
 }
 
-/// Whether compiled functions run native code: unless `WENGERT_JIT` is 0, which keeps the
-/// interpreter (to compare, or on a host where code generation misbehaves).
-pub fn jit_enabled() -> bool {
-    std::env::var("WENGERT_JIT").map_or(true, |v| v != "0")
+/// When compiled functions run native code (see [`crate::jit`]), from `WENGERT_JIT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitMode {
+    /// `0`: always interpret (to compare, or on a host where code generation misbehaves).
+    Off,
+    /// `1`: native code whenever the host and the program allow it.
+    On,
+    /// Unset (or anything else): native code where [`crate::jit::worthwhile`] says it pays.
+    Auto,
+}
+
+/// The [`JitMode`] `WENGERT_JIT` asks for.
+pub fn jit_mode() -> JitMode {
+    match std::env::var("WENGERT_JIT").as_deref() {
+        Ok("0") => JitMode::Off,
+        Ok("1") => JitMode::On,
+        _ => JitMode::Auto,
+    }
 }
 
 impl Compiled {
@@ -140,13 +154,19 @@ impl Compiled {
     }
 
     /// The native code that serves `job`, compiled on first use; `None` when the job
-    /// needs the interpreter, native code is off (see [`jit_enabled`]) or unavailable.
+    /// needs the interpreter, native code is off or does not pay (see [`jit_mode`]), or
+    /// it is unavailable.
     pub fn native(&self, job: &Job) -> Option<&Kernel> {
-        let pass = batch::native_pass(job).filter(|_| jit_enabled())?;
+        let pass = batch::native_pass(job)?;
         let (p, i) = match pass {
             Pass::Values => (&self.program, 0),
             Pass::Gradient => (&self.gradients, 1),
         };
+        match jit_mode() {
+            JitMode::Off => return None,
+            JitMode::Auto if !crate::jit::worthwhile(p) => return None,
+            _ => {}
+        }
         let k = batch::groups_per_block(p, job);
         self.natives.0[i]
             .get_or_init(|| Kernel::new(p, pass, k).map(Arc::new))

@@ -34,6 +34,28 @@ use cranelift_module::{default_libcall_names, Linkage, Module};
 /// amortised anyway over the block.
 pub const MAX_INSTRS: usize = 20_000;
 
+/// Whether native code pays for `p`: ops other than the arithmetic ones, `sqrt` and
+/// `where` run as calls into Rust on four lane groups at a time, each paying for its
+/// arguments' trip through memory, where the interpreter runs such an op over a whole
+/// block in one loop. Measured (`benches/elementwise.py`, `benches/batch.py`): a lone
+/// `exp` 5.4 ns/row native vs 3.6 interpreted, Griewank's example (2 of 7 ops) even, a
+/// chain of 64 multiply-adds and one `exp` 42 vs 49 (gradient), Rosenbrock (no calls)
+/// 2x faster. So: native when at most one op in eight is a call.
+pub fn worthwhile(p: &Program) -> bool {
+    let calls = p
+        .instrs()
+        .iter()
+        .filter(|ins| match ins {
+            Instr::Unary { op, .. } => !matches!(op, Unary::Neg | Unary::Sqrt),
+            Instr::Binary { op, .. } => {
+                !matches!(op, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div)
+            }
+            Instr::Select { .. } => false,
+        })
+        .count();
+    8 * calls <= p.instrs().len()
+}
+
 /// What a kernel computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pass {

@@ -440,3 +440,42 @@ def test_environment_sets_threads_in_a_fresh_process():
         check=True,
     )
     assert out.stdout.strip() == "3"
+
+
+# -- native code and the interpreter ------------------------------------------------------
+
+ENGINE_SCRIPT = """
+import sys, numpy as np, wengert as wg
+
+def f(x, y):
+    s = wg.where(x[0] > y, x[1] * y, x[2] / y)
+    for i in range(3):
+        s = s * x[i] - wg.sqrt(x[(i + 1) % 3] * x[(i + 1) % 3] + 1.0) + wg.exp(-y)
+    return s
+
+F = wg.compile(f, shapes=[3, ()])
+rng = np.random.default_rng(7)
+x = rng.uniform(-2.0, 2.0, (1003, 3))
+x[5, 1] = np.nan
+x[9, 0] = np.inf
+y = rng.uniform(0.5, 1.5, 1003)
+v, (gx, gy) = F.value_and_grad(x, y, wrt=(0, 1))
+np.save(sys.stdout.buffer, np.concatenate([F(x, y), v, gx.ravel(), gy]))
+"""
+
+
+def test_native_code_and_the_interpreter_give_the_same_numbers():
+    """WENGERT_JIT=1 (native kernels) and 0 (interpreter): identical results, NaN included."""
+    import io
+    import subprocess
+    import sys
+
+    out = {}
+    for mode in ("0", "1"):
+        env = dict(os.environ, WENGERT_JIT=mode)
+        run = subprocess.run(
+            [sys.executable, "-c", ENGINE_SCRIPT], env=env, capture_output=True, check=True
+        )
+        out[mode] = np.load(io.BytesIO(run.stdout))
+    assert np.isnan(out["0"]).any()
+    np.testing.assert_array_equal(out["0"], out["1"])
