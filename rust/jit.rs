@@ -155,8 +155,12 @@ impl Kernel {
         sig_call.params.push(AbiParam::new(types::I32));
         // Several lane groups per call, interleaved: one group's dependency chains leave
         // the pipelines idle (a chain of 64 multiply-adds ran 1.7x slower than the
-        // interpreter), and a helper call on several groups overlaps their latencies.
-        let groups = [4, 2, 1].into_iter().find(|g| k % g == 0)?;
+        // interpreter), and a helper call on several groups overlaps their latencies. But
+        // four times the values in registers: with many live at once (a program's slots
+        // count them) the spills cost more than the overlap gains (Rosenbrock's gradient,
+        // 65 slots: 10% slower with four groups).
+        let most = if p.n_slots() <= 48 { 4 } else { 1 };
+        let groups = [4, 2, 1].into_iter().find(|&g| g <= most && k % g == 0)?;
         {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
             let block = b.create_block();
@@ -520,10 +524,7 @@ impl<'a, const H: usize> Emit<'a, H> {
             if *plan == [Adjoint::Skip; 2] {
                 continue;
             }
-            let (d, a, b) = match *ins {
-                Instr::Unary { dst, a, .. } => (dst, a, a),
-                Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
-            };
+            let (d, a, b) = ins.sweep_slots();
             let g = adjv[d as usize]?;
             let q = match p.fixed_partials()[i] {
                 Some([c0, c1]) => [Partial::Const(c0), Partial::Const(c1)],

@@ -288,10 +288,7 @@ pub fn reverse<T: Real>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k:
         if *plan == [Adjoint::Skip; 2] {
             continue;
         }
-        let (d, a, b) = match *ins {
-            Instr::Unary { dst, a, .. } => (dst, a, a),
-            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
-        };
+        let (d, a, b) = ins.sweep_slots();
         let [d, a, b] = [d, a, b].map(|s| s as usize * k);
         let range = |s: usize| s..s + k;
         with_partials!(p, i, parts, slots, k, |q0, q1| {
@@ -320,10 +317,7 @@ pub fn reverse<T: Real>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k:
 #[inline(always)]
 pub fn tangents<T: Real>(p: &Program, parts: &[T], slots: &[T], tan: &mut [T], k: usize) {
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
-        let (dst, a, b) = match *ins {
-            Instr::Unary { dst, a, .. } => (dst, a, a),
-            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
-        };
+        let (dst, a, b) = ins.sweep_slots();
         let (d, [x, y]) = dst_and_args(tan, dst as usize * k, [a, b].map(|s| s as usize * k), k);
         let on = plan.map(|m| m != Adjoint::Skip);
         with_partials!(p, i, parts, slots, k, |q0, q1| tangent(d, x, y, q0, q1, on))

@@ -43,6 +43,15 @@ impl Instr {
             Instr::Unary { dst, .. } | Instr::Binary { dst, .. } | Instr::Select { dst, .. } => dst,
         }
     }
+
+    /// The destination and the two differentiable arguments (a unary op's twice): the
+    /// slots a reverse or tangent sweep connects.
+    pub fn sweep_slots(&self) -> (u32, u32, u32) {
+        match *self {
+            Instr::Unary { dst, a, .. } => (dst, a, a),
+            Instr::Binary { dst, a, b, .. } | Instr::Select { dst, a, b, .. } => (dst, a, b),
+        }
+    }
 }
 
 /// An optimised, slot-allocated instruction list with `n_inputs` scalar inputs and
