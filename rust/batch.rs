@@ -269,7 +269,7 @@ pub fn run_into(
     let m = p.n_outputs();
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let k = groups_per_block(p, job);
-    let native = native.filter(|kn| Some(kn.pass()) == native_pass(job) && kn.groups() == k);
+    let native = native.filter(|kn| Some(kn.pass()) == native_pass(job) && kn.block_groups() == k);
     let block = k * LANES;
     let chunk = chunk_rows(n, block);
     let widths = ctx.widths();
