@@ -31,17 +31,19 @@ use cranelift_module::{default_libcall_names, Linkage, Module};
 
 /// Programs longer than this stay with the interpreter: Cranelift's time grows faster
 /// than the program (a gradient kernel keeps every forward value live into the reverse
-/// sweep). First gradient call of a chain of multiply-adds, measured with the other core
-/// busy: 250 ops 28 ms, 500 ops 50 ms, 1000 ops 131 ms, 2000 ops 504 ms, 5000 ops 3 s.
+/// sweep). First gradient call of a chain of multiply-adds (`benches/engines.py`): 250
+/// ops 7 ms, 500 ops 21 ms, 1000 ops 73 ms; before this limit, with the other core busy,
+/// 2000 ops took 0.5 s and 5000 ops 3 s.
 pub const MAX_INSTRS: usize = 1024;
 
 /// Whether native code pays for `p`: ops other than the arithmetic ones, `sqrt` and
 /// `where` run as calls into Rust on four lane groups at a time, each paying for its
 /// arguments' trip through memory, where the interpreter runs such an op over a whole
-/// block in one loop. Measured (`benches/elementwise.py`, `benches/batch.py`): a lone
-/// `exp` 5.4 ns/row native vs 3.6 interpreted, Griewank's example (2 of 7 ops) even, a
-/// chain of 64 multiply-adds and one `exp` 42 vs 49 (gradient), Rosenbrock (no calls)
-/// 2x faster. So: native when at most one op in eight is a call.
+/// block in one loop. Measured by `benches/engines.py` (ns/row, 1 thread, interpreted vs
+/// native): `exp` alone 3.9 vs 5.6; Griewank's example (2 calls in 7 ops) 8.6 vs 11.5
+/// for values, 13.8 vs 14.3 with gradients; an `exp` and 32 multiply-adds 50.0 vs 41.5
+/// with gradients; Rosenbrock (no calls) 81.4 vs 39.9. So: native when at most one op in
+/// eight is a call.
 pub fn worthwhile(p: &Program) -> bool {
     let calls = p
         .instrs()
