@@ -168,11 +168,11 @@ pub fn native_pass(job: &Job) -> Option<Pass> {
     }
 }
 
-/// Rows per chunk (a multiple of the block's rows): a function of `n` alone, so the work
-/// split, and every sum, is the same for any number of threads.
-fn chunk_rows(n: usize, block: usize) -> usize {
-    let target = n.div_ceil(64).max(1024);
-    target.div_ceil(block) * block
+/// Rows per chunk: a function of `n` alone, so the work split, and every sum (see
+/// [`Sums`]), is the same for any number of threads and either engine. A multiple of 128
+/// rows, so of every power-of-two block.
+fn chunk_rows(n: usize) -> usize {
+    n.div_ceil(64).max(1024).next_multiple_of(128)
 }
 
 /// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
@@ -188,13 +188,7 @@ pub fn groups_per_block(p: &Program, job: &Job) -> usize {
         Job::Values => slots,
         _ => 2 * slots + 2 * stored,
     };
-    let k = (256 * 1024 / (state * per_slot)).clamp(1, 32);
-    // A multiple of 4 where possible: native kernels take lane groups 4 at a time.
-    if k >= 4 {
-        k / 4 * 4
-    } else {
-        k
-    }
+    (256 * 1024 / (state * per_slot)).clamp(1, 32)
 }
 
 /// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`, with the
@@ -268,10 +262,10 @@ pub fn run_into(
     check(p, layout, args, n, job)?;
     let m = p.n_outputs();
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
-    let k = groups_per_block(p, job);
-    let native = native.filter(|kn| Some(kn.pass()) == native_pass(job) && kn.block_groups() == k);
-    let block = k * LANES;
-    let chunk = chunk_rows(n, block);
+    let native = native.filter(|kn| Some(kn.pass()) == native_pass(job));
+    // Native code has blocks of its own size (see `jit::BLOCK_GROUPS`).
+    let k = native.map_or_else(|| groups_per_block(p, job), Kernel::block_groups);
+    let chunk = chunk_rows(n);
     let widths = ctx.widths();
     if bufs.len() != widths.len()
         || bufs
@@ -314,7 +308,7 @@ pub fn run_into(
         .map(|(c, mut outs)| {
             let start = c * chunk;
             let end = ((c + 1) * chunk).min(n);
-            let mut acc = vec![0.0; ctx.acc_len()];
+            let mut acc = Sums::new(ctx.acc_len());
             SCRATCH.with_borrow_mut(|scratch| {
                 let mut st = State::new(scratch, &ctx, k);
                 match isa {
@@ -329,7 +323,7 @@ pub fn run_into(
                     _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
                 }
             });
-            acc
+            acc.total()
         })
         .collect();
     let mut acc = vec![0.0; ctx.acc_len()];
@@ -543,7 +537,7 @@ fn blocks_avx2(
     end: usize,
     k: usize,
     outs: &mut [&mut [f64]],
-    acc: &mut [f64],
+    acc: &mut Sums,
     st: &mut State,
 ) {
     blocks::<true>(ctx, native, start, end, k, outs, acc, st)
@@ -557,7 +551,7 @@ fn blocks_portable(
     end: usize,
     k: usize,
     outs: &mut [&mut [f64]],
-    acc: &mut [f64],
+    acc: &mut Sums,
     st: &mut State,
 ) {
     blocks::<false>(ctx, native, start, end, k, outs, acc, st)
@@ -813,23 +807,46 @@ fn store_rows<const AVX2: bool>(
     }
 }
 
-/// The sum of the first `rows` lane values of `src`: whole lane groups added as vectors
-/// (four running sums, one per lane, so the adds do not wait on each other row by row),
-/// then the lanes, then the rows of a partial last group. A fixed order, so the result
-/// depends only on the rows.
-#[inline(always)]
-fn sum_rows(src: &[F64x4], rows: usize) -> f64 {
-    let full = rows / LANES;
-    let mut acc = F64x4::default();
-    for &v in &src[..full] {
-        acc = acc + v;
+/// A chunk's running sums of per-row results (for `reduce`), one per accumulator entry:
+/// whole lane groups added as vectors, four sums per entry, one per lane (so the adds do
+/// not wait on each other row by row); rows of a partial group, only ever the chunk's
+/// last, apart. The order depends on the chunk's rows only, not on where blocks cut them:
+/// native code and the interpreter cut different blocks and agree to the bit.
+struct Sums {
+    lanes: Vec<F64x4>,
+    tail: Vec<f64>,
+}
+
+impl Sums {
+    fn new(len: usize) -> Self {
+        Sums {
+            lanes: vec![F64x4::default(); len],
+            tail: vec![0.0; len],
+        }
     }
-    let [a, b, c, d] = acc.0;
-    let mut t = (a + b) + (c + d);
-    for r in full * LANES..rows {
-        t += src[full].0[r % LANES];
+
+    /// Adds the first `rows` lane values of `src` to entry `i`.
+    #[inline(always)]
+    fn add(&mut self, i: usize, src: &[F64x4], rows: usize) {
+        let full = rows / LANES;
+        let mut acc = self.lanes[i];
+        for &v in &src[..full] {
+            acc = acc + v;
+        }
+        self.lanes[i] = acc;
+        for r in full * LANES..rows {
+            self.tail[i] += src[full].0[r % LANES];
+        }
     }
-    t
+
+    /// Each entry's sum: its lanes, then its partial group.
+    fn total(&self) -> Vec<f64> {
+        let lanes = self.lanes.iter().map(|v| {
+            let [a, b, c, d] = v.0;
+            (a + b) + (c + d)
+        });
+        lanes.zip(&self.tail).map(|(s, t)| s + t).collect()
+    }
 }
 
 /// Seeds the reverse sweep: each output slot's adjoint is the cotangent column of its
@@ -929,7 +946,7 @@ fn blocks<const AVX2: bool>(
     end: usize,
     k: usize,
     outs: &mut [&mut [f64]],
-    acc: &mut [f64],
+    acc: &mut Sums,
     st: &mut State,
 ) {
     let State {
@@ -988,7 +1005,7 @@ fn blocks<const AVX2: bool>(
         for (j, &o) in p.outputs().iter().enumerate() {
             let (lo, hi) = group(o);
             if ctx.reduced() {
-                acc[j] += sum_rows(&slots[lo..hi], rows);
+                acc.add(j, &slots[lo..hi], rows);
             } else {
                 store(&mut outs[VALUES][local * m..], m, j, &slots[lo..hi], rows);
             }
@@ -1008,7 +1025,7 @@ fn blocks<const AVX2: bool>(
                     let w = arg.size;
                     if reduced {
                         for &(e, lo) in &grad_cols[a] {
-                            acc[2 * m + grad_off[a] + e] += sum_rows(&adj[lo..lo + k], rows);
+                            acc.add(2 * m + grad_off[a] + e, &adj[lo..lo + k], rows);
                         }
                     } else {
                         store_rows::<AVX2>(
@@ -1030,7 +1047,7 @@ fn blocks<const AVX2: bool>(
                 for (j, &o) in p.outputs().iter().enumerate() {
                     let (lo, hi) = group(o);
                     if ctx.reduced() {
-                        acc[m + j] += sum_rows(&adj[lo..hi], rows);
+                        acc.add(m + j, &adj[lo..hi], rows);
                     } else {
                         store(&mut outs[TANGENTS][local * m..], m, j, &adj[lo..hi], rows);
                     }

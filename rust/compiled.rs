@@ -167,9 +167,8 @@ impl Compiled {
             JitMode::Auto if !crate::jit::worthwhile(p) => return None,
             _ => {}
         }
-        let k = batch::groups_per_block(p, job);
         self.natives.0[i]
-            .get_or_init(|| Kernel::new(p, pass, k).map(Arc::new))
+            .get_or_init(|| Kernel::new(p, pass, crate::jit::BLOCK_GROUPS).map(Arc::new))
             .as_deref()
     }
 

@@ -29,12 +29,40 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 
-/// Programs longer than this stay with the interpreter: Cranelift's time grows faster
-/// than the program (a gradient kernel keeps every forward value live into the reverse
-/// sweep). First gradient call of a chain of multiply-adds (`benches/engines.py`): 250
-/// ops 7 ms, 500 ops 21 ms, 1000 ops 73 ms; before this limit, with the other core busy,
-/// 2000 ops took 0.5 s and 5000 ops 3 s.
+/// Programs longer than this, or with more slots, stay with the interpreter: Cranelift's
+/// time grows faster than the program, and every slot live at once is a value in a
+/// register or on the kernel's stack. Value kernels of chains of 1023 divisions or
+/// multiply-adds compile in about 15 ms.
 pub const MAX_INSTRS: usize = 1024;
+/// See [`MAX_INSTRS`].
+pub const MAX_SLOTS: usize = 1024;
+
+/// Gradient kernels keep at most this many partials (see [`kept_partials`]) from the
+/// forward pass for the reverse sweep. All of them are live at once, in registers or
+/// spilled; the register allocator's time grows with the square of their number times
+/// the lane groups per call (about 36 ns per (partials x groups x 2) squared: 128
+/// divisions in a chain, 256 partials, took 0.16 s with four groups, 1023 took 19 s),
+/// and the spills cost more than the interpreter's stored partials: value and gradient
+/// of a chain of 64 multiply-adds (64 kept) 40 ns/row native vs 73 interpreted, 128
+/// (128 kept) 88 vs 83, 256 divisions (512 kept) 656 vs 300; Rosenbrock-16 (105 kept)
+/// 29 vs 81.
+pub const MAX_KEPT: usize = 128;
+
+/// Lane groups per block of rows run with native code. The interpreter wants long blocks,
+/// to spread each instruction's dispatch over many rows; native code has no dispatch,
+/// and short blocks keep a block's inputs, slots, adjoints and gradients in L1 while the
+/// next block's rows are fetched. Rosenbrock's value and gradient (1 thread, ns/row): 29
+/// with 4 groups, 34 with 8, 41 with 32.
+pub const BLOCK_GROUPS: usize = 4;
+
+/// The partials a gradient kernel of `p` keeps from the forward pass for the reverse
+/// sweep: those that are not constants, of arguments that receive an adjoint.
+pub fn kept_partials(p: &Program) -> usize {
+    (0..p.instrs().len())
+        .filter(|&i| p.fixed_partials()[i].is_none())
+        .map(|i| p.plan()[i].iter().filter(|&&a| a != Adjoint::Skip).count())
+        .sum()
+}
 
 /// Whether native code pays for `p`: ops other than the arithmetic ones, `sqrt` and
 /// `where` run as calls into Rust on four lane groups at a time, each paying for its
@@ -110,8 +138,8 @@ impl std::fmt::Debug for Kernel {
 
 impl Kernel {
     /// Compiles `p` for `pass` and blocks of `k` lane groups; `None` when this host has no
-    /// Cranelift backend, the program is longer than [`MAX_INSTRS`], or code generation
-    /// fails (the caller then interprets).
+    /// Cranelift backend, the program is beyond [`MAX_INSTRS`], [`MAX_SLOTS`] or for
+    /// gradients [`MAX_KEPT`], or code generation fails (the caller then interprets).
     ///
     /// ```
     /// use wengert::graph::Graph;
@@ -131,12 +159,23 @@ impl Kernel {
     /// assert_eq!(slots[p.outputs()[0] as usize].0, [10.0, 20.0, 30.0, 40.0]);
     /// ```
     pub fn new(p: &Program, pass: Pass, k: usize) -> Option<Kernel> {
-        if p.instrs().len() > MAX_INSTRS || k == 0 {
+        let too_big = p.instrs().len() > MAX_INSTRS
+            || p.n_slots() > MAX_SLOTS
+            || (pass == Pass::Gradient && kept_partials(p) > MAX_KEPT);
+        // Offsets into a block are 32-bit immediates in the code.
+        let block_bytes = k
+            .checked_mul(MAX_SLOTS)
+            .and_then(|n| n.checked_mul(std::mem::size_of::<F64x4>()));
+        if too_big || k == 0 || block_bytes.is_none_or(|b| b > i32::MAX as usize) {
             return None;
         }
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").ok()?;
         flags.set("is_pic", "false").ok()?;
+        // Spills of many live values can make a frame larger than a page: touch each page
+        // on the way down, so a thread with a small stack hits its guard page.
+        flags.set("enable_probestack", "true").ok()?;
+        flags.set("probestack_strategy", "inline").ok()?;
         let isa = cranelift_native::builder()
             .ok()?
             .finish(settings::Flags::new(flags))

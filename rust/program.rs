@@ -457,6 +457,48 @@ impl Program {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError(pub String);
 
+/// Whether slots are used as [`Program::new`] uses them: every slot is written by an
+/// input, a constant or an instruction; inputs and constants each have their own; no
+/// instruction reads a slot before it is written or writes one it reads. Both engines
+/// rely on this (the native code's addresses are 32-bit offsets, the interpreter borrows
+/// an instruction's destination apart from its arguments), and a pickle can say anything.
+fn check_slots(
+    n_slots: usize,
+    inputs: &[Option<u32>],
+    consts: &[(u32, f64)],
+    instrs: &[Instr],
+    outputs: &[u32],
+) -> Result<(), &'static str> {
+    if n_slots > inputs.len() + consts.len() + instrs.len() {
+        return Err("more slots than values");
+    }
+    let mut written = vec![false; n_slots];
+    let starts = inputs.iter().flatten().chain(consts.iter().map(|(s, _)| s));
+    for &s in starts {
+        if std::mem::replace(&mut written[s as usize], true) {
+            return Err("two inputs or constants in one slot");
+        }
+    }
+    for ins in instrs {
+        let args: &[u32] = match ins {
+            Instr::Unary { a, .. } => &[*a],
+            Instr::Binary { a, b, .. } => &[*a, *b],
+            Instr::Select { x, y, a, b, .. } => &[*x, *y, *a, *b],
+        };
+        if args.iter().any(|&a| !written[a as usize]) {
+            return Err("an instruction reads a slot before it is written");
+        }
+        if args.contains(&ins.dst()) {
+            return Err("an instruction writes a slot it reads");
+        }
+        written[ins.dst() as usize] = true;
+    }
+    if outputs.iter().any(|&o| !written[o as usize]) {
+        return Err("an output slot is never written");
+    }
+    Ok(())
+}
+
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "not a serialized wengert program: {}", self.0)
@@ -634,6 +676,7 @@ impl Program {
         if pos != b.len() {
             return Err(err("trailing bytes"));
         }
+        check_slots(n_slots as usize, &inputs, &consts, &instrs, &outputs).map_err(err)?;
         Ok(Program::planned(
             n_slots,
             inputs,

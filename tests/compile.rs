@@ -133,6 +133,42 @@ fn programs_survive_serialisation_and_reject_garbage() {
     assert!(Compiled::from_bytes(&whole[..whole.len() / 2], &[3]).is_err());
 }
 
+/// A program of one input and one negation, in the format of `Program::to_bytes`, with
+/// slots chosen by hand: `n_slots`, the input's slot, and the negation's destination,
+/// argument and output.
+fn negation(n_slots: u32, input: u32, [dst, arg, out]: [u32; 3]) -> Vec<u8> {
+    let mut b = b"wengert2".to_vec();
+    b.push(0); // values layout
+    for w in [n_slots, 1, input, 0, 1] {
+        b.extend(w.to_le_bytes()); // slots, 1 input, its slot, 0 constants, 1 instruction
+    }
+    b.extend([0, 0]); // unary, Neg
+    for w in [dst, arg, 1, out] {
+        b.extend(w.to_le_bytes()); // dst, a, 1 output, its slot
+    }
+    b
+}
+
+#[test]
+fn decoded_programs_must_use_slots_as_compiled_ones_do() {
+    assert!(Program::from_bytes(&negation(2, 0, [1, 0, 1])).is_ok());
+    // Slot 2^24 is 2 GiB into a block of 4 lane groups: past a 32-bit offset in native
+    // code (this program once crashed the process from a pickle).
+    let far = 1 << 24;
+    for bad in [
+        negation(far + 1, 0, [far, 0, far]), // more slots than values
+        negation(1, 0, [0, 0, 0]),           // writes the slot it reads
+        negation(3, 0, [1, 2, 1]),           // reads a slot nothing wrote
+        negation(3, 0, [1, 0, 2]),           // outputs a slot nothing wrote
+    ] {
+        assert!(Program::from_bytes(&bad).is_err());
+        let mut whole = (bad.len() as u64).to_le_bytes().to_vec();
+        whole.extend(&bad);
+        whole.extend(&bad);
+        assert!(Compiled::from_bytes(&whole, &[1]).is_err());
+    }
+}
+
 /// Scalar (one number per row) arguments and a one-column output take the contiguous
 /// copy paths of the batch loader and writer; every row count around the lane width and
 /// a partial last block must give the same rows as forward mode.

@@ -3,7 +3,7 @@
 
 use wengert::batch::{self, Arg, Job, Layout, Reduce};
 use wengert::graph::{Cmp, Graph};
-use wengert::jit::{Kernel, Pass};
+use wengert::jit::{Kernel, Pass, BLOCK_GROUPS, MAX_KEPT};
 use wengert::kernel;
 use wengert::lanes::F64x4;
 use wengert::op::{Binary, Unary};
@@ -197,7 +197,8 @@ fn batch_results_do_not_depend_on_the_engine() {
         let (g, outs) = random_graph(&mut rng, 3, 30);
         let p = Program::for_gradients(&g, &outs);
         let layout = Layout::new(&[2, 1]);
-        let n = 1 + rng.below(700);
+        // Past 1024 rows: several chunks.
+        let n = 1 + rng.below(2500);
         let x: Vec<f64> = (0..2 * n).map(|_| rng.number()).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.number()).collect();
         let ct: Vec<f64> = (0..n * outs.len()).map(|_| rng.number()).collect();
@@ -207,8 +208,12 @@ fn batch_results_do_not_depend_on_the_engine() {
             wrt: vec![true, true],
         };
         let isa = batch::detect_isa();
-        for reduce in [Reduce::None, Reduce::Sum] {
-            let k = batch::groups_per_block(&p, &job);
+        // Native blocks of any size (the one used, and odd ones) cut the rows elsewhere
+        // than the interpreter's; sums must not notice.
+        for (reduce, k) in [Reduce::None, Reduce::Sum]
+            .into_iter()
+            .flat_map(|r| [(r, BLOCK_GROUPS), (r, 3)])
+        {
             let kern = Kernel::new(&p, Pass::Gradient, k).unwrap();
             let a = batch::run(&p, &layout, &args, n, &job, reduce, isa, None).unwrap();
             let b = batch::run(&p, &layout, &args, n, &job, reduce, isa, Some(&kern)).unwrap();
@@ -221,5 +226,27 @@ fn batch_results_do_not_depend_on_the_engine() {
                 assert!(same(*u, *v), "case {case}, {reduce:?}: {u} vs {v}");
             }
         }
+    }
+}
+
+/// Kernels whose compile time would explode are refused, so the caller interprets: a
+/// chain of divisions keeps two partials per division for the reverse sweep (at 1023
+/// divisions, Cranelift took 19 s), and its value kernel keeps none.
+#[test]
+fn gradient_kernels_keep_a_bounded_number_of_partials() {
+    for (n, fits) in [(MAX_KEPT / 2, true), (MAX_KEPT / 2 + 1, false)] {
+        let mut g = Graph::new(2);
+        let (x, y) = (g.input(0), g.input(1));
+        let mut v = x;
+        for _ in 0..n {
+            v = g.binary(Binary::Div, v, y);
+        }
+        let p = Program::for_gradients(&g, &[v]);
+        assert_eq!(wengert::jit::kept_partials(&p), 2 * n);
+        assert_eq!(
+            Kernel::new(&p, Pass::Gradient, BLOCK_GROUPS).is_some(),
+            fits
+        );
+        assert!(Kernel::new(&Program::new(&g, &[v]), Pass::Values, BLOCK_GROUPS).is_some());
     }
 }
