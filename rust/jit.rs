@@ -11,6 +11,8 @@
 //! adjoints receive the same contributions in the same order (the plan of
 //! [`crate::program::Adjoint`], slot for slot), and every other op calls its rule in
 //! [`crate::op`], compiled in Rust, through [`unary_rule`] and [`binary_rule`].
+//! The one difference: a NaN's sign and payload, which neither compiler keeps (LLVM
+//! turns the interpreter's `-1 * g` into a sign flip, for one).
 //!
 //! A lane group is four `f64` lanes; the code holds it as two 128-bit vectors, the widest
 //! Cranelift emits.
@@ -638,8 +640,8 @@ fn avx2() -> bool {
 /// `io` points to at least `i + 1` lane groups.
 #[inline(always)]
 unsafe fn get(io: *mut F64x4, i: usize) -> F64x4 {
-    // SAFETY: in bounds by the caller's contract; the scratch is 32-byte aligned, but
-    // reading unaligned costs nothing here and assumes less.
+    // SAFETY: in bounds by the caller's contract. Unaligned: Cranelift aligns stack
+    // slots to the frame's 16 bytes, not the 32 of `F64x4`.
     unsafe { io.add(i).read_unaligned() }
 }
 
