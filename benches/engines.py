@@ -5,9 +5,12 @@ of generating native code.
 
 Prints ns/row of value and value + gradient at 1 thread with WENGERT_JIT=0 (interpreter)
 and WENGERT_JIT=1 (native code wherever possible). Left to itself wengert picks native
-code for Rosenbrock, the two chains and sqrt, and the interpreter for Griewank and exp
-(see `wengert::jit::worthwhile`). Then the first value and gradient calls of chains of
-multiply-adds of growing length with native code: the figures behind `MAX_INSTRS`.
+code for Rosenbrock and the two chains, and the interpreter for Griewank, exp, sqrt and
+the chain of 64 divisions (see `wengert::jit::worthwhile`; the chain keeps 128 partials for
+the reverse sweep, as many as `wengert::jit::MAX_KEPT` allows). Then the first calls with
+native code,
+which include generating it: values of chains of multiply-adds of growing length (the
+figures behind `MAX_INSTRS`), and gradients of chains of divisions up to `MAX_KEPT`.
 """
 
 from __future__ import annotations
@@ -54,6 +57,16 @@ def chain(m):
     return f
 
 
+def divisions(m):
+    def f(x):
+        v = x[0]
+        for i in range(m):
+            v = v / x[1 + i % 3]
+        return v
+
+    return f
+
+
 def engines():
     rng = np.random.default_rng(0)
     cases = [
@@ -63,6 +76,7 @@ def engines():
         ("exp + 32 multiply-adds", chain(32), 4, rng.uniform(0.5, 1.5, (N, 4))),
         ("exp alone", lambda x: wg.exp(x[0]), 1, rng.uniform(-3, 3, (N, 1))),
         ("sqrt alone", lambda x: wg.sqrt(x[0]), 1, rng.uniform(0, 3, (N, 1))),
+        ("64 divisions", divisions(64), 4, rng.uniform(0.9, 1.1, (N, 4))),
     ]
     print(f"value and value + gradient, ns/row, 1 thread, {N} rows")
     print(f"   {'function':24s} {'interp v':>9s} {'native v':>9s} {'interp g':>9s} {'native g':>9s}")
@@ -78,10 +92,17 @@ def engines():
         print(f"   {name:24s} {iv * ns:9.1f} {nv * ns:9.1f} {ig * ns:9.1f} {ng * ns:9.1f}")
 
 
+def first_call(f, d, grad):
+    F = wg.compile(f, shapes=[d])
+    X = np.random.default_rng(1).uniform(0.9, 1.1, (1000, d))
+    t0 = time.perf_counter()
+    F.value_and_grad(X) if grad else F(X)
+    return time.perf_counter() - t0
+
+
 def first_calls():
-    print("first value and gradient calls with native code generation (WENGERT_JIT=1), seconds")
+    print("first calls with native code generation (WENGERT_JIT=1), seconds")
     os.environ["WENGERT_JIT"] = "1"
-    X = np.random.default_rng(1).random((1000, 3))
     for m in (250, 500, 1000):
 
         def f(x, m=m):
@@ -90,13 +111,11 @@ def first_calls():
                 s = s * x[1] + x[2] * 0.5 - s * s
             return s
 
-        F = wg.compile(f, shapes=[3])
-        t0 = time.perf_counter()
-        F(X)
-        t1 = time.perf_counter()
-        F.value_and_grad(X)
-        t2 = time.perf_counter()
-        print(f"   {m:5d} ops: value {t1 - t0:.3f}  gradient {t2 - t1:.3f}")
+        print(f"   value, {m:4d} ops (multiply-adds):     {first_call(f, 3, False):.3f}")
+    for m in (16, 32, 64, 65):
+        t = first_call(divisions(m), 4, True)
+        past = " (past MAX_KEPT: interpreted)" if m > 64 else ""
+        print(f"   gradient, {m:3d} divisions ({2 * m:3d} kept): {t:.3f}{past}")
     os.environ.pop("WENGERT_JIT")
 
 

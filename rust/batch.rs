@@ -263,7 +263,7 @@ pub fn run_into(
     let m = p.n_outputs();
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let native = native.filter(|kn| Some(kn.pass()) == native_pass(job));
-    // Native code has blocks of its own size (see `jit::BLOCK_GROUPS`).
+    // Native code has blocks of its own size (see `jit::block_groups`).
     let k = native.map_or_else(|| groups_per_block(p, job), Kernel::block_groups);
     let chunk = chunk_rows(n);
     let widths = ctx.widths();

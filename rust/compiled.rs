@@ -168,7 +168,7 @@ impl Compiled {
             _ => {}
         }
         self.natives.0[i]
-            .get_or_init(|| Kernel::new(p, pass, crate::jit::BLOCK_GROUPS).map(Arc::new))
+            .get_or_init(|| Kernel::new(p, pass, crate::jit::block_groups(p, pass)).map(Arc::new))
             .as_deref()
     }
 

@@ -50,12 +50,23 @@ pub const MAX_SLOTS: usize = 1024;
 /// 29 vs 81.
 pub const MAX_KEPT: usize = 128;
 
-/// Lane groups per block of rows run with native code. The interpreter wants long blocks,
-/// to spread each instruction's dispatch over many rows; native code has no dispatch,
-/// and short blocks keep a block's inputs, slots, adjoints and gradients in L1 while the
-/// next block's rows are fetched. Rosenbrock's value and gradient (1 thread, ns/row): 29
-/// with 4 groups, 34 with 8, 41 with 32.
-pub const BLOCK_GROUPS: usize = 4;
+/// Lane groups per block of rows run with native code for `p` and `pass`: as many as keep
+/// the block's slots (and adjoints) within 8 KiB, from 4 to 32 and a multiple of 4 (the
+/// lane groups of one call). The interpreter wants long blocks, to spread each
+/// instruction's dispatch over many rows; native code has no dispatch, and short blocks
+/// keep a block's inputs, slots, adjoints and gradients in L1 while the next block's rows
+/// are fetched. But each block costs a little, which a short program notices. Measured
+/// (1 thread, ns/row, 4 / 8 / 16 / 32 groups): Rosenbrock's value and gradient (65
+/// slots) 29.8 / 37.2 / 41.2 / 41.5, its value 16.6 / 15.6 / 18.8 / 20.0; `x * 3` 1.66 /
+/// 1.73 / 0.77 / 0.64.
+pub fn block_groups(p: &Program, pass: Pass) -> usize {
+    let per_group = p.n_slots().max(1) * std::mem::size_of::<F64x4>();
+    let per_group = match pass {
+        Pass::Values => per_group,
+        Pass::Gradient => 2 * per_group,
+    };
+    (8 * 1024 / per_group).clamp(4, 32) / 4 * 4
+}
 
 /// The partials a gradient kernel of `p` keeps from the forward pass for the reverse
 /// sweep: those that are not constants, of arguments that receive an adjoint.
@@ -73,20 +84,20 @@ pub fn kept_partials(p: &Program) -> usize {
 /// native): `exp` alone 3.9 vs 5.6; Griewank's example (2 calls in 7 ops) 8.6 vs 11.5
 /// for values, 13.8 vs 14.3 with gradients; an `exp` and 32 multiply-adds 50.0 vs 41.5
 /// with gradients; Rosenbrock (no calls) 81.4 vs 39.9. So: native when at most one op in
-/// eight is a call.
+/// eight is a call. Divisions and square roots count as calls: they are bound by the
+/// divider, which takes 256 bits at a time where native code gives it 128 (a chain of 64
+/// divisions: 24 vs 55 for values, 82 vs 122 with gradients; `sqrt` alone 1.5 vs 2.2).
 pub fn worthwhile(p: &Program) -> bool {
-    let calls = p
+    let slow = p
         .instrs()
         .iter()
         .filter(|ins| match ins {
-            Instr::Unary { op, .. } => !matches!(op, Unary::Neg | Unary::Sqrt),
-            Instr::Binary { op, .. } => {
-                !matches!(op, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div)
-            }
+            Instr::Unary { op, .. } => !matches!(op, Unary::Neg),
+            Instr::Binary { op, .. } => !matches!(op, Binary::Add | Binary::Sub | Binary::Mul),
             Instr::Select { .. } => false,
         })
         .count();
-    8 * calls <= p.instrs().len()
+    8 * slow <= p.instrs().len()
 }
 
 /// What a kernel computes.

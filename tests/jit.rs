@@ -3,7 +3,7 @@
 
 use wengert::batch::{self, Arg, Job, Layout, Reduce};
 use wengert::graph::{Cmp, Graph};
-use wengert::jit::{Kernel, Pass, BLOCK_GROUPS, MAX_KEPT};
+use wengert::jit::{self, Kernel, Pass, MAX_KEPT};
 use wengert::kernel;
 use wengert::lanes::F64x4;
 use wengert::op::{Binary, Unary};
@@ -212,7 +212,7 @@ fn batch_results_do_not_depend_on_the_engine() {
         // than the interpreter's; sums must not notice.
         for (reduce, k) in [Reduce::None, Reduce::Sum]
             .into_iter()
-            .flat_map(|r| [(r, BLOCK_GROUPS), (r, 3)])
+            .flat_map(|r| [(r, jit::block_groups(&p, Pass::Gradient)), (r, 3)])
         {
             let kern = Kernel::new(&p, Pass::Gradient, k).unwrap();
             let a = batch::run(&p, &layout, &args, n, &job, reduce, isa, None).unwrap();
@@ -242,11 +242,8 @@ fn gradient_kernels_keep_a_bounded_number_of_partials() {
             v = g.binary(Binary::Div, v, y);
         }
         let p = Program::for_gradients(&g, &[v]);
-        assert_eq!(wengert::jit::kept_partials(&p), 2 * n);
-        assert_eq!(
-            Kernel::new(&p, Pass::Gradient, BLOCK_GROUPS).is_some(),
-            fits
-        );
-        assert!(Kernel::new(&Program::new(&g, &[v]), Pass::Values, BLOCK_GROUPS).is_some());
+        assert_eq!(jit::kept_partials(&p), 2 * n);
+        assert_eq!(Kernel::new(&p, Pass::Gradient, 4).is_some(), fits);
+        assert!(Kernel::new(&Program::new(&g, &[v]), Pass::Values, 4).is_some());
     }
 }
