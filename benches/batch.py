@@ -85,7 +85,10 @@ def set_threads(n):
 def interleaved(impls, value_fn, threads):
     """Best-of-REPEAT seconds for every implementation at every thread count, plus the
     wengert value-only call. Thread counts alternate within each round, so a burst of load
-    from other processes hits every column alike instead of one."""
+    from other processes hits every column alike instead of one. Each timed call follows
+    an untimed one of its own: after JAX, XLA's idle threads spin for a while, and took
+    the second core from the next 2 ms call (Rosenbrock's value at 2 threads timed as at
+    1). A pause instead lets every pool's threads fall asleep, which cost more."""
     jobs = [(label, fn) for label, fn in impls.items()] + [("__value__", value_fn)]
     res = {label: {} for label, _ in jobs}
     for label, fn in jobs:
@@ -96,6 +99,7 @@ def interleaved(impls, value_fn, threads):
         for label, fn in jobs:
             for nt in threads:
                 set_threads(nt)
+                fn()
                 t = time.perf_counter()
                 fn()
                 dt = time.perf_counter() - t
