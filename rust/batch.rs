@@ -169,8 +169,9 @@ pub fn native_pass(job: &Job) -> Option<Pass> {
 }
 
 /// Rows per chunk: a function of `n` alone, so the work split, and every sum (see
-/// [`Sums`]), is the same for any number of threads and either engine. A multiple of 128
-/// rows, so of every power-of-two block.
+/// [`Sums`]), is the same for any number of threads and either engine. A multiple of 4
+/// rows, so only the last chunk can end in a partial lane group; of 128, so most blocks
+/// fit a chunk whole.
 fn chunk_rows(n: usize) -> usize {
     n.div_ceil(64).max(1024).next_multiple_of(128)
 }

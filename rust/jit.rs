@@ -118,7 +118,7 @@ type Entry = unsafe extern "C" fn(*mut F64x4, *mut F64x4);
 /// A program compiled to native code for one [`Pass`] and blocks of `k` lane groups.
 pub struct Kernel {
     /// Owns the code; never touched after construction but to free it.
-    module: Option<JITModule>,
+    _code: Code,
     entry: Entry,
     pass: Pass,
     k: usize,
@@ -128,16 +128,21 @@ pub struct Kernel {
 }
 
 // SAFETY: the module is only used while building (in `Kernel::new`, on one thread) and in
-// `Drop`; afterwards the code is immutable executable memory, and `entry` reads and writes
+// `Code`'s `Drop`; afterwards the code is immutable executable memory, and `entry` reads and writes
 // nothing but the buffers passed to it, so calls from several threads at once are sound.
 unsafe impl Send for Kernel {}
 // SAFETY: as for `Send`: `&Kernel` only gives access to `run`, which is reentrant.
 unsafe impl Sync for Kernel {}
 
-impl Drop for Kernel {
+/// The module that holds a kernel's code, freed on drop: with the kernel, or when
+/// building it fails halfway.
+struct Code(Option<JITModule>);
+
+impl Drop for Code {
     fn drop(&mut self) {
-        if let Some(m) = self.module.take() {
-            // SAFETY: `entry` is the only pointer into the code and dies with `self`.
+        if let Some(m) = self.0.take() {
+            // SAFETY: the only pointer into the code is a `Kernel`'s `entry`, and the
+            // kernel owns this and dies with it; while building, nothing has it yet.
             unsafe { m.free_memory() }
         }
     }
@@ -193,7 +198,11 @@ impl Kernel {
             .ok()?
             .finish(settings::Flags::new(flags))
             .ok()?;
-        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut code = Code(Some(JITModule::new(JITBuilder::with_isa(
+            isa,
+            default_libcall_names(),
+        ))));
+        let module = code.0.as_mut()?;
         let ptr = module.target_config().pointer_type();
         let mut ctx = module.make_context();
         ctx.func.signature.params.push(AbiParam::new(ptr));
@@ -215,7 +224,9 @@ impl Kernel {
         // count them) the spills cost more than the overlap gains (Rosenbrock's gradient,
         // 65 slots: 10% slower with four groups).
         let most = if p.n_slots() <= 48 { 4 } else { 1 };
-        let groups = [4, 2, 1].into_iter().find(|&g| g <= most && k % g == 0)?;
+        let groups = [4, 2, 1]
+            .into_iter()
+            .find(|&g| g <= most && k.is_multiple_of(g))?;
         {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
             let block = b.create_block();
@@ -242,12 +253,12 @@ impl Kernel {
         module.define_function(id, &mut ctx).ok()?;
         module.clear_context(&mut ctx);
         module.finalize_definitions().ok()?;
-        let code = module.get_finalized_function(id);
-        // SAFETY: `code` is the function just defined with the signature (pointer, pointer)
+        let f = module.get_finalized_function(id);
+        // SAFETY: `f` is the function just defined with the signature (pointer, pointer)
         // and no results in the host's default calling convention, which is `extern "C"`.
-        let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
+        let entry = unsafe { std::mem::transmute::<*const u8, Entry>(f) };
         Some(Kernel {
-            module: Some(module),
+            _code: code,
             entry,
             pass,
             k,

@@ -458,8 +458,9 @@ impl Program {
 pub struct DecodeError(pub String);
 
 /// Whether slots are used as [`Program::new`] uses them: every slot is written by an
-/// input, a constant or an instruction; inputs and constants each have their own; no
-/// instruction reads a slot before it is written or writes one it reads. Both engines
+/// input, a constant or an instruction; inputs and constants each have their own, and
+/// constants keep theirs (the interpreter loads them once per chunk); no instruction reads
+/// a slot before it is written or writes one it reads. Both engines
 /// rely on this (the native code's addresses are 32-bit offsets, the interpreter borrows
 /// an instruction's destination apart from its arguments), and a pickle can say anything.
 fn check_slots(
@@ -479,6 +480,10 @@ fn check_slots(
             return Err("two inputs or constants in one slot");
         }
     }
+    let mut constant = vec![false; n_slots];
+    for &(s, _) in consts {
+        constant[s as usize] = true;
+    }
     for ins in instrs {
         let args: &[u32] = match ins {
             Instr::Unary { a, .. } => &[*a],
@@ -490,6 +495,9 @@ fn check_slots(
         }
         if args.contains(&ins.dst()) {
             return Err("an instruction writes a slot it reads");
+        }
+        if constant[ins.dst() as usize] {
+            return Err("an instruction writes a constant's slot");
         }
         written[ins.dst() as usize] = true;
     }

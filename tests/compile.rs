@@ -3,6 +3,7 @@
 
 use wengert::batch::{Arg, BatchError, Job, Reduce};
 use wengert::compiled::{self, Compiled};
+use wengert::op::{Binary, Unary};
 use wengert::program::Program;
 use wengert::{Dual, Real};
 
@@ -133,35 +134,84 @@ fn programs_survive_serialisation_and_reject_garbage() {
     assert!(Compiled::from_bytes(&whole[..whole.len() / 2], &[3]).is_err());
 }
 
-/// A program of one input and one negation, in the format of `Program::to_bytes`, with
-/// slots chosen by hand: `n_slots`, the input's slot, and the negation's destination,
-/// argument and output.
-fn negation(n_slots: u32, input: u32, [dst, arg, out]: [u32; 3]) -> Vec<u8> {
+/// A program in the format of `Program::to_bytes` (values layout), slots chosen by hand:
+/// inputs (`u32::MAX` for none), constants, instructions (unary Neg or binary op `code`
+/// with its destination and arguments) and outputs.
+fn encode(
+    n_slots: u32,
+    inputs: &[u32],
+    consts: &[(u32, f64)],
+    instrs: &[(u8, u8, &[u32])],
+    outputs: &[u32],
+) -> Vec<u8> {
     let mut b = b"wengert2".to_vec();
-    b.push(0); // values layout
-    for w in [n_slots, 1, input, 0, 1] {
-        b.extend(w.to_le_bytes()); // slots, 1 input, its slot, 0 constants, 1 instruction
+    b.push(0);
+    let u = |b: &mut Vec<u8>, w: u32| b.extend(w.to_le_bytes());
+    u(&mut b, n_slots);
+    u(&mut b, inputs.len() as u32);
+    inputs.iter().for_each(|&s| u(&mut b, s));
+    u(&mut b, consts.len() as u32);
+    for &(s, c) in consts {
+        u(&mut b, s);
+        b.extend(c.to_le_bytes());
     }
-    b.extend([0, 0]); // unary, Neg
-    for w in [dst, arg, 1, out] {
-        b.extend(w.to_le_bytes()); // dst, a, 1 output, its slot
+    u(&mut b, instrs.len() as u32);
+    for &(tag, code, slots) in instrs {
+        b.extend([tag, code]);
+        slots.iter().for_each(|&s| u(&mut b, s));
     }
+    u(&mut b, outputs.len() as u32);
+    outputs.iter().for_each(|&s| u(&mut b, s));
     b
 }
 
 #[test]
 fn decoded_programs_must_use_slots_as_compiled_ones_do() {
-    assert!(Program::from_bytes(&negation(2, 0, [1, 0, 1])).is_ok());
+    const NEG: (u8, u8) = (0, Unary::Neg as u8);
+    const ADD: (u8, u8) = (1, Binary::Add as u8);
+    const MUL: (u8, u8) = (1, Binary::Mul as u8);
+    let neg = |slots: &'static [u32]| (NEG.0, NEG.1, slots);
+    assert!(Program::from_bytes(&encode(2, &[0], &[], &[neg(&[1, 0])], &[1])).is_ok());
     // Slot 2^24 is 2 GiB into a block of 4 lane groups: past a 32-bit offset in native
     // code (this program once crashed the process from a pickle).
-    let far = 1 << 24;
-    for bad in [
-        negation(far + 1, 0, [far, 0, far]), // more slots than values
-        negation(1, 0, [0, 0, 0]),           // writes the slot it reads
-        negation(3, 0, [1, 2, 1]),           // reads a slot nothing wrote
-        negation(3, 0, [1, 0, 2]),           // outputs a slot nothing wrote
-    ] {
-        assert!(Program::from_bytes(&bad).is_err());
+    const FAR: u32 = 1 << 24;
+    let cases = [
+        (
+            encode(FAR + 1, &[0], &[], &[neg(&[FAR, 0])], &[FAR]),
+            "more slots than values",
+        ),
+        (
+            encode(1, &[0], &[], &[neg(&[0, 0])], &[0]),
+            "writes a slot it reads",
+        ),
+        (
+            encode(2, &[u32::MAX], &[], &[neg(&[0, 1])], &[0]),
+            "reads a slot before",
+        ),
+        (
+            encode(2, &[0, u32::MAX], &[], &[], &[1]),
+            "output slot is never written",
+        ),
+        (
+            encode(2, &[0, 0], &[], &[], &[1]),
+            "two inputs or constants in one slot",
+        ),
+        // Once accepted: the interpreter loads constants once per chunk, so every block
+        // after the first read the sum where the constant 2 should be.
+        (
+            encode(
+                3,
+                &[0],
+                &[(1, 2.0)],
+                &[(MUL.0, MUL.1, &[2, 0, 1]), (ADD.0, ADD.1, &[1, 0, 0])],
+                &[2],
+            ),
+            "writes a constant's slot",
+        ),
+    ];
+    for (bad, why) in cases {
+        let e = Program::from_bytes(&bad).unwrap_err();
+        assert!(e.0.contains(why), "{why}: got {}", e.0);
         let mut whole = (bad.len() as u64).to_le_bytes().to_vec();
         whole.extend(&bad);
         whole.extend(&bad);

@@ -202,7 +202,13 @@ fn batch_results_do_not_depend_on_the_engine() {
         let x: Vec<f64> = (0..2 * n).map(|_| rng.number()).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.number()).collect();
         let ct: Vec<f64> = (0..n * outs.len()).map(|_| rng.number()).collect();
-        let args = [Arg::rows(&x, 2), Arg::rows(&y, 1)];
+        // Every other case a shared `y`: its reduced gradient is a sum over rows.
+        let y = if case % 2 == 0 {
+            Arg::rows(&y, 1)
+        } else {
+            Arg::shared(&y[..1])
+        };
+        let args = [Arg::rows(&x, 2), y];
         let job = Job::Vjp {
             cotangent: Arg::rows(&ct, outs.len()),
             wrt: vec![true, true],
