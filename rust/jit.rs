@@ -45,8 +45,8 @@ pub const MAX_SLOTS: usize = 1024;
 /// the lane groups per call (about 36 ns per (partials x groups x 2) squared: 128
 /// divisions in a chain, 256 partials, took 0.16 s with four groups, 1023 took 19 s),
 /// and the spills cost more than the interpreter's stored partials: value and gradient
-/// of a chain of 64 multiply-adds (64 kept) 40 ns/row native vs 73 interpreted, 128
-/// (128 kept) 88 vs 83, 256 divisions (512 kept) 656 vs 300; Rosenbrock-16 (105 kept)
+/// of a chain of 32 multiply-adds (64 kept) 40 ns/row native vs 73 interpreted, of 64
+/// (128 kept) 88 vs 83, of 256 divisions (512 kept) 656 vs 300; Rosenbrock-16 (105 kept)
 /// 29 vs 81.
 pub const MAX_KEPT: usize = 128;
 
@@ -127,9 +127,10 @@ pub struct Kernel {
     n_slots: usize,
 }
 
-// SAFETY: the module is only used while building (in `Kernel::new`, on one thread) and in
-// `Code`'s `Drop`; afterwards the code is immutable executable memory, and `entry` reads and writes
-// nothing but the buffers passed to it, so calls from several threads at once are sound.
+// SAFETY: the module is only used while building (in `Kernel::new`, on one thread) and
+// in `Code`'s `Drop`; afterwards the code is immutable executable memory, and `entry`
+// reads and writes nothing but the buffers passed to it, so calls from several threads at
+// once are sound.
 unsafe impl Send for Kernel {}
 // SAFETY: as for `Send`: `&Kernel` only gives access to `run`, which is reentrant.
 unsafe impl Sync for Kernel {}
