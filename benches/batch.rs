@@ -1,12 +1,15 @@
 //! Compiled batch evaluation in Rust, one thread and all threads: Griewank's example and
-//! Rosenbrock's function in 16 dimensions, values and full gradients.
+//! Rosenbrock's function in 16 dimensions, values and full gradients; and Rosenbrock with
+//! native code in blocks of several sizes.
 //!
 //! `cargo bench --bench batch` reports rows per second (criterion's throughput).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use wengert::batch::{Arg, Reduce};
+use wengert::batch::{self, Arg, Job, Layout, Reduce};
 use wengert::compiled::{set_num_threads, Compiled};
+use wengert::jit::{Kernel, Pass};
+use wengert::trace::Traced;
 use wengert::Real;
 
 fn griewank<T: Real>(x: &[T]) -> T {
@@ -68,5 +71,49 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Native code in blocks of 4, 8, 16 and 32 lane groups at one thread: Rosenbrock's
+/// value and gradient, its value, and `x * 3` (a program too short to notice its block's
+/// working set, but not each block's cost). The figures behind `jit::block_groups`.
+fn native_blocks(c: &mut Criterion) {
+    set_num_threads(1);
+    let n = 200_000;
+    let rosen = Compiled::trace(&[16], |x| vec![rosenbrock(x)]);
+    let triple = Compiled::trace(&[1], |x| vec![x[0] * Traced::cst(3.0)]);
+    let x16 = data(16 * n, -2.0, 2.0);
+    let seeds = vec![1.0; n];
+    let gradient = Job::Vjp {
+        cotangent: Arg::rows(&seeds, 1),
+        wrt: vec![true],
+    };
+    let cases = [
+        ("rosenbrock16/value_and_grad", &rosen, 16, Pass::Gradient),
+        ("rosenbrock16/value", &rosen, 16, Pass::Values),
+        ("x_times_3/value", &triple, 1, Pass::Values),
+    ];
+    let mut group = c.benchmark_group("native_blocks/1thread");
+    group.throughput(Throughput::Elements(n as u64));
+    group.sample_size(20);
+    for (name, r, size, pass) in cases {
+        let (p, job) = match pass {
+            Pass::Values => (r.program(), &Job::Values),
+            Pass::Gradient => (r.gradient_program(), &gradient),
+        };
+        let (args, layout) = ([Arg::rows(&x16[..size * n], size)], Layout::new(&[size]));
+        for k in [4, 8, 16, 32] {
+            let Some(kern) = Kernel::new(p, pass, k) else {
+                return; // no Cranelift backend on this host
+            };
+            group.bench_function(format!("{name}/{k}groups"), |b| {
+                b.iter(|| {
+                    let isa = batch::detect_isa();
+                    let out = batch::run(p, &layout, &args, n, job, Reduce::None, isa, Some(&kern));
+                    black_box(out.unwrap())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, native_blocks);
 criterion_main!(benches);

@@ -56,9 +56,9 @@ pub const MAX_KEPT: usize = 128;
 /// instruction's dispatch over many rows; native code has no dispatch, and short blocks
 /// keep a block's inputs, slots, adjoints and gradients in L1 while the next block's rows
 /// are fetched. But each block costs a little, which a short program notices. Measured
-/// (1 thread, ns/row, 4 / 8 / 16 / 32 groups): Rosenbrock's value and gradient (65
-/// slots) 29.8 / 37.2 / 41.2 / 41.5, its value 16.6 / 15.6 / 18.8 / 20.0; `x * 3` 1.66 /
-/// 1.73 / 0.77 / 0.64.
+/// by `cargo bench --bench batch -- native_blocks` (1 thread, ns/row, 4 / 8 / 16 / 32
+/// groups): Rosenbrock's value and gradient (65 slots) 20.5 / 27.5 / 28.4 / 28.5, its
+/// value 8.3 / 8.0 / 8.4 / 8.8; `x * 3` 1.02 / 0.78 / 0.65 / 0.60.
 pub fn block_groups(p: &Program, pass: Pass) -> usize {
     let per_group = p.n_slots().max(1) * std::mem::size_of::<F64x4>();
     let per_group = match pass {
