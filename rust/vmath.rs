@@ -31,15 +31,44 @@ fn sel(c: bool, a: f64, b: f64) -> f64 {
     std::hint::select_unpredictable(c, a, b)
 }
 
-/// The polynomial with coefficients `c` (lowest degree first) at each lane of `x`.
+/// Lane-wise `x * x`.
 #[inline(always)]
-fn horner(x: L, c: &[f64]) -> L {
-    let (last, rest) = c.split_last().expect("a coefficient");
-    let mut p = [*last; 4];
-    for &k in rest.iter().rev() {
-        p = lanes(|l| p[l] * x[l] + k);
-    }
-    p
+fn square(x: L) -> L {
+    lanes(|l| x[l] * x[l])
+}
+
+/// One level of Estrin's scheme for polynomials: neighbours paired as `t[2i] + t[2i+1] p`
+/// (an odd last one kept), with `p` the power of `x` that separates them. Applied with
+/// `x`, `x^2`, `x^4`, ... it evaluates a polynomial as a tree of depth log2(terms), where
+/// Horner's rule is a chain of one multiply-add per term: about 100 cycles of latency
+/// for `exp`'s 14 terms, which the loop over lane groups cannot hide. `M` is half of `N`,
+/// rounded up (checked at compile time); constant sizes let LLVM keep every term in a
+/// register, where a loop over a shrinking array went through the stack. Measured by
+/// `benches/elementwise.py` (ns/row, Horner's rule vs this): `exp` 3.7 vs 2.6, `expm1`
+/// 6.1 vs 3.7, `tanh` 7.1 vs 4.7.
+#[inline(always)]
+fn pairs<const N: usize, const M: usize>(t: [L; N], p: L) -> [L; M] {
+    const { assert!(M == N.div_ceil(2)) };
+    std::array::from_fn(|i| {
+        if 2 * i + 1 < N {
+            lanes(|l| t[2 * i][l] + t[2 * i + 1][l] * p[l])
+        } else {
+            t[2 * i]
+        }
+    })
+}
+
+/// The coefficients `c` as lane groups, for [`pairs`].
+#[inline(always)]
+fn splat<const N: usize>(c: &[f64]) -> [L; N] {
+    std::array::from_fn(|i| [c[i]; 4])
+}
+
+/// `c0 + (c1 x + x^2 q)`: the two lowest terms of a polynomial added last, as in Horner's
+/// rule, so the leading one is rounded once.
+#[inline(always)]
+fn leading(c0: f64, c1: f64, x: L, x2: L, q: L) -> L {
+    lanes(|l| c0 + (c1 * x[l] + x2[l] * q[l]))
 }
 
 const LN2_HI: f64 = 6.93147180369123816490e-01;
@@ -88,7 +117,12 @@ pub fn exp(x: L) -> L {
     let n = map(x, |v| (v * LOG2_E).round_ties_even());
     let r = lanes(|l| (x[l] - n[l] * LN2_HI) - n[l] * LN2_LO);
     // Taylor to degree 13: the remainder is below 1e-17 relative on |r| <= 0.347.
-    let p = horner(r, &INV_FACTORIAL[..14]);
+    let (r2, c) = (square(r), &INV_FACTORIAL);
+    let q: [L; 6] = pairs(splat::<12>(&c[2..14]), r);
+    let q: [L; 3] = pairs(q, r2);
+    let r4 = square(r2);
+    let [q]: [L; 1] = pairs(pairs::<3, 2>(q, r4), square(r4));
+    let p = leading(c[0], c[1], r, r2, q);
     lanes(|l| {
         // 2^n in two halves, so results down in the subnormals are scaled without
         // overflowing the exponent on the way.
@@ -306,7 +340,12 @@ pub fn exp_m1(x: L) -> L {
     // Taylor on |x| < 1 (no cancellation), e^x - 1 beyond (where the subtraction loses at
     // most a factor of e / (e - 1) in relative error).
     let e = exp(x);
-    let p = horner(x, &INV_FACTORIAL[1..]);
+    let (x2, c) = (square(x), &INV_FACTORIAL);
+    let q: [L; 8] = pairs(splat::<16>(&c[3..19]), x);
+    let q: [L; 4] = pairs(q, x2);
+    let x4 = square(x2);
+    let [q]: [L; 1] = pairs(pairs::<4, 2>(q, x4), square(x4));
+    let p = leading(c[1], c[2], x, x2, q);
     lanes(|l| {
         let taylor = x[l] * p[l];
         sel(x[l].abs() < 1.0, taylor, e[l] - 1.0)
