@@ -81,12 +81,12 @@ pub fn kept_partials(p: &Program) -> usize {
 /// `where` run as calls into Rust on four lane groups at a time, each paying for its
 /// arguments' trip through memory, where the interpreter runs such an op over a whole
 /// block in one loop. Measured by `benches/engines.py` (ns/row, 1 thread, interpreted vs
-/// native): `exp` alone 3.9 vs 5.6; Griewank's example (2 calls in 7 ops) 8.6 vs 11.5
-/// for values, 13.8 vs 14.3 with gradients; an `exp` and 32 multiply-adds 50.0 vs 41.5
-/// with gradients; Rosenbrock (no calls) 81.4 vs 39.9. So: native when at most one op in
+/// native): `exp` alone 3.0 vs 5.1; Griewank's example (2 calls in 7 ops) 7.7 vs 11.3
+/// for values, 14.0 vs 13.4 with gradients; an `exp` and 32 multiply-adds 49.3 vs 41.3
+/// with gradients; Rosenbrock (no calls) 83.7 vs 30.1. So: native when at most one op in
 /// eight is a call. Divisions and square roots count as calls: they are bound by the
 /// divider, which takes 256 bits at a time where native code gives it 128 (a chain of 64
-/// divisions: 24 vs 55 for values, 82 vs 122 with gradients; `sqrt` alone 1.5 vs 2.2).
+/// divisions: 25 vs 50 for values, 85 vs 129 with gradients; `sqrt` alone 1.5 vs 2.1).
 pub fn worthwhile(p: &Program) -> bool {
     let slow = p
         .instrs()
