@@ -77,6 +77,8 @@ const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// Beyond these, exp overflows to inf or underflows to 0.
 const EXP_HI: f64 = 7.09782712893383973096e+02;
 const EXP_LO: f64 = -7.45133219101941108420e+02;
+/// Within this, e^x is a normal number and n = round(x / ln2) is in [-1021, 1023].
+const EXP_NORMAL: f64 = 708.0;
 
 /// 1.5 * 2^52: adding it to an integral double k with |k| < 2^51 puts k + 2^51 in the low
 /// bits (the sum stays where the ulp is 1),
@@ -123,6 +125,12 @@ pub fn exp(x: L) -> L {
     let r4 = square(r2);
     let [q]: [L; 1] = pairs(pairs::<3, 2>(q, r4), square(r4));
     let p = leading(c[0], c[1], r, r2, q);
+    // Where every result is normal, one power of two does; the two halves below give the
+    // same bits there (scaling by a power of two is exact), at twice the work: `exp`
+    // 2.6 -> 2.1 ns/row in `benches/elementwise.py`.
+    if x.iter().all(|v| v.abs() <= EXP_NORMAL) {
+        return lanes(|l| p[l] * pow2(n[l]));
+    }
     lanes(|l| {
         // 2^n in two halves, so results down in the subnormals are scaled without
         // overflowing the exponent on the way.
