@@ -65,7 +65,7 @@ fn splat<const N: usize>(c: &[f64]) -> [L; N] {
 }
 
 /// `c0 + (c1 x + x^2 q)`: the two lowest terms of a polynomial added last, as in Horner's
-/// rule, so the leading one is rounded once.
+/// rule: the constant term, much the largest, meets the rest in one final rounding.
 #[inline(always)]
 fn leading(c0: f64, c1: f64, x: L, x2: L, q: L) -> L {
     lanes(|l| c0 + (c1 * x[l] + x2[l] * q[l]))
@@ -77,7 +77,7 @@ const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// Beyond these, exp overflows to inf or underflows to 0.
 const EXP_HI: f64 = 7.09782712893383973096e+02;
 const EXP_LO: f64 = -7.45133219101941108420e+02;
-/// Within this, e^x is a normal number and n = round(x / ln2) is in [-1021, 1023].
+/// Within this, e^x is a normal number and n = round(x / ln2) is in [-1021, 1021].
 const EXP_NORMAL: f64 = 708.0;
 
 /// 1.5 * 2^52: adding it to an integral double k with |k| < 2^51 puts k + 2^51 in the low
