@@ -40,8 +40,9 @@ fn square(x: L) -> L {
 /// One level of Estrin's scheme for polynomials: neighbours paired as `t[2i] + t[2i+1] p`
 /// (an odd last one kept), with `p` the power of `x` that separates them. Applied with
 /// `x`, `x^2`, `x^4`, ... it evaluates a polynomial as a tree of depth log2(terms), where
-/// Horner's rule is a chain of one multiply-add per term: about 100 cycles of latency
-/// for `exp`'s 14 terms, which the loop over lane groups cannot hide. `M` is half of `N`,
+/// Horner's rule is a chain of one multiply-add per term: for `exp`'s 14 terms, 13
+/// dependent multiply-then-adds of about 8 cycles each, which the loop over lane groups
+/// cannot hide. `M` is half of `N`,
 /// rounded up (checked at compile time); constant sizes let LLVM keep every term in a
 /// register, where a loop over a shrinking array went through the stack. Measured by
 /// `benches/elementwise.py` (ns/row, Horner's rule vs this): `exp` 3.7 vs 2.6, `expm1`
@@ -58,17 +59,20 @@ fn pairs<const N: usize, const M: usize>(t: [L; N], p: L) -> [L; M] {
     })
 }
 
-/// The coefficients `c` as lane groups, for [`pairs`].
+/// The polynomial `c[0] + c[1] x + c[2] x^2 + ...` at each lane of `x`, for `N + 2`
+/// coefficients with `N` from 9 to 16: the terms from `x^2` on by Estrin's scheme (four
+/// levels of [`pairs`]; `A` and `B` are the sizes of the middle two), then the two lowest
+/// terms added last, as in Horner's rule: the constant term, much the largest, meets the
+/// rest in one final rounding.
 #[inline(always)]
-fn splat<const N: usize>(c: &[f64]) -> [L; N] {
-    std::array::from_fn(|i| [c[i]; 4])
-}
-
-/// `c0 + (c1 x + x^2 q)`: the two lowest terms of a polynomial added last, as in Horner's
-/// rule: the constant term, much the largest, meets the rest in one final rounding.
-#[inline(always)]
-fn leading(c0: f64, c1: f64, x: L, x2: L, q: L) -> L {
-    lanes(|l| c0 + (c1 * x[l] + x2[l] * q[l]))
+fn poly<const N: usize, const A: usize, const B: usize>(x: L, c: &[f64]) -> L {
+    assert_eq!(c.len(), N + 2, "coefficients");
+    let x2 = square(x);
+    let t: [L; A] = pairs(std::array::from_fn::<L, N, _>(|i| [c[i + 2]; 4]), x);
+    let t: [L; B] = pairs(t, x2);
+    let x4 = square(x2);
+    let [q] = pairs::<2, 1>(pairs::<B, 2>(t, x4), square(x4));
+    lanes(|l| c[0] + (c[1] * x[l] + x2[l] * q[l]))
 }
 
 const LN2_HI: f64 = 6.93147180369123816490e-01;
@@ -119,12 +123,7 @@ pub fn exp(x: L) -> L {
     let n = map(x, |v| (v * LOG2_E).round_ties_even());
     let r = lanes(|l| (x[l] - n[l] * LN2_HI) - n[l] * LN2_LO);
     // Taylor to degree 13: the remainder is below 1e-17 relative on |r| <= 0.347.
-    let (r2, c) = (square(r), &INV_FACTORIAL);
-    let q: [L; 6] = pairs(splat::<12>(&c[2..14]), r);
-    let q: [L; 3] = pairs(q, r2);
-    let r4 = square(r2);
-    let [q]: [L; 1] = pairs(pairs::<3, 2>(q, r4), square(r4));
-    let p = leading(c[0], c[1], r, r2, q);
+    let p = poly::<12, 6, 3>(r, &INV_FACTORIAL[..14]);
     // Where every result is normal, one power of two does; the two halves below give the
     // same bits there (scaling by a power of two is exact), at twice the work: `exp`
     // 2.6 -> 2.1 ns/row in `benches/elementwise.py`.
@@ -348,12 +347,7 @@ pub fn exp_m1(x: L) -> L {
     // Taylor on |x| < 1 (no cancellation), e^x - 1 beyond (where the subtraction loses at
     // most a factor of e / (e - 1) in relative error).
     let e = exp(x);
-    let (x2, c) = (square(x), &INV_FACTORIAL);
-    let q: [L; 8] = pairs(splat::<16>(&c[3..19]), x);
-    let q: [L; 4] = pairs(q, x2);
-    let x4 = square(x2);
-    let [q]: [L; 1] = pairs(pairs::<4, 2>(q, x4), square(x4));
-    let p = leading(c[1], c[2], x, x2, q);
+    let p = poly::<16, 8, 4>(x, &INV_FACTORIAL[1..]);
     lanes(|l| {
         let taylor = x[l] * p[l];
         sel(x[l].abs() < 1.0, taylor, e[l] - 1.0)
