@@ -90,6 +90,7 @@ fn native_blocks(c: &mut Criterion) {
         ("rosenbrock16/value", &rosen, 16, Pass::Values),
         ("x_times_3/value", &triple, 1, Pass::Values),
     ];
+    let isa = batch::detect_isa();
     let mut group = c.benchmark_group("native_blocks/1thread");
     group.throughput(Throughput::Elements(n as u64));
     group.sample_size(20);
@@ -105,7 +106,6 @@ fn native_blocks(c: &mut Criterion) {
             };
             group.bench_function(format!("{name}/{k}groups"), |b| {
                 b.iter(|| {
-                    let isa = batch::detect_isa();
                     let out = batch::run(p, &layout, &args, n, job, Reduce::None, isa, Some(&kern));
                     black_box(out.unwrap())
                 })

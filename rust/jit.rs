@@ -33,8 +33,8 @@ use cranelift_module::{default_libcall_names, Linkage, Module};
 
 /// Programs longer than this, or with more slots, stay with the interpreter: Cranelift's
 /// time grows faster than the program, and every slot live at once is a value in a
-/// register or on the kernel's stack. Value kernels of chains of 1023 divisions or
-/// multiply-adds compile in about 15 ms.
+/// register or on the kernel's stack. A value kernel of 1000 multiply-adds compiles in
+/// 16 ms (`benches/engines.py`, first calls).
 pub const MAX_INSTRS: usize = 1024;
 /// See [`MAX_INSTRS`].
 pub const MAX_SLOTS: usize = 1024;
@@ -42,12 +42,14 @@ pub const MAX_SLOTS: usize = 1024;
 /// Gradient kernels keep at most this many partials (see [`kept_partials`]) from the
 /// forward pass for the reverse sweep. All of them are live at once, in registers or
 /// spilled; the register allocator's time grows with the square of their number times
-/// the lane groups per call (about 36 ns per (partials x groups x 2) squared: 128
-/// divisions in a chain, 256 partials, took 0.16 s with four groups, 1023 took 19 s),
-/// and the spills cost more than the interpreter's stored partials: value and gradient
-/// of a chain of 32 multiply-adds (64 kept) 40 ns/row native vs 73 interpreted, of 64
-/// (128 kept) 88 vs 83, of 256 divisions (512 kept) 656 vs 300; Rosenbrock-16 (105 kept)
-/// 29 vs 81.
+/// the lane groups per call, and the spills cost more than the interpreter's stored
+/// partials. `benches/engines.py` prints the first-call cost up to the cap (32, 64 and
+/// 128 kept: 6, 15 and 49 ms) and Rosenbrock-16 (105 kept: value and gradient 30 ns/row
+/// native vs 84 interpreted). Past the cap nothing can be timed any more; one-off runs
+/// made before it existed gave about 36 ns per (partials x groups x 2) squared of
+/// compile time (256 partials: 0.16 s with four groups; a chain of 1023 divisions:
+/// 19 s) and, for value and gradient, a chain of 64 multiply-adds (128 kept) 88 ns/row
+/// native vs 83 interpreted, 256 divisions (512 kept) 656 vs 300.
 pub const MAX_KEPT: usize = 128;
 
 /// Lane groups per block of rows run with native code for `p` and `pass`: as many as keep
