@@ -15,6 +15,7 @@
 pub mod arena;
 pub mod batch;
 pub mod compiled;
+pub mod derive;
 pub mod dual;
 pub mod graph;
 pub mod hessian;

@@ -58,6 +58,14 @@ pub fn trace(n_inputs: u32, f: impl FnOnce(&[Traced]) -> Vec<Traced>) -> (Graph,
 }
 
 impl Traced {
+    /// The constant this value is, when the graph folded it to one (tracing only).
+    pub fn constant(self) -> Option<f64> {
+        with_graph(|g| match g.nodes()[self.0 as usize] {
+            crate::graph::Node::Const(c) => Some(c),
+            _ => None,
+        })
+    }
+
     fn unary(self, op: Unary) -> Self {
         Traced(with_graph(|g| g.unary(op, self.0)))
     }

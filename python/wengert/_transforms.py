@@ -8,14 +8,18 @@ reverse on the compiled tape.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._core import Dual, Var
+from ._nested import NUMBERS, Traced, flat_out
 
 
 def _var_grad(y: Var, wrt: Var | Sequence[Var]) -> float | list[float]:
@@ -35,21 +39,75 @@ def _var_grad(y: Var, wrt: Var | Sequence[Var]) -> float | list[float]:
 
 # -- arguments ---------------------------------------------------------------------------
 
+_PLAIN = (int, float, np.integer, np.floating, np.bool_)
+
+
+def _element(v: Any, where: str) -> Any:
+    """``v`` if it is a real number or a derivative-carrying one, else a TypeError: no
+    string is parsed, no date becomes a day count, no imaginary part is dropped."""
+    if isinstance(v, NUMBERS) or isinstance(v, _PLAIN):
+        return v
+    raise TypeError(f"{where}: expected a real number or a 1-D array of them, got {type(v).__name__}")
+
 
 def _point(args: Sequence[Any], what: str = "argument") -> list[np.ndarray]:
-    """Each argument as a float64 array of shape () or (n,)."""
+    """Each argument as an array of shape () or (n,): float64 when every element is a
+    plain real number, else an object array holding the numbers as given (``Var``,
+    ``Dual``, traced values: a transform nested in another one)."""
     out = []
     for i, a in enumerate(args):
-        try:
-            x = np.asarray(a, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{what} {i}: expected a real number or a 1-D array of them, got {type(a).__name__}"
-            ) from None
+        where = f"{what} {i}"
+        if isinstance(a, np.ndarray):
+            if a.dtype.kind in "biuf":
+                x = np.asarray(a, dtype=np.float64)
+            elif a.dtype == object:
+                x = np.empty(a.shape, dtype=object)
+                for k, v in enumerate(a.reshape(-1)):
+                    x.reshape(-1)[k] = _element(v, f"{where}[{k}]")
+            else:
+                raise TypeError(f"{where}: expected a real number or a 1-D array of them, got an array of dtype {a.dtype}")
+        elif isinstance(a, (list, tuple)):
+            items = [_element(v, f"{where}[{k}]") if not isinstance(v, (list, tuple, np.ndarray)) else v for k, v in enumerate(a)]
+            if any(isinstance(v, (list, tuple, np.ndarray)) for v in items):
+                raise ValueError(f"{where}: expected a number or a 1-D array, got a nested sequence")
+            x = np.empty(len(items), dtype=object)
+            x[:] = items
+        else:
+            x = np.empty((), dtype=object)
+            x[()] = _element(a, where)
         if x.ndim > 1:
             raise ValueError(f"{what} {i}: expected a number or a 1-D array, got shape {x.shape}")
+        if x.dtype == object and not any(isinstance(v, NUMBERS) for v in x.reshape(-1)):
+            x = x.astype(np.float64)
         out.append(x)
     return out
+
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def _calling() -> Iterator[None]:
+    """Marks that this thread is inside a transform's call of its function."""
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+
+
+def _nested(*points: Sequence[np.ndarray]) -> bool:
+    """Whether to take the nested path: an argument holds derivative-carrying numbers, or
+    this transform runs inside another one's function. In the second case the function
+    may close over the outer transform's numbers (``grad(lambda x: grad(lambda y: x * y)
+    (1.0))``): the eager fast path would return a float that silently drops the outer
+    derivative (or, for ``Dual``s, confuse the two perturbations), while tracing makes
+    such a closure raise."""
+    return getattr(_state, "depth", 0) > 0 or any(p.dtype == object for ps in points for p in ps)
+
+
+def _elements(points: Sequence[np.ndarray]) -> list[Any]:
+    return [v for p in points for v in p.reshape(-1).tolist()]
 
 
 def _wrt(wrt: Any, n: int) -> tuple[list[int], bool]:
@@ -60,7 +118,10 @@ def _wrt(wrt: Any, n: int) -> tuple[list[int], bool]:
             raise ValueError(f"wrt must be an argument index in 0..{n - 1} or a tuple of them, got {wrt!r}")
     if not items:
         raise ValueError("wrt must name at least one argument")
-    return [int(w) % n for w in items], single
+    idx = [int(w) % n for w in items]
+    if len(set(idx)) != len(idx):
+        raise ValueError(f"wrt names an argument twice: {wrt!r}")
+    return idx, single
 
 
 def _lift(x: np.ndarray, make: Callable[[float, int], Any], start: int) -> Any:
@@ -73,11 +134,19 @@ def _lift(x: np.ndarray, make: Callable[[float, int], Any], start: int) -> Any:
     return arr
 
 
-def _flat_out(y: Any) -> tuple[list[Any], tuple[int, ...]]:
-    if isinstance(y, (list, tuple, np.ndarray)):
-        arr = np.asarray(y, dtype=object)
-        return list(arr.reshape(-1)), arr.shape
-    return [y], ()
+def _plain(p: np.ndarray) -> Any:
+    return float(p) if p.ndim == 0 else p
+
+
+def _flat_out(y: Any, what: str = "the function") -> tuple[list[Any], tuple[int, ...]]:
+    flat, shape = flat_out(y)
+    for i, v in enumerate(flat):
+        if isinstance(v, bool) or not (isinstance(v, NUMBERS) or isinstance(v, _PLAIN)) or isinstance(v, np.bool_):
+            raise TypeError(
+                f"{what}: output {i} of the function is a {type(v).__name__}, expected a number "
+                "(or a sequence of numbers)"
+            )
+    return flat, shape
 
 
 def _scalar(y: Any, what: str) -> Any:
@@ -86,6 +155,7 @@ def _scalar(y: Any, what: str) -> Any:
             f"{what} needs a function with a scalar output, but it returned shape "
             f"{np.shape(y)}: reduce it to a scalar (e.g. with sum), or use wg.jacobian or wg.vjp"
         )
+    _flat_out(y, what)
     return y
 
 
@@ -99,16 +169,32 @@ def _split(flat: np.ndarray, points: list[np.ndarray], idx: list[int], lead: tup
     for i in idx:
         size = points[i].size
         block = flat[..., at : at + size].reshape(lead + points[i].shape)
-        out.append(float(block) if block.shape == () else block)
+        out.append((float(block) if block.dtype != object else block[()]) if block.shape == () else block)
         at += size
+    return out
+
+
+def _wraps(f: Callable[..., Any], run: Callable[..., Any]) -> Callable[..., Any]:
+    """``run`` with ``f``'s name and signature, so ``wg.compile(wg.grad(f))`` can tell its
+    arity, as ``functools.wraps`` gives JAX's transforms."""
+    try:
+        return functools.wraps(f)(run)
+    except (AttributeError, TypeError):
+        return run
+
+
+def _offsets(points: Sequence[np.ndarray]) -> list[int]:
+    at, out = 0, []
+    for p in points:
+        out.append(at)
+        at += p.size
     return out
 
 
 # -- reverse mode ------------------------------------------------------------------------
 
 
-def _reverse(f: Callable[..., Any], args: Sequence[Any], idx: list[int]) -> tuple[Any, list[Var], list[np.ndarray]]:
-    points = _point(args)
+def _reverse(f: Callable[..., Any], points: list[np.ndarray], idx: list[int]) -> tuple[Any, list[Var]]:
     leaves: list[Var] = []
 
     def leaf(v: float, _: int) -> Var:
@@ -116,34 +202,61 @@ def _reverse(f: Callable[..., Any], args: Sequence[Any], idx: list[int]) -> tupl
         leaves.append(x)
         return x
 
-    call = [(_lift(p, leaf, 0) if i in idx else (float(p) if p.ndim == 0 else p)) for i, p in enumerate(points)]
-    return f(*call), leaves, points
+    call = [(_lift(p, leaf, 0) if i in idx else _plain(p)) for i, p in enumerate(points)]
+    with _calling():
+        return f(*call), leaves
 
 
-def value_and_grad(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., tuple[float, Any]]:
+def _gradient(y: Any, leaves: list[Var]) -> np.ndarray:
+    return np.array(_core.var_gradient(y, leaves) if isinstance(y, Var) else [0.0] * len(leaves))
+
+
+def _nested_value_and_grad(f: Callable[..., Any], points: list[np.ndarray], idx: list[int], what: str) -> tuple[Any, list[Any]]:
+    t = Traced(f, [p.shape for p in points], what)
+    if t.shape != ():
+        _scalar(np.empty(t.shape), what)
+    out = t.derive("vjp", [1.0], _elements(points))
+    grads = np.empty(len(out) - 1, dtype=object)
+    grads[:] = out[1:]
+    at = _offsets(points)
+    parts = []
+    for i in idx:
+        block = grads[at[i] : at[i] + points[i].size]
+        parts.append(block[0] if points[i].ndim == 0 else block.reshape(points[i].shape))
+    return out[0], parts
+
+
+def value_and_grad(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., tuple[Any, Any]]:
     """``f``'s value and its gradient with respect to argument(s) ``wrt`` (reverse mode).
+
+    Arguments may themselves be ``Var``, ``Dual`` or traced numbers (a transform inside
+    another): the results are then numbers of that kind, so transforms nest to any order.
 
     >>> import wengert as wg
     >>> wg.value_and_grad(lambda x, y: x * wg.sin(y), wrt=(0, 1))(2.0, 0.0)
     (0.0, (0.0, 2.0))
     """
 
-    def run(*args: Any) -> tuple[float, Any]:
+    def run(*args: Any) -> tuple[Any, Any]:
         idx, single = _wrt(wrt, len(args))
-        y, leaves, points = _reverse(f, args, idx)
+        points = _point(args)
+        if _nested(points):
+            value, parts = _nested_value_and_grad(f, points, idx, "wg.grad")
+            return value, parts[0] if single else tuple(parts)
+        y, leaves = _reverse(f, points, idx)
         y = _scalar(y, "wg.grad")
-        g = np.array(_core.var_gradient(y, leaves) if isinstance(y, Var) else [0.0] * len(leaves))
-        parts = _split(g, points, idx)
+        parts = _split(_gradient(y, leaves), points, idx)
         return _value(y), parts[0] if single else tuple(parts)
 
-    return run
+    return _wraps(f, run)
 
 
 def grad(f: Any, wrt: Any = 0) -> Any:
     """The gradient.
 
     ``grad(f, wrt=0)`` with ``f`` a function: a function giving the gradient of ``f`` with
-    respect to argument(s) ``wrt`` (a float or array, or a tuple of them).
+    respect to argument(s) ``wrt`` (a float or array, or a tuple of them). It nests:
+    ``grad(grad(f))`` is the second derivative.
     ``grad(y, wrt)`` with ``y`` a Var: dy/dwrt for one Var (a float) or a sequence of Vars
     (a list of floats), without touching ``.grad``.
 
@@ -153,16 +266,32 @@ def grad(f: Any, wrt: Any = 0) -> Any:
     4.0
     >>> wg.grad(lambda x: x ** 3)(2.0)
     12.0
+    >>> wg.grad(wg.grad(lambda x: x ** 3))(2.0)
+    12.0
     """
     if isinstance(f, Var):
         return _var_grad(f, wrt)
     if callable(f):
         vg = value_and_grad(f, wrt)
-        return lambda *args: vg(*args)[1]
+        return _wraps(f, lambda *args: vg(*args)[1])
     raise TypeError(
         f"wg.grad(y, wrt): y must be a Var (an eager output), or wg.grad(f, wrt) a function; "
         f"got {type(f).__name__}"
     )
+
+
+def _cotangent(cotangent: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if isinstance(cotangent, (list, tuple, np.ndarray)):
+        ct = np.asarray(cotangent, dtype=object)
+    else:
+        ct = np.empty((), dtype=object)
+        ct[()] = cotangent
+    if ct.shape != shape:
+        raise ValueError(f"wg.vjp: cotangent must have the output's shape {shape}, got {ct.shape}")
+    flat = ct.reshape(-1)
+    for k, v in enumerate(flat):
+        _element(v, "wg.vjp: cotangent" + (f"[{k}]" if shape else ""))
+    return flat
 
 
 def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -174,16 +303,34 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
     ([4.0, 6.0], (7.0,))
     """
     primals = tuple(primals)
-    idx = list(range(len(primals)))
-    y, leaves, points = _reverse(f, primals, idx)
-    flat, shape = _flat_out(y)
-    ct = np.asarray(cotangent, dtype=np.float64)
-    if ct.shape != shape:
-        raise ValueError(f"wg.vjp: cotangent must have the output's shape {shape}, got {ct.shape}")
+    points = _point(primals, "primal")
+    idx = list(range(len(points)))
+    if _nested(points) or isinstance(cotangent, NUMBERS) or (
+        isinstance(cotangent, (list, tuple, np.ndarray)) and any(isinstance(v, NUMBERS) for v in np.asarray(cotangent, dtype=object).reshape(-1))
+    ):
+        t = Traced(f, [p.shape for p in points], "wg.vjp")
+        ct = _cotangent(cotangent, t.shape)
+        seeds = [None if isinstance(c, NUMBERS) else float(c) for c in ct]
+        extra = [c for c in ct if isinstance(c, NUMBERS)]
+        out = t.derive("vjp", seeds, _elements(points) + extra)
+        m = len(t.outputs)
+        vals = np.empty(m, dtype=object)
+        vals[:] = out[:m]
+        grads = np.empty(len(out) - m, dtype=object)
+        grads[:] = out[m:]
+        at = _offsets(points)
+        parts = tuple(
+            grads[at[i]] if p.ndim == 0 else grads[at[i] : at[i] + p.size].reshape(p.shape)
+            for i, p in enumerate(points)
+        )
+        return (vals[0] if t.shape == () else vals.reshape(t.shape).tolist()), parts
+    y, leaves = _reverse(f, points, idx)
+    flat, shape = _flat_out(y, "wg.vjp")
+    ct = _cotangent(cotangent, shape)
     total: Any = 0.0
-    for c, out in zip(ct.reshape(-1).tolist(), flat):
-        total = total + c * out
-    g = np.array(_core.var_gradient(total, leaves) if isinstance(total, Var) else [0.0] * len(leaves))
+    for c, out in zip(ct.tolist(), flat):
+        total = total + float(c) * out
+    g = _gradient(total, leaves)
     values = [_value(v) for v in flat]
     value: Any = values[0] if shape == () else np.array(values).reshape(shape).tolist()
     return value, tuple(_split(g, points, idx))
@@ -192,30 +339,61 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
 # -- forward mode ------------------------------------------------------------------------
 
 
-def derivative(f: Callable[[Any], Any]) -> Callable[[float], float]:
-    """``f'`` for ``f: R -> R``, by forward mode.
+def _nested_jvp(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray], what: str) -> tuple[list[Any], list[Any], tuple[int, ...]]:
+    t = Traced(f, [p.shape for p in points], what)
+    flat_t = _elements(tangents)
+    seeds = [None if isinstance(v, NUMBERS) else float(v) for v in flat_t]
+    extra = [v for v in flat_t if isinstance(v, NUMBERS)]
+    out = t.derive("jvp", seeds, _elements(points) + extra)
+    m = len(t.outputs)
+    return out[:m], out[m:], t.shape
+
+
+def derivative(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``f'`` for ``f: R -> R``, by forward mode. It nests: ``derivative(derivative(f))``
+    is the second derivative.
 
     >>> import wengert as wg
     >>> wg.derivative(lambda x: x * x * wg.exp(x) + 3 * x)(1.0)
     11.154845485377136
+    >>> wg.derivative(wg.derivative(lambda x: x ** 3))(2.0)
+    12.0
     """
 
-    def run(x: Any) -> float:
+    def run(x: Any) -> Any:
         (p,) = _point([x])
         if p.ndim != 0:
             raise ValueError(f"wg.derivative: f must take a real number, got shape {p.shape}; use wg.jacobian")
-        y = _scalar(f(Dual(float(p), 1.0)), "wg.derivative")
+        if _nested([p]):
+            _, tans, shape = _nested_jvp(f, [p], [np.array(1.0)], "wg.derivative")
+            if shape != ():
+                _scalar(np.empty(shape), "wg.derivative")
+            return tans[0]
+        with _calling():
+            y = _scalar(f(Dual(float(p), 1.0)), "wg.derivative")
         return y.tangent if isinstance(y, Dual) else 0.0
 
-    return run
+    return _wraps(f, run)
 
 
-def _forward(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray]) -> tuple[list[Any], tuple[int, ...]]:
+def _forward(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray], what: str = "wg.jvp") -> tuple[list[Any], tuple[int, ...]]:
     call = []
     for p, t in zip(points, tangents):
         tv = t.reshape(-1).tolist()
         call.append(_lift(p, lambda v, k, tv=tv: Dual(v, tv[k]), 0))
-    return _flat_out(f(*call))
+    with _calling():
+        return _flat_out(f(*call), what)
+
+
+def _tangent(v: Any) -> float:
+    if isinstance(v, Dual):
+        return v.tangent
+    if isinstance(v, NUMBERS):
+        raise TypeError(
+            f"the function returned a {type(v).__name__} made outside it; pass that number "
+            "to the function as an argument so its derivative is followed"
+        )
+    return 0.0
 
 
 def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
@@ -232,17 +410,45 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     for i, (p, t) in enumerate(zip(points, tans)):
         if p.shape != t.shape:
             raise ValueError(f"wg.jvp: tangent {i} has shape {t.shape}, its primal {p.shape}")
+    if _nested(points, tans):
+        vals_n, ts_n, shape = _nested_jvp(f, points, tans, "wg.jvp")
+        if shape == ():
+            return vals_n[0], ts_n[0]
+        va, ta = np.empty(len(vals_n), dtype=object), np.empty(len(ts_n), dtype=object)
+        va[:], ta[:] = vals_n, ts_n
+        return va.reshape(shape), ta.reshape(shape)
     flat, shape = _forward(f, points, tans)
     vals = [_value(v) for v in flat]
-    ts = [v.tangent if isinstance(v, Dual) else 0.0 for v in flat]
+    ts = [_tangent(v) for v in flat]
     if shape == ():
         return vals[0], ts[0]
     return np.array(vals).reshape(shape), np.array(ts).reshape(shape)
 
 
+def _nested_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[int]) -> tuple[np.ndarray, tuple[int, ...]]:
+    t = Traced(f, [p.shape for p in points], "wg.jacobian")
+    m = len(t.outputs)
+    at = _offsets(points)
+    cols = [at[i] + k for i in idx for k in range(points[i].size)]
+    n_all = sum(p.size for p in points)
+    inputs = _elements(points)
+    jac = np.empty((m, len(cols)), dtype=object)
+    if len(cols) <= m:
+        for c, col in enumerate(cols):
+            seeds = [1.0 if k == col else 0.0 for k in range(n_all)]
+            jac[:, c] = t.derive("jvp", seeds, inputs)[m:]
+    else:
+        for j in range(m):
+            seeds = [1.0 if k == j else 0.0 for k in range(m)]
+            row = t.derive("vjp", seeds, inputs)[m:]
+            jac[j, :] = [row[col] for col in cols]
+    return jac, t.shape
+
+
 def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     """The Jacobian, shape ``output shape + argument shape`` per ``wrt`` argument: forward
-    sweeps when there are fewer inputs than outputs, reverse sweeps otherwise.
+    sweeps when there are fewer inputs than outputs, reverse sweeps otherwise. It nests:
+    ``jacobian(grad(f))`` is the Hessian.
 
     >>> import wengert as wg
     >>> wg.jacobian(lambda x: [x[0] * x[1], x[0] + x[1]])([2.0, 3.0]).tolist()
@@ -252,37 +458,39 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     def run(*args: Any) -> Any:
         idx, single = _wrt(wrt, len(args))
         points = _point(args)
-        n_in = sum(points[i].size for i in idx)
-        # One probe tells the number of outputs; forward mode needs no tape for it.
-        zero = [np.zeros(p.shape) for p in points]
-        flat, shape = _forward(f, points, zero)
-        m = len(flat)
-        jac = np.zeros((m, n_in))
-        if n_in <= m:
-            col = 0
-            for i in idx:
-                for k in range(points[i].size):
-                    tans = [np.zeros(p.shape) for p in points]
-                    tans[i].reshape(-1)[k] = 1.0
-                    out, _ = _forward(f, points, tans)
-                    jac[:, col] = [v.tangent if isinstance(v, Dual) else 0.0 for v in out]
-                    col += 1
+        if _nested(points):
+            jac, shape = _nested_jacobian(f, points, idx)
         else:
-            y, leaves, _ = _reverse(f, args, idx)
-            outs, _ = _flat_out(y)
-            for j, out in enumerate(outs):
-                if isinstance(out, Var):
-                    jac[j] = _core.var_gradient(out, leaves)
+            n_in = sum(points[i].size for i in idx)
+            # One probe tells the number of outputs; forward mode needs no tape for it.
+            zero = [np.zeros(p.shape) for p in points]
+            flat, shape = _forward(f, points, zero, "wg.jacobian")
+            m = len(flat)
+            jac = np.zeros((m, n_in))
+            if n_in <= m:
+                col = 0
+                for i in idx:
+                    for k in range(points[i].size):
+                        tans = [np.zeros(p.shape) for p in points]
+                        tans[i].reshape(-1)[k] = 1.0
+                        out, _ = _forward(f, points, tans, "wg.jacobian")
+                        jac[:, col] = [_tangent(v) for v in out]
+                        col += 1
+            else:
+                y, leaves = _reverse(f, points, idx)
+                outs, _ = _flat_out(y, "wg.jacobian")
+                for j, out in enumerate(outs):
+                    jac[j] = _gradient(out, leaves)
         parts = []
         at = 0
         for i in idx:
             size = points[i].size
             block = jac[:, at : at + size].reshape(shape + points[i].shape)
-            parts.append(float(block) if block.shape == () else block)
+            parts.append((float(block) if block.dtype != object else block[()]) if block.shape == () else block)
             at += size
         return parts[0] if single else tuple(parts)
 
-    return run
+    return _wraps(f, run)
 
 
 # -- second order ------------------------------------------------------------------------
@@ -293,7 +501,8 @@ def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     shape (so it must not branch on its inputs: use ``wg.where``), then each column is one
     reverse sweep on dual numbers, about ``n`` gradient evaluations for ``n`` inputs.
     Shape ``(n, n)`` for a vector argument, a float for a scalar one; a tuple ``wrt``
-    gives a tuple of tuples of blocks.
+    gives a tuple of tuples of blocks. Inside another transform (arguments that are
+    ``Var``, ``Dual`` or traced numbers) it is ``jacobian(grad(f))``, so it nests too.
 
     >>> import wengert as wg
     >>> wg.hessian(lambda x: x[0] ** 2 * x[1])([3.0, 2.0]).tolist()
@@ -305,13 +514,17 @@ def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
 
     def run(*args: Any) -> Any:
         points = _point(args)
+        if _nested(points):
+            idx, single = _wrt(wrt, len(points))
+            blocks = tuple(tuple(jacobian(grad(f, wrt=i), wrt=j)(*args) for j in idx) for i in idx)
+            return blocks[0][0] if single else blocks
         shapes = tuple(p.shape for p in points)
         if shapes not in cache:
             cache[shapes] = Compiled(f, list(shapes))
         out = cache[shapes].hessian(*points, wrt=wrt)
         return _floats(out)
 
-    return run
+    return _wraps(f, run)
 
 
 def _floats(x: Any) -> Any:
@@ -322,22 +535,38 @@ def _floats(x: Any) -> Any:
 
 def check_grad(f: Callable[..., Any], *args: Any) -> float:
     """The largest relative error of ``f``'s gradient (reverse mode, every argument)
-    against central finite differences.
+    against central finite differences; ``inf`` when the gradient, a difference or the
+    function's value is not finite, so NaN never passes. ``f`` may be a compiled function.
 
     The step for each element is ``h = cbrt(eps) * max(1, |x|)``: central differences
     have truncation error O(h^2) and rounding error O(eps / h), balanced at h ~ eps^(1/3),
     so about 10 correct digits are expected and an error above ~1e-6 means a wrong
     derivative. Each error is ``|g - fd| / max(|g|, |fd|, 1)``: relative for large
     derivatives, absolute for small ones, where differences cannot resolve more.
+    ``wg.check_grad.worst`` names the component with the largest error after each call.
 
     >>> import wengert as wg
     >>> wg.check_grad(lambda x, y: wg.sin(x) * y, 0.5, 2.0) < 1e-8
     True
     """
+    from ._compile import Compiled
+
     points = _point(args)
+    if _nested(points):
+        raise TypeError("wg.check_grad: arguments must be real numbers or arrays of them, not Var, Dual or traced values")
     idx = list(range(len(points)))
-    _, g = value_and_grad(f, tuple(idx))(*args)
-    worst = 0.0
+    if isinstance(f, Compiled):
+        g = f.grad(*[_plain(p) for p in points], wrt=tuple(idx))
+
+        def value(*xs: Any) -> float:
+            return float(f(*xs))
+    else:
+        _, g = value_and_grad(f, tuple(idx))(*args)
+
+        def value(*xs: Any) -> float:
+            return _value(_scalar(f(*xs), "wg.check_grad"))
+
+    worst, where = 0.0, None
     eps = np.finfo(float).eps
     for i in idx:
         gi = np.asarray(g[i], dtype=float).reshape(-1)
@@ -348,9 +577,14 @@ def check_grad(f: Callable[..., Any], *args: Any) -> float:
             def at(v: float) -> float:
                 moved = [p.copy() for p in points]
                 moved[i].reshape(-1)[k] = v
-                return _value(_scalar(f(*[float(p) if p.ndim == 0 else p for p in moved]), "wg.check_grad"))
+                return value(*[_plain(p) for p in moved])
 
             fd = (at(x0 + h) - at(x0 - h)) / (2 * h)
-            err = abs(gi[k] - fd) / max(abs(gi[k]), abs(fd), 1.0)
-            worst = max(worst, err)
+            if math.isfinite(gi[k]) and math.isfinite(fd):
+                err = abs(gi[k] - fd) / max(abs(gi[k]), abs(fd), 1.0)
+            else:
+                err = math.inf
+            if where is None or err > worst:
+                worst, where = err, (i, k, float(gi[k]), fd)
+    check_grad.worst = where  # type: ignore[attr-defined]
     return float(worst)

@@ -1,6 +1,7 @@
 //! The binding layer: converts arguments, calls one core function, converts the result.
 
 mod compiled;
+mod derive;
 mod dual;
 mod math;
 pub(crate) mod number;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The graph of one trace, shared by its values.
-struct Shared {
+pub(super) struct Shared {
     id: u64,
     graph: Mutex<Graph>,
 }
@@ -22,7 +22,7 @@ struct Shared {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Shared {
-    fn with<R>(&self, f: impl FnOnce(&mut Graph) -> R) -> R {
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Graph) -> R) -> R {
         f(&mut self.graph.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -34,8 +34,8 @@ const TRUTH: &str = "the truth value of a traced comparison is unknown while wg.
 /// A traced number: a node of the graph `wg.compile` is recording.
 #[pyclass(name = "_Traced", module = "wengert", frozen)]
 pub struct PyTraced {
-    g: Arc<Shared>,
-    idx: u32,
+    pub(super) g: Arc<Shared>,
+    pub(super) idx: u32,
 }
 
 impl PyTraced {
@@ -47,7 +47,7 @@ impl PyTraced {
     }
 
     /// The node of `ob` in this trace: a traced value of the same trace or a constant.
-    fn operand(&self, ob: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+    pub(super) fn operand(&self, ob: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         if let Ok(t) = ob.cast::<PyTraced>() {
             let t = t.get();
             self.same_trace(t)?;
@@ -191,7 +191,7 @@ impl PyCond {
 /// One trace in progress: hands out the inputs, then compiles the outputs.
 #[pyclass(name = "_Trace", module = "wengert", frozen)]
 pub struct PyTrace {
-    g: Arc<Shared>,
+    pub(super) g: Arc<Shared>,
     sizes: Vec<usize>,
 }
 
