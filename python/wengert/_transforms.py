@@ -371,7 +371,7 @@ def derivative(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return tans[0]
         with _calling():
             y = _scalar(f(Dual(float(p), 1.0)), "wg.derivative")
-        return y.tangent if isinstance(y, Dual) else 0.0
+        return _tangent(y)
 
     return _wraps(f, run)
 
