@@ -54,7 +54,7 @@ FAMILIES = {
     "power": dict(
         phi=lambda x, t: x ** t[0],
         m=1,
-        lr=0.005,  # x^p grows fast in p: a smaller step
+        lr=0.002,  # x^p grows fast in p: a smaller step
         theta0=np.array([[0.5], [1.0], [2.0], [3.0]]),
         dphi=lambda x, t: [x ** t[0] * np.log(x)],
     ),

@@ -56,7 +56,7 @@ def split(p):
 
 
 def logit(p, x):
-    """The network: x (..., 2) -> the log-odds of class 1, (...,). Works on floats, Vars, traced numbers."""
+    """The network: points x (..., 2) -> log-odds of class 1 (...,), for floats, Vars or traced numbers."""
     h = x
     for j, (W, b) in enumerate(split(p)):
         h = h @ W + b
@@ -116,8 +116,9 @@ def main(argv=None):
         return np.mean((forward(q, x_test) > 0) == (y_test == 1))
 
     acc_eager, acc = accuracy(p_eager), accuracy(p)
-    print(f"eager    {eager_steps:6d} steps  {1e3 * t_eager:8.3f} ms/step  loss {loss_eager:.4f}  test accuracy {acc_eager:.3f}")
-    print(f"compiled {compiled_steps:6d} steps  {1e3 * t_compiled:8.3f} ms/step  loss {loss:.4f}  test accuracy {acc:.3f}")
+    for name, steps, t, lo, a in [("eager", eager_steps, t_eager, loss_eager, acc_eager),
+                                  ("compiled", compiled_steps, t_compiled, loss, acc)]:
+        print(f"{name:8s} {steps:6d} steps  {1e3 * t:8.3f} ms/step  loss {lo:.4f}  test accuracy {a:.3f}")
     print(f"compiled is {t_eager / t_compiled:.0f}x faster per step; after {eager_steps} steps the two "
           f"parameter vectors differ by at most {eager_agrees:.1e}")
 

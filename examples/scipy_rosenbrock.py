@@ -41,43 +41,43 @@ def main(argv=None):
     R = {d: wg.compile(rosen, shapes=[d]) for d in {n, n_fd}}
     x0 = {d: np.resize([-1.2, 1.0], d) for d in {n, n_fd}}  # the classic start, repeated
 
-    def fun(d):
+    def value(d):
         return lambda x: float(R[d](x))
 
-    def fun_and_grad(d):
-        def value_and_grad(x):
+    def value_and_grad(d):
+        def fun(x):
             v, g = R[d].value_and_grad(x)  # one row: a scalar and a (d,) gradient
             return float(v), g
 
-        return value_and_grad
+        return fun
 
-    second = {}
     if hasattr(R[n], "hvp"):
-        second["hessp"] = lambda x, v: R[n].hvp(x, v=v)
+        second = dict(hessp=lambda x, v: R[n].hvp(x, v=v))
     else:  # no Hessian-vector product yet: the full exact Hessian
-        second["hess"] = R[n].hessian
-    runs = [
-        ("bfgs_fd", f"BFGS, finite differences (n={n_fd})", n_fd, dict(method="BFGS", fun=fun(n_fd), jac=None)),
-        ("bfgs", f"BFGS, jac=True (n={n})", n, dict(method="BFGS", fun=fun_and_grad(n), jac=True, options=dict(gtol=1e-10))),
-        ("newton_cg", f"Newton-CG, {next(iter(second))}= (n={n})", n,
-         dict(method="Newton-CG", fun=fun_and_grad(n), jac=True, options=dict(xtol=1e-12), **second)),
-    ]
+        second = dict(hess=R[n].hessian)
 
-    result, paths = {}, {}
+    result, curves = {}, {}
     print(f"{'method':34s} {'iterations':>10s} {'f calls':>8s} {'time':>8s}  max|x - 1|")
-    for key, name, d, kw in runs:
+
+    def run(key, label, d, fun, **kw):
         path = [x0[d]]
         t0 = time.perf_counter()
-        res = minimize(kw.pop("fun"), x0[d], callback=lambda xk: path.append(xk.copy()), **kw)
+        res = minimize(fun, x0[d], callback=lambda xk: path.append(xk.copy()), **kw)
         dt = time.perf_counter() - t0
         err = np.max(np.abs(res.x - 1))
-        print(f"{name:34s} {res.nit:10d} {res.nfev:8d} {dt:7.3f}s  {err:.1e}")
+        print(f"{label:34s} {res.nit:10d} {res.nfev:8d} {dt:7.3f}s  {err:.1e}")
         result[key] = dict(nit=res.nit, seconds=dt, max_error=err, dims=d)
-        paths[name] = np.array([float(R[d](p)) for p in path])
+        curves[label] = [float(R[d](p)) for p in path]
+
+    run("bfgs_fd", f"BFGS, finite differences (n={n_fd})", n_fd, value(n_fd), method="BFGS")
+    run("bfgs", f"BFGS, jac=True (n={n})", n, value_and_grad(n), jac=True, method="BFGS",
+        options=dict(gtol=1e-10))
+    run("newton_cg", f"Newton-CG, {next(iter(second))}= (n={n})", n, value_and_grad(n), jac=True,
+        method="Newton-CG", options=dict(xtol=1e-12), **second)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for name, f in paths.items():
-        ax.semilogy(np.maximum(f, 1e-30), label=name)
+    for label, f in curves.items():
+        ax.semilogy(np.maximum(f, 1e-30), label=label)
     ax.set(xlabel="iteration", ylabel="f(x)", title="Rosenbrock: exact derivatives vs finite differences")
     ax.legend()
     fig.tight_layout()

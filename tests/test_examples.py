@@ -69,6 +69,7 @@ def test_loss_landscape(tmp_path):
 
 def test_finite_differences(tmp_path):
     _, r = run("finite_differences", tmp_path)
+    assert abs(r["exact"] - r["by_hand"]) <= 2 * EPS * abs(r["by_hand"])
     assert r["min_central"] < 1e-9
     assert r["min_forward"] > r["min_central"]
     assert abs(np.log10(r["h_central"] / EPS ** (1 / 3))) < 1  # within a decade
@@ -119,7 +120,8 @@ def test_dask_scaling(tmp_path):
     env = dict(os.environ)
     # Workers inherit the environment: make a PYTHONPATH=python (a worktree's sources) absolute.
     if env.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep))
+        paths = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths)
     p = subprocess.run(
         [sys.executable, str(EXAMPLES / "dask_scaling.py"), "--quick", "--out", str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=300,
