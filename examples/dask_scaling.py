@@ -18,6 +18,7 @@ Without ``--scheduler`` it starts a ``distributed.LocalCluster`` of 2 worker pro
 """
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -63,12 +64,11 @@ def main(argv=None):
     y = (x @ rng.standard_normal(D) + 0.5 * rng.standard_normal(n) > 0).astype(float)
     theta = 0.1 * rng.standard_normal(D + 1)
 
+    # A real cluster's address, or 2 worker processes on this machine (closed on the way out).
     if args.scheduler:
-        client = Client(args.scheduler)
+        cluster = contextlib.nullcontext(args.scheduler)
     else:
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    print(f"dask: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}")
 
     def to_cluster(a):
         """Send a NumPy array to the workers in chunks of rows; a dask array over them."""
@@ -78,7 +78,8 @@ def main(argv=None):
             [da.from_delayed(p, shape=a[i : i + chunk].shape, dtype=a.dtype) for i, p in zip(starts, parts)]
         )
 
-    with client:
+    with cluster as c, Client(c) as client:
+        print(f"dask: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}")
         X = to_cluster(x)
         Y = to_cluster(y[:, None])  # 2-D so that its blocks line up with X's
 
@@ -97,8 +98,6 @@ def main(argv=None):
         t_train = time.perf_counter() - t0
         g_local = logistic_loss.grad(theta, x, y, wrt=0, reduce="sum")
         train_diff = np.max(np.abs(g - g_local)) / np.max(np.abs(g_local))
-    if not args.scheduler:
-        cluster.close()
 
     print(f"per-row gradients of {n} rows in {n // chunk} chunks: {t_rows:.2f}s, "
           f"max |cluster - local| = {rows_diff:.1e}")
