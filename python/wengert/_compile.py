@@ -80,6 +80,59 @@ def _sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
     return x.sum(axis=axes, keepdims=True) if axes else x
 
 
+
+def normalize_wrt(wrt: Any, n: int) -> tuple[list[int], bool]:
+    """``wrt`` as JAX's argnums for a function of ``n`` arguments: an index or a tuple
+    (or list) of distinct indices, negative ones counting from the end. Returns the
+    indices in ``0..n-1`` and whether a single index was given. Shared by every
+    compiled method that takes ``wrt`` (grad, value_and_grad, jacobian, hessian, hvp)."""
+    single = not isinstance(wrt, (tuple, list))
+    items = [wrt] if single else list(wrt)
+    expected = f"wrt must be an argument index in {-n}..{n - 1} (JAX's argnums) or a tuple of distinct ones"
+    for w in items:
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer)) or not -n <= w < n:
+            raise ValueError(f"{expected}, got {wrt!r}")
+    if not items:
+        raise ValueError(f"wrt must name at least one argument, got {wrt!r}")
+    idx = [int(w) % n for w in items]
+    if len(set(idx)) != len(idx):
+        raise ValueError(f"{expected}: {wrt!r} names an argument twice")
+    return idx, single
+
+
+# Buffers NumPy would read as numbers but that are not: raw bytes and text.
+_NOT_NUMBERS = (str, bytes, bytearray)
+
+
+def _real_array(x: Any, label: str) -> np.ndarray:
+    """``x`` as an array of real numbers (bool, int or float dtype), or a TypeError
+    naming ``label``: None, text, bytes, dates, complex and object arrays are not read
+    as numbers (NumPy would give nan, parse the text, or count days)."""
+    got = type(x).__name__
+    if x is None or isinstance(x, _NOT_NUMBERS) or (
+        isinstance(x, memoryview) and x.format in ("B", "b", "c")
+    ):
+        raise TypeError(f"{label}: expected real numbers (a float, an int or an array of them), got {got}")
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{label}: cannot be read as an array ({e})") from None
+    if a.dtype.kind not in "biuf":
+        what = {"c": "complex", "m": "timedelta", "M": "datetime", "O": "object", "U": "text",
+                "S": "bytes", "V": "structured"}.get(a.dtype.kind, "non-numeric")
+        raise TypeError(
+            f"{label}: expected real numbers, got {got} holding {what} values (dtype {a.dtype})"
+        )
+    return a
+
+
+def _engine_array(a: np.ndarray) -> np.ndarray:
+    """``a`` as the engine reads it: float64, native byte order, aligned and C-contiguous.
+    Read in place when it already is; otherwise copied once (unaligned buffers, as Dask
+    and ``np.frombuffer(..., offset=1)`` give, byte-swapped and strided arrays)."""
+    return np.require(a, dtype=np.float64, requirements=("C", "A"))
+
+
 class Compiled:
     """A function compiled by :func:`compile`: call it, or ask for derivatives.
 
@@ -133,16 +186,7 @@ class Compiled:
 
     def _arg_array(self, i: int, x: Any, what: str = "argument") -> np.ndarray:
         name = self._names[i]
-        try:
-            a = np.asarray(x)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{what} {name!r}: cannot be read as an array ({e})") from None
-        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-            raise TypeError(
-                f"{what} {name!r}: expected real numbers, got an array of dtype {a.dtype}"
-            )
-        if np.issubdtype(a.dtype, np.complexfloating):
-            raise TypeError(f"{what} {name!r}: expected real numbers, got complex dtype {a.dtype}")
+        a = _real_array(x, f"{what} {name!r}")
         shape = self._shapes[i]
         k = len(shape)
         if a.ndim < k or a.shape[a.ndim - k :] != shape:
@@ -172,10 +216,10 @@ class Compiled:
         """The data as the engine reads it: one shared row, or one row per batch row."""
         own = a.shape[: a.ndim - len(shape)]
         if math.prod(own) == 1:
-            return np.ascontiguousarray(a, dtype=np.float64).reshape(-1), False
+            return _engine_array(a).reshape(-1), False
         if own != batch:
             a = np.broadcast_to(a, batch + shape)
-        return np.ascontiguousarray(a, dtype=np.float64).reshape(-1), True
+        return _engine_array(a).reshape(-1), True
 
     def _prepare(self, args: Sequence[Any]) -> tuple[list[np.ndarray], list[bool], int, Shape, list[np.ndarray]]:
         arrays, batch = self._arrays(args)
@@ -187,17 +231,7 @@ class Compiled:
         return data, per_row, math.prod(batch), batch, arrays
 
     def _wrt(self, wrt: Any) -> tuple[list[int], bool]:
-        single = not isinstance(wrt, (tuple, list))
-        items = [wrt] if single else list(wrt)
-        n = len(self._shapes)
-        for w in items:
-            if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or not 0 <= w < n:
-                raise ValueError(
-                    f"wrt must be an argument index in 0..{n - 1} or a tuple of them, got {wrt!r}"
-                )
-        if not items:
-            raise ValueError("wrt must name at least one argument")
-        return [int(w) for w in items], single
+        return normalize_wrt(wrt, len(self._shapes))
 
     def _values_shape(self, batch: Shape, reduced: bool) -> Shape:
         return self._out_shape if reduced else batch + self._out_shape
@@ -317,10 +351,7 @@ class Compiled:
         """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(tuple(primals))
-        try:
-            c = np.asarray(cotangent, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"vjp: cotangent must be real numbers of shape {batch + self._out_shape}") from None
+        c = _real_array(cotangent, f"vjp: cotangent (of shape {batch + self._out_shape})")
         k = len(self._out_shape)
         if c.ndim < k or c.shape[c.ndim - k :] != self._out_shape:
             raise ValueError(f"vjp: cotangent must have trailing shape {self._out_shape}, got {c.shape}")
