@@ -675,5 +675,8 @@ class _Compiled:
     @staticmethod
     def from_bytes(data: bytes, arg_sizes: Sequence[int]) -> _Compiled: ...
 
-def set_num_threads(n: int) -> None: ...
+def set_num_threads(n: int) -> None:
+    """Threads for batch evaluation: an int in 1..1024 (the cap; more never helps a
+    CPU-bound engine). Outside it: ValueError. Results do not depend on the count.
+    WENGERT_NUM_THREADS sets the default the same way (garbage or out of range: all cores)."""
 def get_num_threads() -> int: ...

@@ -5,9 +5,9 @@
 use crate::batch::{Arg, BatchError, Job, Output, Reduce};
 use crate::compiled::{self, Compiled};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes};
 
 /// A compiled function (the engine of `wg.compile`; use that instead).
 #[pyclass(name = "_Compiled", module = "wengert", frozen)]
@@ -268,15 +268,40 @@ impl PyCompiled {
     }
 }
 
-/// Sets the number of threads batch evaluation uses.
+/// Sets the number of threads batch evaluation uses: an int in `1..=1024`
+/// ([`compiled::MAX_THREADS`]); anything else is a ValueError (TypeError for a non-int).
 #[pyfunction]
-pub fn set_num_threads(n: usize) -> PyResult<()> {
-    if n == 0 {
-        return Err(PyValueError::new_err(
-            "set_num_threads(n): n must be at least 1",
-        ));
+pub fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
+    let max = compiled::MAX_THREADS;
+    let got = n
+        .get_type()
+        .name()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    if n.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "set_num_threads(n): n must be an int, got {got}"
+        )));
     }
-    compiled::set_num_threads(n);
+    // operator.index: ints and NumPy integers, not floats.
+    let n = n
+        .py()
+        .import("operator")?
+        .call_method1("index", (n,))
+        .map_err(|_| {
+            PyTypeError::new_err(format!("set_num_threads(n): n must be an int, got {got}"))
+        })?;
+    if n.lt(1)? {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads(n): n must be at least 1, got {n}"
+        )));
+    }
+    if n.gt(max)? {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads(n): n must be at most {max} (wengert's cap on worker threads), got {n}"
+        )));
+    }
+    compiled::set_num_threads(n.extract()?);
     Ok(())
 }
 
