@@ -117,7 +117,54 @@ pub struct Graph {
     memo: FxHashMap<(u8, u8, u64, [u32; 4]), u32>,
 }
 
+/// The most nodes (inputs included) a graph may hold. Node indices and slots are `u32`
+/// everywhere downstream, and a trace this long (minutes of Python) is a mistake better
+/// refused than run until memory runs out. Callers that take sizes from users check
+/// against it before allocating (see [`Graph::try_new`]).
+pub const MAX_NODES: usize = 1 << 26;
+
+/// Why [`Graph::try_new`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphError {
+    /// More inputs than [`MAX_NODES`].
+    TooManyNodes(usize),
+    /// The allocator could not provide room for the inputs.
+    OutOfMemory(usize),
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphError::TooManyNodes(n) => write!(
+                f,
+                "{n} inputs: a traced function holds at most {MAX_NODES} nodes"
+            ),
+            GraphError::OutOfMemory(n) => write!(f, "no memory for a trace of {n} inputs"),
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
 impl Graph {
+    /// Like [`Graph::new`], but refuses more than [`MAX_NODES`] inputs, and reports
+    /// allocation failure instead of aborting.
+    pub fn try_new(n_inputs: usize) -> Result<Self, GraphError> {
+        if n_inputs > MAX_NODES {
+            return Err(GraphError::TooManyNodes(n_inputs));
+        }
+        let mut g = Graph::default();
+        g.nodes
+            .try_reserve(n_inputs)
+            .and_then(|()| g.memo.try_reserve(n_inputs))
+            .map_err(|_| GraphError::OutOfMemory(n_inputs))?;
+        g.n_inputs = n_inputs as u32;
+        for i in 0..n_inputs as u32 {
+            g.intern(Node::Input(i));
+        }
+        Ok(g)
+    }
+
     /// A graph with `n_inputs` inputs, nodes `0..n_inputs`.
     pub fn new(n_inputs: u32) -> Self {
         let mut g = Graph {

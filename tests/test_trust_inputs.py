@@ -418,11 +418,17 @@ def test_pickle_with_huge_shapes_raises():
                 assert "shape" in str(e) or "input" in str(e), e
             else:
                 raise SystemExit("accepted " + repr(shape))
-        # a crafted pickle byte string, as the issue's 290-byte one
-        G = wg.compile(lambda x: x + 1.0)
-        blob = pickle.dumps(G).replace(pickle.dumps(G.__getstate__()["shapes"])[2:-1], b"")
-        data = pickle.dumps(G)
-        assert len(data) < 2000
+        # The issue's crafted pickle: a few hundred bytes whose stored shape is (2**34,).
+        G = wg.compile(lambda x: x[0] + 1.0, shapes=[1])
+        one, huge = bytes.fromhex("4b0185"), bytes.fromhex("8a05000000000485")  # (1,), (2**34,)
+        data = pickle.dumps(G).replace(one, huge)
+        assert data != pickle.dumps(G) and len(data) < 1000, data
+        try:
+            pickle.loads(data)
+        except (ValueError, MemoryError) as e:
+            assert "inputs" in str(e) or "elements" in str(e), e
+        else:
+            raise SystemExit("the crafted pickle loaded")
         print("OK")
     """)
     _assert_clean(r)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import operator
 import pickle
 from typing import Any, Callable, Sequence
 
@@ -24,17 +25,32 @@ Shape = tuple[int, ...]
 def _as_shape(s: Any, i: int) -> Shape:
     if s is None or s == ():
         return ()
-    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+    if isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)):
         s = (int(s),)
     try:
-        shape = tuple(int(d) for d in s)
+        if isinstance(s, (str, bytes)) or any(isinstance(d, (bool, np.bool_)) for d in s):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in s)
     except TypeError:
         raise TypeError(
-            f"shapes[{i}]: expected () for a scalar, an int n or a tuple for an array, got {s!r}"
+            f"shapes[{i}]: expected () for a scalar, an int n or a tuple of ints for an array, got {s!r}"
         ) from None
     if any(d < 1 for d in shape):
         raise ValueError(f"shapes[{i}]: every dimension must be at least 1, got {shape}")
     return shape
+
+
+def _check_sizes(shapes: Sequence[Shape]) -> list[int]:
+    """The number of elements of each shape, refused (before anything is allocated) when
+    they add up to more than a trace can hold."""
+    sizes = [math.prod(s) for s in shapes]
+    cap = _core._Trace.MAX_NODES
+    if sum(sizes) > cap:
+        raise ValueError(
+            f"shapes {list(shapes)}: {sum(sizes)} elements in all, more than the {cap} a "
+            "compiled function can hold"
+        )
+    return sizes
 
 
 def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
@@ -156,7 +172,7 @@ class Compiled:
         )
         self._fn = f
         functools.update_wrapper(self, f)
-        self._sizes = [math.prod(s) for s in self._shapes]
+        self._sizes = _check_sizes(self._shapes)
         self._trace()
 
     def _trace(self) -> None:
@@ -398,16 +414,29 @@ class Compiled:
         }
 
     def __setstate__(self, s: dict[str, Any]) -> None:
-        self._names = s["names"]
-        self._shapes = s["shapes"]
-        self._sizes = [math.prod(x) for x in self._shapes]
-        self._out_shape = s["out_shape"]
-        self._fn = s["fn"]
-        self.__name__ = s["name"]
-        self.__doc__ = s["doc"]
+        # A pickle crosses trust boundaries: check what it says before it sizes anything.
+        if not isinstance(s, dict) or not {"program", "names", "shapes", "out_shape"} <= s.keys():
+            raise TypeError("not a pickled wg.compile function: its state is malformed")
+        shapes, names = s["shapes"], s["names"]
+        if not isinstance(shapes, (list, tuple)) or not isinstance(names, (list, tuple)) or len(names) != len(shapes):
+            raise TypeError("not a pickled wg.compile function: shapes and names must be lists of one length")
+        if not all(isinstance(n, str) for n in names) or not isinstance(s["program"], bytes):
+            raise TypeError("not a pickled wg.compile function: malformed names or program")
+        self._shapes = [_as_shape(x, i) for i, x in enumerate(shapes)]
+        self._names = list(names)
+        self._sizes = _check_sizes(self._shapes)
+        self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
+        self._fn = s.get("fn")
+        self.__name__ = str(s.get("name", "compiled"))
+        self.__doc__ = s.get("doc")
         if self._fn is not None:
             functools.update_wrapper(self, self._fn)
         self._c = _core._Compiled.from_bytes(s["program"], self._sizes)
+        if math.prod(self._out_shape) != self._c.n_outputs:
+            raise ValueError(
+                f"not a pickled wg.compile function: output shape {self._out_shape} for a "
+                f"program of {self._c.n_outputs} outputs"
+            )
 
 
 def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:
