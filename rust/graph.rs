@@ -1,7 +1,7 @@
 //! The recording tape of `compile`: a graph of symbolic operations built while tracing a
 //! function once. Building already simplifies: constants fold, identical subexpressions are
-//! shared (hash-consing), and exact identities (`x + 0`, `x * 1`, `x ** 2 -> x * x`) are
-//! applied. Every simplification keeps values and derivatives bit-for-bit the same
+//! shared (hash-consing), and exact identities (`x + (-0.0)`, `x - 0.0`, `x * 1`,
+//! `x ** 2 -> x * x`) are applied. Every simplification keeps values and derivatives bit-for-bit the same
 //! (IEEE), so the compiled function gives what the eager one gives.
 
 use crate::op::{Binary, Unary};
@@ -237,19 +237,19 @@ impl Graph {
         if let (Some(x), Some(y)) = (ca, cb) {
             return self.constant(op.rule(x, y).0);
         }
-        // Identities that hold exactly for every x, nan and inf included, with the same
-        // derivative (up to the sign of a zero).
+        // Identities that hold exactly for every x, signed zeros, nan and inf included,
+        // with the same derivative (up to the sign of a zero). Only -0.0 is the identity
+        // of addition (-0.0 + 0.0 is +0.0), so x + 0.0 and x - (-0.0) are kept.
+        let is = |c: f64, z: f64| c.to_bits() == z.to_bits();
         match (op, ca, cb) {
-            (Binary::Add, Some(z), _) if z == 0.0 => return b,
-            (Binary::Add, _, Some(z)) | (Binary::Sub, _, Some(z)) if z == 0.0 => return a,
-            (Binary::Mul, Some(o), _) if o == 1.0 => return b,
-            (Binary::Mul, _, Some(o)) | (Binary::Div, _, Some(o)) | (Binary::Pow, _, Some(o))
-                if o == 1.0 =>
-            {
-                return a
-            }
-            // powf(x, 2) is correctly rounded x*x, and x*x's rule gives 2x*g as pow's does.
-            (Binary::Pow, _, Some(t)) if t == 2.0 => return self.binary(Binary::Mul, a, a),
+            (Binary::Add, Some(z), _) if is(z, -0.0) => return b,
+            (Binary::Add, _, Some(z)) if is(z, -0.0) => return a,
+            (Binary::Sub, _, Some(z)) if is(z, 0.0) => return a,
+            (Binary::Mul, Some(1.0), _) => return b,
+            (Binary::Mul | Binary::Div | Binary::Pow, _, Some(1.0)) => return a,
+            // powf(x, 2) is correctly rounded x*x, and x*x's rule gives 2x*g as pow's does
+            // (to the bit, except where g*x is subnormal or 2x overflows).
+            (Binary::Pow, _, Some(2.0)) => return self.binary(Binary::Mul, a, a),
             _ => {}
         }
         // Commutative ops: one order, so x*y and y*x are shared.
