@@ -384,12 +384,16 @@ pub fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
             "set_num_threads(n): n must be at most {max} (wengert's cap on worker threads), got {n}"
         )));
     }
-    compiled::set_num_threads(n.extract()?);
-    Ok(())
+    let n: usize = n.extract()?;
+    // Starting threads can still fail (a process limit): RuntimeError, not a panic.
+    guarded(|| {
+        compiled::set_num_threads(n);
+        Ok(())
+    })
 }
 
 /// The number of threads batch evaluation uses.
 #[pyfunction]
-pub fn get_num_threads() -> usize {
-    compiled::num_threads()
+pub fn get_num_threads() -> PyResult<usize> {
+    guarded(|| Ok(compiled::num_threads()))
 }
