@@ -119,9 +119,10 @@ def array_ufunc(obj: Any, ufunc: np.ufunc, method: str, inputs: tuple[Any, ...],
     name = f"np.{ufunc.__name__}"
     rule = _UFUNC_RULES.get(ufunc)
     if rule is None:
+        plain = "" if isinstance(obj, _core._Traced) else ", or .value for the plain number"
         raise TypeError(
             f"{name} has no wengert rule for {kind}: it would drop the derivative; use the "
-            f"wengert functions (wg.sin, wg.maximum, ...), or .value for the plain number"
+            f"wengert functions (wg.sin, wg.maximum, ...){plain}"
         )
     kwargs = dict(kwargs or {})
     out = kwargs.pop("out", None)

@@ -348,9 +348,14 @@ pub(crate) fn no_rule(x: &Bound<'_, PyAny>, name: &str) -> PyErr {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_default();
+    let (kind, hint) = if kind == "_Traced" {
+        ("traced value".to_string(), "")
+    } else {
+        (kind, "; use .value for the plain number")
+    };
     pyo3::exceptions::PyTypeError::new_err(format!(
         "np.{name} (or math.{name}) has no wengert rule for {kind}: it would drop the \
-         derivative; use .value for the plain number"
+         derivative{hint}"
     ))
 }
 
