@@ -92,6 +92,12 @@ fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Ar
 
 type Arrays<'py> = Vec<Bound<'py, PyArray1<f64>>>;
 
+/// Values, and the gradient of each argument in `wrt` (None for the others).
+type VjpResult<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<Bound<'py, PyArray1<f64>>>>,
+);
+
 /// Per-row results in fresh NumPy arrays, and the reduced ones.
 struct Results<'py> {
     reduced: Output,
@@ -202,10 +208,7 @@ impl PyCompiled {
         cotangent_per_row: bool,
         wrt: Vec<bool>,
         reduce: &str,
-    ) -> PyResult<(
-        Bound<'py, PyArray1<f64>>,
-        Vec<Option<Bound<'py, PyArray1<f64>>>>,
-    )> {
+    ) -> PyResult<VjpResult<'py>> {
         guarded(|| {
             check_flags("vjp: wrt", &wrt, self.0.arg_sizes().len())?;
             let data = slices(&args, "argument")?;
