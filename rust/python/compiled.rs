@@ -64,10 +64,7 @@ fn reduce_of(s: &str) -> PyResult<Reduce> {
 
 /// Borrowed slices of the argument arrays (`what` names them in errors: the Python layer
 /// hands over aligned, contiguous float64 copies, so these are internal errors).
-fn slices<'a>(
-    arrays: &'a [PyReadonlyArray1<'_, f64>],
-    what: &str,
-) -> PyResult<Vec<&'a [f64]>> {
+fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
     arrays
         .iter()
         .enumerate()

@@ -196,7 +196,9 @@ impl PyCond {
             })
         };
         let (a, b) = (node(a, "a")?, node(b, "b")?);
-        let idx = self.g.record(|g| g.select(self.cmp, self.x, self.y, a, b))?;
+        let idx = self
+            .g
+            .record(|g| g.select(self.cmp, self.x, self.y, a, b))?;
         Ok(x.node(idx))
     }
     fn __repr__(&self) -> String {
