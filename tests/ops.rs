@@ -267,14 +267,9 @@ fn tape_fan_out_and_long_chain() {
 /// reference at these points): x*x + y*y, hypot and 1/hypot over- or underflow there.
 #[test]
 fn binary_partials_keep_their_range() {
+    use std::f64::consts::FRAC_1_SQRT_2;
     let cases: [(&str, f64, f64, f64, f64); 7] = [
-        (
-            "hypot",
-            5e-324,
-            5e-324,
-            0.7071067811865476,
-            0.7071067811865476,
-        ),
+        ("hypot", 5e-324, 5e-324, FRAC_1_SQRT_2, FRAC_1_SQRT_2),
         (
             "hypot",
             1e-320,
