@@ -266,13 +266,21 @@ impl Compiled {
 /// The pool batch calls run on; replaced by [`set_num_threads`].
 static POOL: Mutex<Option<Arc<rayon::ThreadPool>>> = Mutex::new(None);
 
-/// Threads used when none were set: `WENGERT_NUM_THREADS`, else every core.
+/// The most threads [`set_num_threads`] starts. A CPU-bound engine gains nothing past a
+/// few threads per core; the bound keeps a mistaken count from spawning OS threads until
+/// the machine stalls.
+pub const MAX_THREADS: usize = 1024;
+
+/// Threads used when none were set: `WENGERT_NUM_THREADS` when it is a count in
+/// `1..=MAX_THREADS`, else (unset, garbage or out of range) every core.
 fn default_threads() -> usize {
     std::env::var("WENGERT_NUM_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .filter(|n| (1..=MAX_THREADS).contains(n))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        })
 }
 
 fn pool() -> Arc<rayon::ThreadPool> {
@@ -289,14 +297,14 @@ fn build_pool(n: usize) -> rayon::ThreadPool {
         .expect("cannot start wengert's worker threads")
 }
 
-/// Sets the number of threads batch evaluation uses (at least 1).
+/// Sets the number of threads batch evaluation uses, clamped to `1..=MAX_THREADS`.
 ///
 /// ```
 /// wengert::compiled::set_num_threads(2);
 /// assert_eq!(wengert::compiled::num_threads(), 2);
 /// ```
 pub fn set_num_threads(n: usize) {
-    let n = n.max(1);
+    let n = n.clamp(1, MAX_THREADS);
     *POOL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(build_pool(n)));
 }
 

@@ -1,7 +1,7 @@
 //! The recording tape of `compile`: a graph of symbolic operations built while tracing a
 //! function once. Building already simplifies: constants fold, identical subexpressions are
-//! shared (hash-consing), and exact identities (`x + 0`, `x * 1`, `x ** 2 -> x * x`) are
-//! applied. Every simplification keeps values and derivatives bit-for-bit the same
+//! shared (hash-consing), and exact identities (`x + (-0.0)`, `x - 0.0`, `x * 1`,
+//! `x ** 2 -> x * x`) are applied. Every simplification keeps values and derivatives bit-for-bit the same
 //! (IEEE), so the compiled function gives what the eager one gives.
 
 use crate::op::{Binary, Unary};
@@ -117,7 +117,54 @@ pub struct Graph {
     memo: FxHashMap<(u8, u8, u64, [u32; 4]), u32>,
 }
 
+/// The most nodes (inputs included) a graph may hold. Node indices and slots are `u32`
+/// everywhere downstream, and a trace this long (minutes of Python) is a mistake better
+/// refused than run until memory runs out. Callers that take sizes from users check
+/// against it before allocating (see [`Graph::try_new`]).
+pub const MAX_NODES: usize = 1 << 26;
+
+/// Why [`Graph::try_new`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphError {
+    /// More inputs than [`MAX_NODES`].
+    TooManyNodes(usize),
+    /// The allocator could not provide room for the inputs.
+    OutOfMemory(usize),
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphError::TooManyNodes(n) => write!(
+                f,
+                "{n} inputs: a traced function holds at most {MAX_NODES} nodes"
+            ),
+            GraphError::OutOfMemory(n) => write!(f, "no memory for a trace of {n} inputs"),
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
 impl Graph {
+    /// Like [`Graph::new`], but refuses more than [`MAX_NODES`] inputs, and reports
+    /// allocation failure instead of aborting.
+    pub fn try_new(n_inputs: usize) -> Result<Self, GraphError> {
+        if n_inputs > MAX_NODES {
+            return Err(GraphError::TooManyNodes(n_inputs));
+        }
+        let mut g = Graph::default();
+        g.nodes
+            .try_reserve(n_inputs)
+            .and_then(|()| g.memo.try_reserve(n_inputs))
+            .map_err(|_| GraphError::OutOfMemory(n_inputs))?;
+        g.n_inputs = n_inputs as u32;
+        for i in 0..n_inputs as u32 {
+            g.intern(Node::Input(i));
+        }
+        Ok(g)
+    }
+
     /// A graph with `n_inputs` inputs, nodes `0..n_inputs`.
     pub fn new(n_inputs: u32) -> Self {
         let mut g = Graph {
@@ -190,19 +237,19 @@ impl Graph {
         if let (Some(x), Some(y)) = (ca, cb) {
             return self.constant(op.rule(x, y).0);
         }
-        // Identities that hold exactly for every x, nan and inf included, with the same
-        // derivative (up to the sign of a zero).
+        // Identities that hold exactly for every x, signed zeros, nan and inf included,
+        // with the same derivative (up to the sign of a zero). Only -0.0 is the identity
+        // of addition (-0.0 + 0.0 is +0.0), so x + 0.0 and x - (-0.0) are kept.
+        let is = |c: f64, z: f64| c.to_bits() == z.to_bits();
         match (op, ca, cb) {
-            (Binary::Add, Some(z), _) if z == 0.0 => return b,
-            (Binary::Add, _, Some(z)) | (Binary::Sub, _, Some(z)) if z == 0.0 => return a,
-            (Binary::Mul, Some(o), _) if o == 1.0 => return b,
-            (Binary::Mul, _, Some(o)) | (Binary::Div, _, Some(o)) | (Binary::Pow, _, Some(o))
-                if o == 1.0 =>
-            {
-                return a
-            }
-            // powf(x, 2) is correctly rounded x*x, and x*x's rule gives 2x*g as pow's does.
-            (Binary::Pow, _, Some(t)) if t == 2.0 => return self.binary(Binary::Mul, a, a),
+            (Binary::Add, Some(z), _) if is(z, -0.0) => return b,
+            (Binary::Add, _, Some(z)) if is(z, -0.0) => return a,
+            (Binary::Sub, _, Some(z)) if is(z, 0.0) => return a,
+            (Binary::Mul, Some(1.0), _) => return b,
+            (Binary::Mul | Binary::Div | Binary::Pow, _, Some(1.0)) => return a,
+            // powf(x, 2) is correctly rounded x*x, and x*x's rule gives 2x*g as pow's does
+            // (to the bit, except where g*x is subnormal or 2x overflows).
+            (Binary::Pow, _, Some(2.0)) => return self.binary(Binary::Mul, a, a),
             _ => {}
         }
         // Commutative ops: one order, so x*y and y*x are shared.

@@ -152,7 +152,8 @@ impl Unary {
                 let s = one + e;
                 (x.tanh(), T::cst(4.0) * e / (s * s))
             }
-            Unary::Asinh => (x.asinh(), one / (x * x + one).sqrt()),
+            // hypot, not sqrt(x*x + 1): x*x overflows above 1.3e154.
+            Unary::Asinh => (x.asinh(), one / x.hypot(one)),
             // sqrt(x-1)*sqrt(x+1) rather than sqrt(x*x-1): no cancellation near 1.
             Unary::Acosh => (x.acosh(), one / ((x - one).sqrt() * (x + one).sqrt())),
             Unary::Atanh => (x.atanh(), one / ((one - x) * (one + x))),
@@ -244,6 +245,23 @@ impl Unary {
     }
 }
 
+/// `(x / s, y / s, s)` with `s = max(|x|, |y|)`, so the larger scaled argument has
+/// magnitude 1; `s = 1` where that maximum is 0, infinite or NaN, which leaves those
+/// cases to IEEE arithmetic on the arguments themselves.
+#[inline(always)]
+fn scaled<T: Real>(x: T, y: T) -> (T, T, T) {
+    let one = T::cst(1.0);
+    let (ax, ay) = (x.abs(), y.abs());
+    let m = T::sel_gt(ax, ay, ax, ay);
+    let s = T::sel_gt(
+        m,
+        T::cst(0.0),
+        T::sel_gt(T::cst(f64::INFINITY), m, m, one),
+        one,
+    );
+    (x / s, y / s, s)
+}
+
 impl Binary {
     /// Every binary operation, in declaration order.
     pub const ALL: [Binary; 9] = [
@@ -301,16 +319,22 @@ impl Binary {
                 let dy = T::sel_eq(x, zero, zero, v * x.ln());
                 (v, dx, dy)
             }
-            // Scaled by hypot: x*x + y*y would overflow or underflow for huge or tiny
-            // arguments where the partials are perfectly representable.
+            // From the arguments divided by the larger magnitude s: x*x + y*y, and even
+            // hypot(x, y), overflow for huge arguments (atan2(-1.7e308, 1e308)) where the
+            // partials are representable, and a subnormal hypot has few significant bits.
             Binary::Atan2 => {
-                let r = x.hypot(y);
-                (x.atan2(y), y / r / r, -x / r / r)
+                let (xs, ys, s) = scaled(x, y);
+                let r = xs.hypot(ys);
+                (x.atan2(y), ys / r / r / s, -xs / r / r / s)
             }
+            // Likewise: 1/hypot overflows for subnormal arguments, where the partials are
+            // at most 1.
             Binary::Hypot => {
-                let v = x.hypot(y);
-                let r = T::sel_eq(v, zero, zero, one / v);
-                (v, x * r, y * r)
+                let (xs, ys, _) = scaled(x, y);
+                let r = xs.hypot(ys);
+                let dx = T::sel_eq(r, zero, zero, xs / r);
+                let dy = T::sel_eq(r, zero, zero, ys / r);
+                (x.hypot(y), dx, dy)
             }
             // NaN in either argument gives NaN, as np.maximum does; ties split the
             // gradient evenly, as PyTorch and JAX do.

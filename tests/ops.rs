@@ -262,3 +262,134 @@ fn tape_fan_out_and_long_chain() {
     assert_eq!(g[x], 1.0);
     assert!(t.len() > 1_000_000);
 }
+
+/// Partials at subnormal and huge arguments, against mpmath (tests/gen_golden.py's
+/// reference at these points): x*x + y*y, hypot and 1/hypot over- or underflow there.
+#[test]
+fn binary_partials_keep_their_range() {
+    use std::f64::consts::FRAC_1_SQRT_2;
+    let cases: [(&str, f64, f64, f64, f64); 7] = [
+        ("hypot", 5e-324, 5e-324, FRAC_1_SQRT_2, FRAC_1_SQRT_2),
+        (
+            "hypot",
+            1e-320,
+            3e-321,
+            0.9578523315896036,
+            0.28726105003700064,
+        ),
+        (
+            "hypot",
+            2.5e-310,
+            -1e-310,
+            0.9284766908852606,
+            -0.37139067635410056,
+        ),
+        (
+            "hypot",
+            1.5e308,
+            1e308,
+            0.8320502943378437,
+            0.5547001962252291,
+        ),
+        (
+            "atan2",
+            -1.7e308,
+            1e308,
+            2.5706940874036e-309,
+            4.370179948586117e-309,
+        ),
+        ("atan2", 1e308, 1e308, 5e-309, -5e-309),
+        ("atan2", 1e-310, 3e-311, f64::INFINITY, f64::NEG_INFINITY),
+    ];
+    for (name, x, y, dx, dy) in cases {
+        let (_, gx, gy) = binary_op(name).rule(x, y);
+        // A subnormal result has fewer bits: one unit in its last place is the tolerance.
+        let ok = |g: f64, w: f64| {
+            close(g, w, TOL) || (w.abs() < f64::MIN_POSITIVE && (g - w).abs() <= 5e-324)
+        };
+        assert!(
+            ok(gx, dx) && ok(gy, dy),
+            "{name}({x:e}, {y:e}): ({gx:e}, {gy:e}), want ({dx:e}, {dy:e})"
+        );
+    }
+    // Both partials are 0 at the origin, nan for nan, as before.
+    assert_eq!(Binary::Hypot.rule(0.0, 0.0), (0.0, 0.0, 0.0));
+    assert!(Binary::Hypot.rule(f64::NAN, 1.0).1.is_nan());
+}
+
+#[test]
+fn asinh_derivative_for_huge_arguments() {
+    for (x, d) in [
+        (1e155, 1e-155),
+        (-1e200, 1e-200),
+        (1.7e308, 5.88235294117647e-309),
+    ] {
+        let (_, got) = Unary::Asinh.rule(x);
+        assert!(
+            close(got, d, TOL) || (got - d).abs() <= 5e-324,
+            "asinh'({x:e}) = {got:e}, want {d:e}"
+        );
+    }
+}
+
+/// The graph's simplifications keep signed zeros: only -0.0 is the identity of addition.
+#[test]
+fn graph_identities_keep_signed_zeros() {
+    use wengert::graph::{Graph, Node};
+    let mut g = Graph::new(1);
+    let x = g.input(0);
+    let (pz, nz, one) = (g.constant(0.0), g.constant(-0.0), g.constant(1.0));
+    assert_ne!(
+        g.binary(Binary::Add, x, pz),
+        x,
+        "x + 0.0 is +0.0 at x = -0.0"
+    );
+    assert_ne!(g.binary(Binary::Add, pz, x), x);
+    assert_ne!(
+        g.binary(Binary::Sub, x, nz),
+        x,
+        "x - (-0.0) is +0.0 at x = -0.0"
+    );
+    assert_eq!(g.binary(Binary::Add, x, nz), x);
+    assert_eq!(g.binary(Binary::Add, nz, x), x);
+    assert_eq!(g.binary(Binary::Sub, x, pz), x);
+    assert_eq!(g.binary(Binary::Mul, x, one), x);
+    assert_eq!(g.binary(Binary::Div, x, one), x);
+    // Every kept identity is exact at the special values.
+    for v in [
+        0.0,
+        -0.0,
+        1.0,
+        -3.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        5e-324,
+    ] {
+        assert_eq!((v + -0.0f64).to_bits(), v.to_bits());
+        assert_eq!((v - 0.0f64).to_bits(), v.to_bits());
+        assert_eq!((v * 1.0f64).to_bits(), v.to_bits());
+        assert_eq!((v / 1.0f64).to_bits(), v.to_bits());
+        assert_eq!(v.powf(1.0).to_bits(), v.to_bits());
+        assert_eq!(v.powf(2.0).to_bits(), (v * v).to_bits());
+    }
+    let kept = g.binary(Binary::Add, x, pz);
+    assert!(matches!(
+        g.nodes()[kept as usize],
+        Node::Binary(Binary::Add, ..)
+    ));
+}
+
+/// Trace sizes from users are checked before anything is allocated.
+#[test]
+fn graph_try_new_refuses_huge_input_counts() {
+    use wengert::graph::{Graph, GraphError, MAX_NODES};
+    assert_eq!(Graph::try_new(3).unwrap().len(), 3);
+    assert_eq!(
+        Graph::try_new(MAX_NODES + 1).unwrap_err(),
+        GraphError::TooManyNodes(MAX_NODES + 1)
+    );
+    assert!(matches!(
+        Graph::try_new(usize::MAX),
+        Err(GraphError::TooManyNodes(_))
+    ));
+}

@@ -342,7 +342,7 @@ def test_optimisation_folds_constants_and_shares_subexpressions():
         a = x * y
         b = y * x  # same as a
         unused = wg.exp(x)  # dead  # noqa: F841
-        return a + b * (2.0 * 3.0 - 5.0) + 0.0
+        return a + b * (2.0 * 3.0 - 5.0) - 0.0  # x - 0.0 is x; x + 0.0 is not (at -0.0)
 
     F = wg.compile(f)
     assert F.n_instructions == 2  # x*y, then a + a

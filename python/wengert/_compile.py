@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import operator
 import pickle
 from typing import Any, Callable, Sequence
 
@@ -24,17 +25,32 @@ Shape = tuple[int, ...]
 def _as_shape(s: Any, i: int) -> Shape:
     if s is None or s == ():
         return ()
-    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+    if isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)):
         s = (int(s),)
     try:
-        shape = tuple(int(d) for d in s)
+        if isinstance(s, (str, bytes)) or any(isinstance(d, (bool, np.bool_)) for d in s):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in s)
     except TypeError:
         raise TypeError(
-            f"shapes[{i}]: expected () for a scalar, an int n or a tuple for an array, got {s!r}"
+            f"shapes[{i}]: expected () for a scalar, an int n or a tuple of ints for an array, got {s!r}"
         ) from None
     if any(d < 1 for d in shape):
         raise ValueError(f"shapes[{i}]: every dimension must be at least 1, got {shape}")
     return shape
+
+
+def _check_sizes(shapes: Sequence[Shape]) -> list[int]:
+    """The number of elements of each shape, refused (before anything is allocated) when
+    they add up to more than a trace can hold."""
+    sizes = [math.prod(s) for s in shapes]
+    cap = _core._Trace.MAX_NODES
+    if sum(sizes) > cap:
+        raise ValueError(
+            f"shapes {list(shapes)}: {sum(sizes)} elements in all, more than the {cap} a "
+            "compiled function can hold"
+        )
+    return sizes
 
 
 def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
@@ -80,6 +96,59 @@ def _sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
     return x.sum(axis=axes, keepdims=True) if axes else x
 
 
+
+def normalize_wrt(wrt: Any, n: int) -> tuple[list[int], bool]:
+    """``wrt`` as JAX's argnums for a function of ``n`` arguments: an index or a tuple
+    (or list) of distinct indices, negative ones counting from the end. Returns the
+    indices in ``0..n-1`` and whether a single index was given. Shared by every
+    compiled method that takes ``wrt`` (grad, value_and_grad, jacobian, hessian, hvp)."""
+    single = not isinstance(wrt, (tuple, list))
+    items = [wrt] if single else list(wrt)
+    expected = f"wrt must be an argument index in {-n}..{n - 1} (JAX's argnums) or a tuple of distinct ones"
+    for w in items:
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer)) or not -n <= w < n:
+            raise ValueError(f"{expected}, got {wrt!r}")
+    if not items:
+        raise ValueError(f"wrt must name at least one argument, got {wrt!r}")
+    idx = [int(w) % n for w in items]
+    if len(set(idx)) != len(idx):
+        raise ValueError(f"{expected}: {wrt!r} names an argument twice")
+    return idx, single
+
+
+# Buffers NumPy would read as numbers but that are not: raw bytes and text.
+_NOT_NUMBERS = (str, bytes, bytearray)
+
+
+def _real_array(x: Any, label: str) -> np.ndarray:
+    """``x`` as an array of real numbers (bool, int or float dtype), or a TypeError
+    naming ``label``: None, text, bytes, dates, complex and object arrays are not read
+    as numbers (NumPy would give nan, parse the text, or count days)."""
+    got = type(x).__name__
+    if x is None or isinstance(x, _NOT_NUMBERS) or (
+        isinstance(x, memoryview) and x.format in ("B", "b", "c")
+    ):
+        raise TypeError(f"{label}: expected real numbers (a float, an int or an array of them), got {got}")
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{label}: cannot be read as an array ({e})") from None
+    if a.dtype.kind not in "biuf":
+        what = {"c": "complex", "m": "timedelta", "M": "datetime", "O": "object", "U": "text",
+                "S": "bytes", "V": "structured"}.get(a.dtype.kind, "non-numeric")
+        raise TypeError(
+            f"{label}: expected real numbers, got {got} holding {what} values (dtype {a.dtype})"
+        )
+    return a
+
+
+def _engine_array(a: np.ndarray) -> np.ndarray:
+    """``a`` as the engine reads it: float64, native byte order, aligned and C-contiguous.
+    Read in place when it already is; otherwise copied once (unaligned buffers, as Dask
+    and ``np.frombuffer(..., offset=1)`` give, byte-swapped and strided arrays)."""
+    return np.require(a, dtype=np.float64, requirements=("C", "A"))
+
+
 class Compiled:
     """A function compiled by :func:`compile`: call it, or ask for derivatives.
 
@@ -103,7 +172,7 @@ class Compiled:
         )
         self._fn = f
         functools.update_wrapper(self, f)
-        self._sizes = [math.prod(s) for s in self._shapes]
+        self._sizes = _check_sizes(self._shapes)
         self._trace()
 
     def _trace(self) -> None:
@@ -133,16 +202,7 @@ class Compiled:
 
     def _arg_array(self, i: int, x: Any, what: str = "argument") -> np.ndarray:
         name = self._names[i]
-        try:
-            a = np.asarray(x)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{what} {name!r}: cannot be read as an array ({e})") from None
-        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-            raise TypeError(
-                f"{what} {name!r}: expected real numbers, got an array of dtype {a.dtype}"
-            )
-        if np.issubdtype(a.dtype, np.complexfloating):
-            raise TypeError(f"{what} {name!r}: expected real numbers, got complex dtype {a.dtype}")
+        a = _real_array(x, f"{what} {name!r}")
         shape = self._shapes[i]
         k = len(shape)
         if a.ndim < k or a.shape[a.ndim - k :] != shape:
@@ -172,10 +232,10 @@ class Compiled:
         """The data as the engine reads it: one shared row, or one row per batch row."""
         own = a.shape[: a.ndim - len(shape)]
         if math.prod(own) == 1:
-            return np.ascontiguousarray(a, dtype=np.float64).reshape(-1), False
+            return _engine_array(a).reshape(-1), False
         if own != batch:
             a = np.broadcast_to(a, batch + shape)
-        return np.ascontiguousarray(a, dtype=np.float64).reshape(-1), True
+        return _engine_array(a).reshape(-1), True
 
     def _prepare(self, args: Sequence[Any]) -> tuple[list[np.ndarray], list[bool], int, Shape, list[np.ndarray]]:
         arrays, batch = self._arrays(args)
@@ -187,17 +247,7 @@ class Compiled:
         return data, per_row, math.prod(batch), batch, arrays
 
     def _wrt(self, wrt: Any) -> tuple[list[int], bool]:
-        single = not isinstance(wrt, (tuple, list))
-        items = [wrt] if single else list(wrt)
-        n = len(self._shapes)
-        for w in items:
-            if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or not 0 <= w < n:
-                raise ValueError(
-                    f"wrt must be an argument index in 0..{n - 1} or a tuple of them, got {wrt!r}"
-                )
-        if not items:
-            raise ValueError("wrt must name at least one argument")
-        return [int(w) for w in items], single
+        return normalize_wrt(wrt, len(self._shapes))
 
     def _values_shape(self, batch: Shape, reduced: bool) -> Shape:
         return self._out_shape if reduced else batch + self._out_shape
@@ -317,10 +367,7 @@ class Compiled:
         """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(tuple(primals))
-        try:
-            c = np.asarray(cotangent, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"vjp: cotangent must be real numbers of shape {batch + self._out_shape}") from None
+        c = _real_array(cotangent, f"vjp: cotangent (of shape {batch + self._out_shape})")
         k = len(self._out_shape)
         if c.ndim < k or c.shape[c.ndim - k :] != self._out_shape:
             raise ValueError(f"vjp: cotangent must have trailing shape {self._out_shape}, got {c.shape}")
@@ -367,16 +414,29 @@ class Compiled:
         }
 
     def __setstate__(self, s: dict[str, Any]) -> None:
-        self._names = s["names"]
-        self._shapes = s["shapes"]
-        self._sizes = [math.prod(x) for x in self._shapes]
-        self._out_shape = s["out_shape"]
-        self._fn = s["fn"]
-        self.__name__ = s["name"]
-        self.__doc__ = s["doc"]
+        # A pickle crosses trust boundaries: check what it says before it sizes anything.
+        if not isinstance(s, dict) or not {"program", "names", "shapes", "out_shape"} <= s.keys():
+            raise TypeError("not a pickled wg.compile function: its state is malformed")
+        shapes, names = s["shapes"], s["names"]
+        if not isinstance(shapes, (list, tuple)) or not isinstance(names, (list, tuple)) or len(names) != len(shapes):
+            raise TypeError("not a pickled wg.compile function: shapes and names must be lists of one length")
+        if not all(isinstance(n, str) for n in names) or not isinstance(s["program"], bytes):
+            raise TypeError("not a pickled wg.compile function: malformed names or program")
+        self._shapes = [_as_shape(x, i) for i, x in enumerate(shapes)]
+        self._names = list(names)
+        self._sizes = _check_sizes(self._shapes)
+        self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
+        self._fn = s.get("fn")
+        self.__name__ = str(s.get("name", "compiled"))
+        self.__doc__ = s.get("doc")
         if self._fn is not None:
             functools.update_wrapper(self, self._fn)
         self._c = _core._Compiled.from_bytes(s["program"], self._sizes)
+        if math.prod(self._out_shape) != self._c.n_outputs:
+            raise ValueError(
+                f"not a pickled wg.compile function: output shape {self._out_shape} for a "
+                f"program of {self._c.n_outputs} outputs"
+            )
 
 
 def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:

@@ -5,9 +5,9 @@
 use crate::batch::{Arg, BatchError, Job, Output, Reduce};
 use crate::compiled::{self, Compiled};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes};
 
 /// A compiled function (the engine of `wg.compile`; use that instead).
 #[pyclass(name = "_Compiled", module = "wengert", frozen)]
@@ -23,6 +23,34 @@ fn value_error(e: BatchError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// Runs `f`, turning a Rust panic into RuntimeError: the last resort behind the checks
+/// below, since pyo3 would raise PanicException, a BaseException that `except Exception`
+/// does not catch. (Allocation failure aborts rather than panics: sizes are checked
+/// before anything is allocated.)
+pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(PyRuntimeError::new_err(format!(
+            "internal error in wengert (please report it): {msg}"
+        )))
+    })
+}
+
+/// One flag per argument, as `wrt` lists in the Python layer are.
+fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
+    if flags.len() != n_args {
+        return Err(PyValueError::new_err(format!(
+            "{what}: expected one flag per argument ({n_args}), got {}",
+            flags.len()
+        )));
+    }
+    Ok(())
+}
+
 fn reduce_of(s: &str) -> PyResult<Reduce> {
     match s {
         "none" => Ok(Reduce::None),
@@ -34,13 +62,15 @@ fn reduce_of(s: &str) -> PyResult<Reduce> {
     }
 }
 
-/// Borrowed slices of the argument arrays.
-fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>]) -> PyResult<Vec<&'a [f64]>> {
+/// Borrowed slices of the argument arrays (`what` names them in errors: the Python layer
+/// hands over aligned, contiguous float64 copies, so these are internal errors).
+fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
     arrays
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
             a.as_slice()
-                .map_err(|e| PyValueError::new_err(e.to_string()))
+                .map_err(|e| PyValueError::new_err(format!("{what} {i}: {e}")))
         })
         .collect()
 }
@@ -58,6 +88,12 @@ fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Ar
 }
 
 type Arrays<'py> = Vec<Bound<'py, PyArray1<f64>>>;
+
+/// Values, and the gradient of each argument in `wrt` (None for the others).
+type VjpResult<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<Bound<'py, PyArray1<f64>>>>,
+);
 
 /// Per-row results in fresh NumPy arrays, and the reduced ones.
 struct Results<'py> {
@@ -78,6 +114,22 @@ impl<'py> Results<'py> {
 }
 
 impl PyCompiled {
+    /// Refuses a row count whose widest result (the Jacobian: outputs x inputs per row)
+    /// could not be addressed, before any buffer length is computed from it.
+    fn check_rows(&self, n: usize) -> PyResult<()> {
+        let width = (self.0.arg_sizes().iter().sum::<usize>() + 1)
+            .checked_mul(self.0.program().n_outputs().max(1));
+        let bytes = width
+            .and_then(|w| w.checked_mul(n))
+            .and_then(|x| x.checked_mul(8));
+        match bytes {
+            Some(b) if b <= isize::MAX as usize => Ok(()),
+            _ => Err(PyMemoryError::new_err(format!(
+                "{n} rows: the results would not fit in memory"
+            ))),
+        }
+    }
+
     /// Runs `job`, writing per-row results straight into NumPy arrays (allocated with
     /// `np.empty`: no zeroing pass over memory the engine overwrites anyway).
     fn run<'py>(
@@ -89,9 +141,15 @@ impl PyCompiled {
         job: &Job,
         reduce: Reduce,
     ) -> PyResult<Results<'py>> {
-        if data.len() != per_row.len() {
-            return Err(PyValueError::new_err("one per_row flag per argument"));
+        if data.len() != per_row.len() || data.len() != self.0.arg_sizes().len() {
+            return Err(PyValueError::new_err(format!(
+                "expected {} arguments with one per_row flag each, got {} and {}",
+                self.0.arg_sizes().len(),
+                data.len(),
+                per_row.len()
+            )));
         }
+        self.check_rows(n)?;
         let args = arg_list(data, self.0.arg_sizes(), per_row);
         let empty = py.import("numpy")?.getattr("empty")?;
         let arrays: Arrays<'py> = self
@@ -128,9 +186,11 @@ impl PyCompiled {
         n: usize,
         reduce: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let data = slices(&args)?;
-        let r = self.run(py, &data, &per_row, n, &Job::Values, reduce_of(reduce)?)?;
-        Ok(r.take(py, 0, &r.reduced.values))
+        guarded(|| {
+            let data = slices(&args, "argument")?;
+            let r = self.run(py, &data, &per_row, n, &Job::Values, reduce_of(reduce)?)?;
+            Ok(r.take(py, 0, &r.reduced.values))
+        })
     }
 
     /// Values and the vector-Jacobian product; gradients of arguments not in `wrt` are None.
@@ -145,29 +205,29 @@ impl PyCompiled {
         cotangent_per_row: bool,
         wrt: Vec<bool>,
         reduce: &str,
-    ) -> PyResult<(
-        Bound<'py, PyArray1<f64>>,
-        Vec<Option<Bound<'py, PyArray1<f64>>>>,
-    )> {
-        let data = slices(&args)?;
-        let ct = cotangent
-            .as_slice()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let m = self.0.program().n_outputs();
-        let cotangent = Arg {
-            data: ct,
-            size: m,
-            per_row: cotangent_per_row,
-        };
-        let job = Job::Vjp {
-            cotangent,
-            wrt: wrt.clone(),
-        };
-        let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
-        let grads = (0..wrt.len())
-            .map(|a| wrt[a].then(|| r.take(py, 3 + a, &r.reduced.grads[a])))
-            .collect();
-        Ok((r.take(py, 0, &r.reduced.values), grads))
+    ) -> PyResult<VjpResult<'py>> {
+        guarded(|| {
+            check_flags("vjp: wrt", &wrt, self.0.arg_sizes().len())?;
+            let data = slices(&args, "argument")?;
+            let ct = cotangent
+                .as_slice()
+                .map_err(|e| PyValueError::new_err(format!("cotangent: {e}")))?;
+            let m = self.0.program().n_outputs();
+            let cotangent = Arg {
+                data: ct,
+                size: m,
+                per_row: cotangent_per_row,
+            };
+            let job = Job::Vjp {
+                cotangent,
+                wrt: wrt.clone(),
+            };
+            let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
+            let grads = (0..wrt.len())
+                .map(|a| wrt[a].then(|| r.take(py, 3 + a, &r.reduced.grads[a])))
+                .collect();
+            Ok((r.take(py, 0, &r.reduced.values), grads))
+        })
     }
 
     /// Values and the Jacobian-vector product with one tangent per argument.
@@ -182,19 +242,22 @@ impl PyCompiled {
         tangents_per_row: Vec<bool>,
         reduce: &str,
     ) -> PyResult<Arrays<'py>> {
-        let data = slices(&args)?;
-        let tan = slices(&tangents)?;
-        if tan.len() != tangents_per_row.len() {
-            return Err(PyValueError::new_err("one per_row flag per tangent"));
-        }
-        let job = Job::Jvp {
-            tangents: arg_list(&tan, self.0.arg_sizes(), &tangents_per_row),
-        };
-        let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
-        Ok(vec![
-            r.take(py, 0, &r.reduced.values),
-            r.take(py, 1, &r.reduced.tangents),
-        ])
+        guarded(|| {
+            let data = slices(&args, "argument")?;
+            let tan = slices(&tangents, "tangent")?;
+            check_flags("jvp: tangents", &tangents_per_row, self.0.arg_sizes().len())?;
+            if tan.len() != tangents_per_row.len() {
+                return Err(PyValueError::new_err("jvp needs one tangent per argument"));
+            }
+            let job = Job::Jvp {
+                tangents: arg_list(&tan, self.0.arg_sizes(), &tangents_per_row),
+            };
+            let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
+            Ok(vec![
+                r.take(py, 0, &r.reduced.values),
+                r.take(py, 1, &r.reduced.tangents),
+            ])
+        })
     }
 
     /// Values and the Jacobian with respect to the `wrt` arguments: per row, `n_outputs`
@@ -207,9 +270,12 @@ impl PyCompiled {
         n: usize,
         wrt: Vec<bool>,
     ) -> PyResult<Arrays<'py>> {
-        let data = slices(&args)?;
-        let r = self.run(py, &data, &per_row, n, &Job::Jacobian { wrt }, Reduce::None)?;
-        Ok(vec![r.take(py, 0, &[]), r.take(py, 2, &[])])
+        guarded(|| {
+            check_flags("jacobian: wrt", &wrt, self.0.arg_sizes().len())?;
+            let data = slices(&args, "argument")?;
+            let r = self.run(py, &data, &per_row, n, &Job::Jacobian { wrt }, Reduce::None)?;
+            Ok(vec![r.take(py, 0, &[]), r.take(py, 2, &[])])
+        })
     }
 
     /// Per row: value, gradient (`N` numbers) and Hessian (`N x N`) with respect to all
@@ -221,7 +287,7 @@ impl PyCompiled {
         per_row: Vec<bool>,
         n: usize,
     ) -> PyResult<Arrays<'py>> {
-        let data = slices(&args)?;
+        let data = slices(&args, "argument")?;
         if data.len() != per_row.len() {
             return Err(PyValueError::new_err("one per_row flag per argument"));
         }
@@ -262,26 +328,72 @@ impl PyCompiled {
     }
     #[staticmethod]
     fn from_bytes(data: &[u8], arg_sizes: Vec<usize>) -> PyResult<Self> {
-        Ok(PyCompiled(
-            Compiled::from_bytes(data, &arg_sizes).map_err(value_error)?,
-        ))
+        // Every input takes a 4-byte slot in each serialized program, so sizes adding up
+        // to more than the bytes could hold are refused before they become allocations.
+        let total = arg_sizes
+            .iter()
+            .try_fold(0usize, |acc, &s| acc.checked_add(s));
+        match total {
+            Some(t) if t <= data.len() / 4 => {}
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "not a serialized wengert function: argument sizes {arg_sizes:?} give more \
+                     inputs than its {} bytes can hold",
+                    data.len()
+                )))
+            }
+        }
+        guarded(|| {
+            Ok(PyCompiled(
+                Compiled::from_bytes(data, &arg_sizes).map_err(value_error)?,
+            ))
+        })
     }
 }
 
-/// Sets the number of threads batch evaluation uses.
+/// Sets the number of threads batch evaluation uses: an int in `1..=1024`
+/// ([`compiled::MAX_THREADS`]); anything else is a ValueError (TypeError for a non-int).
 #[pyfunction]
-pub fn set_num_threads(n: usize) -> PyResult<()> {
-    if n == 0 {
-        return Err(PyValueError::new_err(
-            "set_num_threads(n): n must be at least 1",
-        ));
+pub fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
+    let max = compiled::MAX_THREADS;
+    let got = n
+        .get_type()
+        .name()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    if n.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "set_num_threads(n): n must be an int, got {got}"
+        )));
     }
-    compiled::set_num_threads(n);
-    Ok(())
+    // operator.index: ints and NumPy integers, not floats.
+    let n = n
+        .py()
+        .import("operator")?
+        .call_method1("index", (n,))
+        .map_err(|_| {
+            PyTypeError::new_err(format!("set_num_threads(n): n must be an int, got {got}"))
+        })?;
+    if n.lt(1)? {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads(n): n must be at least 1, got {n}"
+        )));
+    }
+    if n.gt(max)? {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads(n): n must be at most {max} (wengert's cap on worker threads), got {n}"
+        )));
+    }
+    let n: usize = n.extract()?;
+    // Starting threads can still fail (a process limit): RuntimeError, not a panic.
+    guarded(|| {
+        compiled::set_num_threads(n);
+        Ok(())
+    })
 }
 
 /// The number of threads batch evaluation uses.
 #[pyfunction]
-pub fn get_num_threads() -> usize {
-    compiled::num_threads()
+pub fn get_num_threads() -> PyResult<usize> {
+    guarded(|| Ok(compiled::num_threads()))
 }

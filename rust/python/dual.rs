@@ -32,16 +32,14 @@ impl Number for PyDual {
         Ok(PyDual(self.0.binary(op, y.0)))
     }
     fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self> {
-        // Only the Dual operand's partial is used: the constant's partial times its zero
-        // tangent would make an inf or nan partial (d/dy of (-2)**y) poison the result.
-        let (v, d) = if const_first {
-            let (v, _, d) = op.rule(c, self.0.re);
-            (v, d)
+        // A constant is a Dual with tangent zero: the core rule's strong-zero chain drops
+        // its partial (inf or nan for d/dy of (-2)**y), so both forms give the same bits.
+        let c = Dual::constant(c);
+        Ok(PyDual(if const_first {
+            c.binary(op, self.0)
         } else {
-            let (v, d, _) = op.rule(self.0.re, c);
-            (v, d)
-        };
-        Ok(PyDual(Dual::new(v, d * self.0.eps)))
+            self.0.binary(op, c)
+        }))
     }
 }
 

@@ -183,6 +183,42 @@ macro_rules! number_arith {
             fn __abs__(&self) -> PyResult<Self> {
                 self.unary(Unary::Abs)
             }
+            // NumPy ufuncs on these numbers (np.sin(x), np.add(x, arr)) come here instead of
+            // converting them with __float__ (which drops the derivative): those with a
+            // wengert rule are dispatched to it, any other raises TypeError naming it.
+            #[pyo3(signature = (ufunc, method, *inputs, **kwargs))]
+            fn __array_ufunc__<'py>(
+                slf: &Bound<'py, Self>,
+                ufunc: &Bound<'py, PyAny>,
+                method: &Bound<'py, PyAny>,
+                inputs: &Bound<'py, pyo3::types::PyTuple>,
+                kwargs: Option<&Bound<'py, pyo3::types::PyDict>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                slf.py()
+                    .import("wengert._dispatch")?
+                    .getattr("array_ufunc")?
+                    .call1((slf, ufunc, method, inputs, kwargs))
+            }
+            // math.floor and friends (and np.floor on object arrays, which calls them)
+            // would otherwise fall back to __float__ and return a number without a
+            // derivative.
+            fn __floor__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+                Err($crate::python::number::no_rule(slf.as_any(), "floor"))
+            }
+            fn __ceil__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+                Err($crate::python::number::no_rule(slf.as_any(), "ceil"))
+            }
+            fn __trunc__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+                Err($crate::python::number::no_rule(slf.as_any(), "trunc"))
+            }
+            #[pyo3(signature = (ndigits=None))]
+            fn __round__(
+                slf: &Bound<'_, Self>,
+                ndigits: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<Py<PyAny>> {
+                let _ = ndigits;
+                Err($crate::python::number::no_rule(slf.as_any(), "round"))
+            }
             fn sin(&self) -> PyResult<Self> {
                 self.unary(Unary::Sin)
             }
@@ -303,6 +339,25 @@ macro_rules! number_arith {
     };
 }
 pub(crate) use number_arith;
+
+/// The TypeError for a rounding function (`math.floor(x)`, `np.floor` on an object array),
+/// which has no wengert rule: it would drop the derivative.
+pub(crate) fn no_rule(x: &Bound<'_, PyAny>, name: &str) -> PyErr {
+    let kind = x
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let (kind, hint) = if kind == "_Traced" {
+        ("traced value".to_string(), "")
+    } else {
+        (kind, "; use .value for the plain number")
+    };
+    pyo3::exceptions::PyTypeError::new_err(format!(
+        "np.{name} (or math.{name}) has no wengert rule for {kind}: it would drop the \
+         derivative{hint}"
+    ))
+}
 
 /// The Python result of a binary method: the new number, or NotImplemented.
 pub(crate) fn number_result<T>(py: Python<'_>, r: Option<T>) -> PyResult<Py<PyAny>>

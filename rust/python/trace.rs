@@ -5,10 +5,10 @@
 use super::compiled::PyCompiled;
 use super::number::{binary_any, method_result, number_arith, number_result, plain_number, Number};
 use crate::compiled::Compiled;
-use crate::graph::{Cmp, Graph};
+use crate::graph::{Cmp, Graph, GraphError, MAX_NODES};
 use crate::op::{Binary, Unary};
 use pyo3::basic::CompareOp;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,20 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Shared {
     pub(super) fn with<R>(&self, f: impl FnOnce(&mut Graph) -> R) -> R {
         f(&mut self.graph.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// `f`, which records at most two nodes (an operation and a constant), unless the
+    /// graph is full: a MemoryError rather than growing past [`MAX_NODES`].
+    fn record(&self, f: impl FnOnce(&mut Graph) -> u32) -> PyResult<u32> {
+        self.with(|g| {
+            if g.len() + 2 > MAX_NODES {
+                return Err(PyMemoryError::new_err(format!(
+                    "wg.compile: the trace has reached {MAX_NODES} nodes, the most a compiled \
+                     function holds"
+                )));
+            }
+            Ok(f(g))
+        })
     }
 }
 
@@ -53,7 +67,9 @@ impl PyTraced {
             self.same_trace(t)?;
             return Ok(Some(t.idx));
         }
-        Ok(plain_number(ob)?.map(|c| self.g.with(|g| g.constant(c))))
+        plain_number(ob)?
+            .map(|c| self.g.record(|g| g.constant(c)))
+            .transpose()
     }
 
     fn same_trace(&self, o: &PyTraced) -> PyResult<()> {
@@ -73,21 +89,21 @@ impl Number for PyTraced {
         f64::NAN // unknown while tracing; never read, since comparisons record instead
     }
     fn unary(&self, op: Unary) -> PyResult<Self> {
-        Ok(self.node(self.g.with(|g| g.unary(op, self.idx))))
+        Ok(self.node(self.g.record(|g| g.unary(op, self.idx))?))
     }
     fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
         self.same_trace(y)?;
-        Ok(self.node(self.g.with(|g| g.binary(op, self.idx, y.idx))))
+        Ok(self.node(self.g.record(|g| g.binary(op, self.idx, y.idx))?))
     }
     fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self> {
-        let idx = self.g.with(|g| {
+        let idx = self.g.record(|g| {
             let c = g.constant(c);
             if const_first {
                 g.binary(op, c, self.idx)
             } else {
                 g.binary(op, self.idx, c)
             }
-        });
+        })?;
         Ok(self.node(idx))
     }
 }
@@ -180,7 +196,9 @@ impl PyCond {
             })
         };
         let (a, b) = (node(a, "a")?, node(b, "b")?);
-        let idx = self.g.with(|g| g.select(self.cmp, self.x, self.y, a, b));
+        let idx = self
+            .g
+            .record(|g| g.select(self.cmp, self.x, self.y, a, b))?;
         Ok(x.node(idx))
     }
     fn __repr__(&self) -> String {
@@ -197,15 +215,30 @@ pub struct PyTrace {
 
 #[pymethods]
 impl PyTrace {
-    /// A trace of a function whose arguments have these numbers of elements.
+    /// The most nodes a trace holds, inputs included (`graph::MAX_NODES`).
+    #[classattr]
+    const MAX_NODES: usize = MAX_NODES;
+
+    /// A trace of a function whose arguments have these numbers of elements: at most
+    /// `MAX_NODES` in all (ValueError past it, checked before anything is allocated;
+    /// MemoryError when the allocator refuses).
     #[new]
-    fn new(sizes: Vec<usize>) -> Self {
-        let n: usize = sizes.iter().sum();
+    fn new(sizes: Vec<usize>) -> PyResult<Self> {
+        let n = sizes
+            .iter()
+            .try_fold(0usize, |acc, &s| acc.checked_add(s))
+            .unwrap_or(usize::MAX);
+        let graph = Graph::try_new(n).map_err(|e| match e {
+            GraphError::TooManyNodes(_) => PyValueError::new_err(format!(
+                "wg.compile: argument shapes with {n} elements in all: {e}"
+            )),
+            GraphError::OutOfMemory(_) => PyMemoryError::new_err(format!("wg.compile: {e}")),
+        })?;
         let g = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            graph: Mutex::new(Graph::new(n as u32)),
+            graph: Mutex::new(graph),
         });
-        PyTrace { g, sizes }
+        Ok(PyTrace { g, sizes })
     }
 
     /// The traced inputs, flattened in argument order.
@@ -238,9 +271,11 @@ impl PyTrace {
                 ))
             })?);
         }
-        Ok(PyCompiled::from(
-            self.g.with(|g| Compiled::new(g, &nodes, &self.sizes)),
-        ))
+        super::compiled::guarded(|| {
+            Ok(PyCompiled::from(
+                self.g.with(|g| Compiled::new(g, &nodes, &self.sizes)),
+            ))
+        })
     }
 
     /// Nodes recorded so far.

@@ -12,10 +12,39 @@ use crate::arena::{Arena, Op, SINK};
 use crate::op::{Binary, Unary};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Slots of Vars dropped away from their tape's thread (a queue handing results to
+/// another thread, the cyclic collector running there): the owner releases them at its
+/// next tape operation, so their nodes do not stay live forever.
+#[derive(Default)]
+struct Pending {
+    /// Set when `slots` is not empty: the owner's per-operation check is one load.
+    any: AtomicBool,
+    slots: Mutex<Vec<u32>>,
+}
+
+/// The pending list of every live tape, by tape id. A tape leaves it when its thread
+/// exits; a Var dropped after that has nothing left to release.
+static PENDING: Mutex<Option<FxHashMap<u64, Arc<Pending>>>> = Mutex::new(None);
+
+fn pending_registry<R>(f: impl FnOnce(&mut FxHashMap<u64, Arc<Pending>>) -> R) -> R {
+    let mut g = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(FxHashMap::default))
+}
+
+/// Hands `slot` of tape `tape` to its owner thread, if that thread still runs.
+fn release_elsewhere(tape: u64, slot: u32) {
+    if let Some(p) = pending_registry(|r| r.get(&tape).cloned()) {
+        p.slots.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
+        p.any.store(true, Ordering::Release);
+    }
+}
 
 /// The calling thread's tape and what the Python layer keeps beside it.
 ///
@@ -35,6 +64,14 @@ struct ThreadTape {
     /// Arena length after the last compaction: the next one runs once the arena has grown
     /// well past it, so compaction costs O(1) amortized per node.
     compacted_len: usize,
+    /// Slots released by other threads, drained by [`ThreadTape::drain`].
+    pending: Arc<Pending>,
+}
+
+impl Drop for ThreadTape {
+    fn drop(&mut self) {
+        pending_registry(|r| r.remove(&self.id));
+    }
 }
 
 const NO_SLOT: u32 = u32::MAX;
@@ -43,14 +80,33 @@ const SINK_SLOT: u32 = u32::MAX - 1;
 
 impl ThreadTape {
     fn new() -> Self {
+        let id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
+        let pending = Arc::new(Pending::default());
+        pending_registry(|r| r.insert(id, pending.clone()));
         ThreadTape {
-            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             arena: Arena::new(),
             slot_at: vec![SINK_SLOT],
             node_of: Vec::new(),
             free_slots: Vec::new(),
             grads: Vec::new(),
             compacted_len: 0,
+            pending,
+        }
+    }
+
+    /// Releases the slots other threads dropped since the last call.
+    fn drain(&mut self) {
+        if !self.pending.any.load(Ordering::Acquire) {
+            return;
+        }
+        let slots = {
+            let mut v = self.pending.slots.lock().unwrap_or_else(|e| e.into_inner());
+            self.pending.any.store(false, Ordering::Release);
+            std::mem::take(&mut *v)
+        };
+        for slot in slots {
+            self.release(slot);
         }
     }
 
@@ -145,6 +201,7 @@ thread_local! {
 /// Runs `f` on this thread's tape after checking that every `Var` in `vars` belongs to it.
 fn with_tape<R>(vars: &[&PyVar], f: impl FnOnce(&mut ThreadTape) -> R) -> PyResult<R> {
     TAPE.with_borrow_mut(|t| {
+        t.drain();
         for v in vars {
             if v.tape != t.id {
                 return Err(PyRuntimeError::new_err(
@@ -187,6 +244,7 @@ impl PyVar {
     /// Makes a leaf on this thread's tape.
     pub(crate) fn leaf(value: f64) -> PyVar {
         TAPE.with_borrow_mut(|t| {
+            t.drain();
             let idx = t.arena.leaf();
             PyVar::node(t, idx, value, true)
         })
@@ -208,15 +266,22 @@ impl PyVar {
 
 impl Drop for PyVar {
     fn drop(&mut self) {
-        // A Var dropped on another thread, or while its thread is exiting, leaves its node
-        // in place: a leak of one node, never a touch of another thread's tape.
-        let _ = TAPE.try_with(|t| {
-            if let Ok(mut t) = t.try_borrow_mut() {
-                if t.id == self.tape {
+        // On its own thread the node is released at once; anywhere else (another thread,
+        // the cyclic collector running there, this thread while its tape is borrowed or
+        // being destroyed) the slot goes to the owner's pending list, never touching
+        // another thread's tape from here.
+        let released = TAPE
+            .try_with(|t| match t.try_borrow_mut() {
+                Ok(mut t) if t.id == self.tape => {
                     t.release(self.slot);
+                    true
                 }
-            }
-        });
+                _ => false,
+            })
+            .unwrap_or(false);
+        if !released {
+            release_elsewhere(self.tape, self.slot);
+        }
     }
 }
 
@@ -381,7 +446,10 @@ pub(crate) fn short(x: f64) -> String {
 /// Number of nodes on the calling thread's tape (the sink included): for memory tests.
 #[pyfunction]
 pub fn tape_size() -> usize {
-    TAPE.with_borrow(|t| t.arena.len())
+    TAPE.with_borrow_mut(|t| {
+        t.drain();
+        t.arena.len()
+    })
 }
 
 /// d(y)/d(each of `wrt`) without touching `.grad`: the core of `wg.grad(y, wrt)`.
