@@ -136,10 +136,33 @@ def _real_array(x: Any, label: str) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         what = {"c": "complex", "m": "timedelta", "M": "datetime", "O": "object", "U": "text",
                 "S": "bytes", "V": "structured"}.get(a.dtype.kind, "non-numeric")
+        hint = ""
+        if a.dtype == object and any(isinstance(v, _NUMBERS) for v in a.reshape(-1)):
+            hint = (
+                "; to differentiate a compiled function inside another transform, "
+                "use the transform on it (wg.grad(F), wg.jacobian(F))"
+            )
         raise TypeError(
-            f"{label}: expected real numbers, got {got} holding {what} values (dtype {a.dtype})"
+            f"{label}: expected real numbers, got {got} holding {what} values (dtype {a.dtype}){hint}"
         )
     return a
+
+
+_NUMBERS = (_core.Var, _core.Dual, _core._Traced)
+
+
+def _carries_derivatives(args: Sequence[Any]) -> bool:
+    for a in args:
+        if isinstance(a, _NUMBERS):
+            return True
+        if isinstance(a, (list, tuple)) or (isinstance(a, np.ndarray) and a.dtype == object):
+            try:
+                flat = np.asarray(a, dtype=object).reshape(-1)
+            except ValueError:
+                continue
+            if any(isinstance(v, _NUMBERS) for v in flat):
+                return True
+    return False
 
 
 def _engine_array(a: np.ndarray) -> np.ndarray:
@@ -271,11 +294,36 @@ class Compiled:
     # -- public API ----------------------------------------------------------------------
 
     def __call__(self, *args: Any, reduce: str | None = None) -> Any:
-        """Values over the broadcast batch of the arguments (reduced if asked)."""
+        """Values over the broadcast batch of the arguments (reduced if asked).
+
+        Called with numbers that carry derivatives (``Var``, ``Dual``, traced values: a
+        compiled function inside ``wg.grad`` or another ``wg.compile``), it runs the Python
+        function on them, one point, so the derivative is followed."""
+        if _carries_derivatives(args):
+            return self._call_on_numbers(args, reduce)
         r = _check_reduce(reduce)
         data, per_row, n, batch, _ = self._prepare(args)
         v = self._c.values(data, per_row, n, r)
         return self._out(v, self._values_shape(batch, r != "none"))
+
+    def _call_on_numbers(self, args: tuple[Any, ...], reduce: str | None) -> Any:
+        if reduce is not None:
+            raise TypeError(f"{self.__name__}(..., reduce=...) takes arrays of real numbers, not Var, Dual or traced values")
+        if len(args) != len(self._shapes):
+            raise TypeError(f"{self.__name__} takes {len(self._shapes)} arguments, got {len(args)}")
+        call = []
+        for name, shape, a in zip(self._names, self._shapes, args):
+            x = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
+            if np.shape(x) != shape:
+                raise ValueError(
+                    f"argument {name!r}: with Var, Dual or traced numbers a compiled function "
+                    f"takes one point, shape {shape}, got {np.shape(x)}"
+                )
+            call.append(x)
+        out = self._fn(*call)
+        if isinstance(out, (list, tuple)):
+            return np.asarray(out, dtype=object)
+        return out
 
     def _scalar_output(self, what: str) -> None:
         if self._out_shape != ():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -369,25 +370,41 @@ def derivative(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if shape != ():
                 _scalar(np.empty(shape), "wg.derivative")
             return tans[0]
+        tag = next(_tags)
         with _calling():
-            y = _scalar(f(Dual(float(p), 1.0)), "wg.derivative")
-        return _tangent(y)
+            y = _scalar(f(Dual._seeded(float(p), 1.0, tag)), "wg.derivative")
+        return _tangent(y, tag)
 
     return _wraps(f, run)
 
 
-def _forward(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray], what: str = "wg.jvp") -> tuple[list[Any], tuple[int, ...]]:
+#: Each forward-mode call seeds its Duals with a tag of its own, so a Dual from outside
+#: (a closure) cannot silently mix its tangent into this call's (see Dual's `join`).
+_tags = itertools.count(1)
+
+
+def _forward(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray], what: str = "wg.jvp") -> tuple[list[float], list[float], tuple[int, ...]]:
+    """Values and tangents of ``f``'s outputs, by one forward pass."""
+    tag = next(_tags)
     call = []
     for p, t in zip(points, tangents):
         tv = t.reshape(-1).tolist()
-        call.append(_lift(p, lambda v, k, tv=tv: Dual(v, tv[k]), 0))
+        call.append(_lift(p, lambda v, k, tv=tv: Dual._seeded(v, tv[k], tag), 0))
     with _calling():
-        return _flat_out(f(*call), what)
+        flat, shape = _flat_out(f(*call), what)
+    return [_value(v) for v in flat], [_tangent(v, tag) for v in flat], shape
 
 
-def _tangent(v: Any) -> float:
+def _tangent(v: Any, tag: int) -> float:
     if isinstance(v, Dual):
-        return v.tangent
+        if v._tag == tag:
+            return v.tangent
+        if v.tangent == 0.0:
+            return 0.0
+        raise TypeError(
+            "the function returned a Dual made outside the transform, whose tangent is "
+            "another perturbation's; pass that number to the function as an argument"
+        )
     if isinstance(v, NUMBERS):
         raise TypeError(
             f"the function returned a {type(v).__name__} made outside it; pass that number "
@@ -417,9 +434,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         va, ta = np.empty(len(vals_n), dtype=object), np.empty(len(ts_n), dtype=object)
         va[:], ta[:] = vals_n, ts_n
         return va.reshape(shape), ta.reshape(shape)
-    flat, shape = _forward(f, points, tans)
-    vals = [_value(v) for v in flat]
-    ts = [_tangent(v) for v in flat]
+    vals, ts, shape = _forward(f, points, tans)
     if shape == ():
         return vals[0], ts[0]
     return np.array(vals).reshape(shape), np.array(ts).reshape(shape)
@@ -464,7 +479,7 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
             n_in = sum(points[i].size for i in idx)
             # One probe tells the number of outputs; forward mode needs no tape for it.
             zero = [np.zeros(p.shape) for p in points]
-            flat, shape = _forward(f, points, zero, "wg.jacobian")
+            flat, _, shape = _forward(f, points, zero, "wg.jacobian")
             m = len(flat)
             jac = np.zeros((m, n_in))
             if n_in <= m:
@@ -473,8 +488,7 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
                     for k in range(points[i].size):
                         tans = [np.zeros(p.shape) for p in points]
                         tans[i].reshape(-1)[k] = 1.0
-                        out, _ = _forward(f, points, tans, "wg.jacobian")
-                        jac[:, col] = [_tangent(v) for v in out]
+                        jac[:, col] = _forward(f, points, tans, "wg.jacobian")[1]
                         col += 1
             else:
                 y, leaves = _reverse(f, points, idx)
