@@ -314,7 +314,10 @@ pub fn run_into(
                 let mut st = State::new(scratch, &ctx, k);
                 match isa {
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma if std::arch::is_x86_feature_detected!("avx2") => {
+                    Isa::Avx2Fma
+                        if std::arch::is_x86_feature_detected!("avx2")
+                            && std::arch::is_x86_feature_detected!("fma") =>
+                    {
                         // SAFETY: this CPU has AVX2 and FMA (checked here and in
                         // detect_isa), the only requirement of a target_feature function.
                         unsafe {
