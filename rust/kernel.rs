@@ -361,10 +361,13 @@ pub fn reverse<T: Sweep>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k
 
 /// One forward tangent sweep (values and partials as for [`reverse`]). `tan` must hold
 /// the input tangents in the input slots; afterwards the output slots hold the output
-/// tangents. Constants (and values no output depends on) have tangent 0 and are never
-/// read.
+/// tangents, every one written (a constant output's tangent is 0). Other constants (and
+/// values no output depends on) have tangent 0 and are never read.
 #[inline(always)]
 pub fn tangents<T: Sweep>(p: &Program, parts: &[T], slots: &[T], tan: &mut [T], k: usize) {
+    for &s in p.const_outputs() {
+        tan[s as usize * k..(s as usize + 1) * k].fill(T::cst(0.0));
+    }
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
         let (dst, a, b) = ins.sweep_slots();
         let (d, [x, y]) = dst_and_args(tan, dst as usize * k, [a, b].map(|s| s as usize * k), k);
