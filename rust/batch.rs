@@ -94,6 +94,8 @@ pub enum BatchError {
     },
     /// A request the job cannot serve.
     Invalid(String),
+    /// A result too large to allocate (refused before any work).
+    Memory(String),
 }
 
 impl std::fmt::Display for BatchError {
@@ -102,7 +104,7 @@ impl std::fmt::Display for BatchError {
             BatchError::Shape { arg, expected, got } => {
                 write!(f, "argument {arg}: expected {expected} numbers, got {got}")
             }
-            BatchError::Invalid(s) => f.write_str(s),
+            BatchError::Invalid(s) | BatchError::Memory(s) => f.write_str(s),
         }
     }
 }
