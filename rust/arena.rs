@@ -336,7 +336,9 @@ impl Arena {
     /// adjoint receives the same additions in the same order as the textbook loop
     ///
     /// ```text
-    /// for i in (1..n).rev() { adj[a_i] += adj[i] * da_i; adj[b_i] += adj[i] * db_i; }
+    /// for i in (1..n).rev() {
+    ///     if adj[i] != 0 { adj[a_i] += adj[i] * da_i; adj[b_i] += adj[i] * db_i; }
+    /// }
     /// ```
     ///
     /// so results are bit-for-bit those of that loop; two changes only shorten the chains
@@ -353,6 +355,13 @@ impl Arena {
     ///   (the contribution goes to a scratch slot), and adding a carry of `0.0` changes
     ///   nothing, since an adjoint starts at `+0.0` and a sum starting there is never
     ///   `-0.0`.
+    ///
+    /// Strong zero: a node whose adjoint is exactly zero (`+0.0` or `-0.0`) contributes
+    /// `+0.0` to its arguments, whatever its partials. A node the output does not depend
+    /// on, such as a logged `sqrt(x)` at `x = -1` (partial NaN) or `sqrt(b * b)` at `b = 0`
+    /// (partial inf), so leaves every gradient as it was. This is the one place the
+    /// result differs from the IEEE products of the loop above: there `0 * inf` and
+    /// `0 * nan` add a NaN. A NaN or infinite adjoint still propagates.
     pub fn sweep(&self, out: u32, adj: &mut Vec<f64>) {
         let n = out as usize + 1;
         assert!(
@@ -386,7 +395,12 @@ impl Arena {
                 } else {
                     b
                 };
-                let (ga, gb) = (g * da, g * db);
+                // A select, not a branch: whether g is 0 follows the data.
+                let (ga, gb) = if g == 0.0 {
+                    (0.0, 0.0)
+                } else {
+                    (g * da, g * db)
+                };
                 adj[ta] += ga;
                 adj[tb] += gb;
                 carry = if chained { ga } else { 0.0 };
@@ -465,6 +479,9 @@ mod tests {
             adj[n - 1] = 1.0;
             for i in (1..n).rev() {
                 let g = adj[i];
+                if g == 0.0 {
+                    continue; // strong zero
+                }
                 let [a, b] = self.args[i];
                 let [da, db] = self.partials[i];
                 adj[a as usize] += g * da;

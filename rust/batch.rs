@@ -94,6 +94,8 @@ pub enum BatchError {
     },
     /// A request the job cannot serve.
     Invalid(String),
+    /// A result too large to allocate (refused before any work).
+    Memory(String),
 }
 
 impl std::fmt::Display for BatchError {
@@ -102,7 +104,7 @@ impl std::fmt::Display for BatchError {
             BatchError::Shape { arg, expected, got } => {
                 write!(f, "argument {arg}: expected {expected} numbers, got {got}")
             }
-            BatchError::Invalid(s) => f.write_str(s),
+            BatchError::Invalid(s) | BatchError::Memory(s) => f.write_str(s),
         }
     }
 }
@@ -314,7 +316,10 @@ pub fn run_into(
                 let mut st = State::new(scratch, &ctx, k);
                 match isa {
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma if std::arch::is_x86_feature_detected!("avx2") => {
+                    Isa::Avx2Fma
+                        if std::arch::is_x86_feature_detected!("avx2")
+                            && std::arch::is_x86_feature_detected!("fma") =>
+                    {
                         // SAFETY: this CPU has AVX2 and FMA (checked here and in
                         // detect_isa), the only requirement of a target_feature function.
                         unsafe {

@@ -26,43 +26,122 @@ pub fn hessian_at(p: &Program, x: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
     let n = x.len();
     assert_eq!(n, p.n_inputs(), "expected {} inputs", p.n_inputs());
     assert_eq!(p.n_outputs(), 1, "a Hessian needs a scalar output");
-    let zero = Dual::constant(0.0);
-    let mut slots = vec![zero; p.n_slots()];
-    let mut parts = vec![zero; 2 * p.instrs().len()];
-    let mut adj = vec![zero; p.n_slots()];
-    let (mut value, mut grad, mut hess) = (0.0, vec![0.0; n], vec![0.0; n * n]);
-    kernel::load_consts(p, &mut slots, 1);
-    for col in 0..n {
-        for (i, s) in p.inputs().iter().enumerate() {
-            if let Some(s) = *s {
-                slots[s as usize] = Dual::new(x[i], if i == col { 1.0 } else { 0.0 });
-            }
-        }
-        kernel::partials(p, &mut slots, &mut parts, 1);
-        let out = p.outputs()[0] as usize;
-        value = slots[out].re;
-        adj[out] = Dual::constant(1.0);
-        kernel::reverse(p, &parts, &slots, &mut adj, 1);
-        for (i, s) in p.inputs().iter().enumerate() {
-            // Inputs nothing depends on differentiably keep gradient and Hessian 0.
-            if let Some(s) = s.filter(|_| p.has_gradient(i)) {
-                let a = adj[s as usize];
-                grad[i] = a.re;
-                hess[i * n + col] = a.eps;
-            }
-        }
-    }
+    let cols: Vec<usize> = (0..n).collect();
+    let (mut grad, mut hess) = (vec![0.0; n], vec![0.0; n * n]);
+    let value = Scratch::new(p).block(p, x, &cols, &mut grad, &mut hess);
     (value, grad, hess)
 }
+
+/// One row's dual state, reused across the rows a thread computes.
+struct Scratch {
+    slots: Vec<Dual>,
+    parts: Vec<Dual>,
+    adj: Vec<Dual>,
+}
+
+impl Scratch {
+    fn new(p: &Program) -> Self {
+        let zero = Dual::constant(0.0);
+        let mut slots = vec![zero; p.n_slots()];
+        kernel::load_consts(p, &mut slots, 1);
+        Scratch {
+            slots,
+            parts: vec![zero; 2 * p.instrs().len()],
+            adj: vec![zero; p.n_slots()],
+        }
+    }
+
+    /// The value at `x`, the gradient entries of the inputs `cols` into `grad` and the
+    /// `cols x cols` block of the Hessian into `hess` (row-major): one dual sweep per
+    /// entry of `cols`, whatever the number of inputs.
+    fn block(
+        &mut self,
+        p: &Program,
+        x: &[f64],
+        cols: &[usize],
+        grad: &mut [f64],
+        hess: &mut [f64],
+    ) -> f64 {
+        let k = cols.len();
+        debug_assert!(grad.len() == k && hess.len() == k * k);
+        let Scratch { slots, parts, adj } = self;
+        let out = p.outputs()[0] as usize;
+        // Every entry is written below, gradients and Hessians of inputs nothing depends
+        // on differentiably as 0: the buffers may hold anything.
+        grad.fill(0.0);
+        hess.fill(0.0);
+        let seed = |slots: &mut [Dual], col: Option<usize>| {
+            for (i, s) in p.inputs().iter().enumerate() {
+                if let Some(s) = *s {
+                    let t = if Some(i) == col { 1.0 } else { 0.0 };
+                    slots[s as usize] = Dual::new(x[i], t);
+                }
+            }
+        };
+        if k == 0 {
+            seed(slots, None);
+            kernel::values(p, slots, 1);
+            return slots[out].re;
+        }
+        let mut value = 0.0;
+        for (c, &col) in cols.iter().enumerate() {
+            seed(slots, Some(col));
+            kernel::partials(p, slots, parts, 1);
+            value = slots[out].re;
+            adj[out] = Dual::constant(1.0);
+            kernel::reverse(p, parts, slots, adj, 1);
+            for (r, &i) in cols.iter().enumerate() {
+                if let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) {
+                    let a = adj[s as usize];
+                    grad[r] = a.re;
+                    hess[r * k + c] = a.eps;
+                }
+            }
+        }
+        value
+    }
+}
+
+/// Elements of a Hessian result past which [`Compiled::hessian_wrt`] refuses before
+/// allocating: 2^34 numbers (128 GiB), beyond any machine this runs on, yet far from
+/// overflowing a byte count.
+const MAX_ELEMENTS: usize = 1 << 34;
 
 impl Compiled {
     /// Per row: the value, the gradient (`N` numbers) and the Hessian (`N x N`, row-major)
     /// with respect to all `N` inputs, for a scalar output. Rows are split across the
-    /// thread pool.
+    /// thread pool. See [`Compiled::hessian_wrt`] for a block of it.
     pub fn hessian(
         &self,
         args: &[Arg],
         n: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), BatchError> {
+        self.hessian_wrt(args, n, &vec![true; self.arg_sizes().len()])
+    }
+
+    /// Per row: the value, the gradient entries and the Hessian block (row-major) of the
+    /// program inputs of the arguments marked in `wrt` (one flag per argument; inputs in
+    /// argument order), for a scalar output. One dual sweep per input in the block, and
+    /// only the block's rows are kept: a function of a long vector and a scalar costs one
+    /// sweep per row for the scalar's 1 x 1 block. A result beyond [`MAX_ELEMENTS`], or
+    /// one the allocator refuses, is [`BatchError::Memory`], checked before the work.
+    ///
+    /// ```
+    /// use wengert::batch::Arg;
+    /// use wengert::compiled::Compiled;
+    /// use wengert::Real;
+    /// // f(v, t) = t^2 (v0 + v1): d2f/dt2 = 2 (v0 + v1).
+    /// let c = Compiled::trace(&[2, 1], |x| vec![x[2] * x[2] * (x[0] + x[1])]);
+    /// let (v, g, h) = c
+    ///     .hessian_wrt(&[Arg::rows(&[1.0, 2.0], 2), Arg::rows(&[3.0], 1)], 1, &[false, true])
+    ///     .unwrap();
+    /// assert_eq!((v, g, h), (vec![27.0], vec![18.0], vec![6.0]));
+    /// ```
+    pub fn hessian_wrt(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
     ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), BatchError> {
         let p = self.gradient_program();
         if p.n_outputs() != 1 {
@@ -72,31 +151,90 @@ impl Compiled {
             )));
         }
         let sizes = self.arg_sizes();
-        crate::batch::check_args(&sizes, args, n)?;
-        let m = p.n_inputs();
-        let rows: Vec<(f64, Vec<f64>, Vec<f64>)> = self.pool_install(|| {
-            (0..n)
-                .into_par_iter()
-                .map(|r| {
-                    let mut x = Vec::with_capacity(m);
-                    for a in args {
-                        let at = if a.per_row { r * a.size } else { 0 };
-                        x.extend_from_slice(&a.data[at..at + a.size]);
-                    }
-                    hessian_at(p, &x)
-                })
-                .collect()
-        });
-        let (mut v, mut g, mut h) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n * m),
-            Vec::with_capacity(n * m * m),
-        );
-        for (rv, rg, rh) in rows {
-            v.push(rv);
-            g.extend(rg);
-            h.extend(rh);
+        crate::batch::check_args(sizes, args, n)?;
+        if wrt.len() != sizes.len() {
+            return Err(BatchError::Invalid(format!(
+                "wrt needs one flag per argument: {} arguments, {} flags",
+                sizes.len(),
+                wrt.len()
+            )));
         }
+        let mut cols = Vec::new();
+        let mut first = 0;
+        for (&size, &on) in sizes.iter().zip(wrt) {
+            if on {
+                cols.extend(first..first + size);
+            }
+            first += size;
+        }
+        let k = cols.len();
+        let elements = k
+            .checked_mul(k)
+            .and_then(|kk| kk.checked_mul(n))
+            .filter(|&e| e <= MAX_ELEMENTS);
+        let Some(elements) = elements else {
+            return Err(BatchError::Memory(format!(
+                "hessian: {n} rows of a {k} x {k} block is {} bytes, more than can be \
+                 allocated; ask for fewer rows or a smaller wrt",
+                (n as u128) * (k as u128) * (k as u128) * 8
+            )));
+        };
+        let alloc = |len: usize| -> Result<Vec<f64>, BatchError> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len).map_err(|_| {
+                BatchError::Memory(format!(
+                    "hessian: cannot allocate {} bytes ({n} rows of a {k} x {k} block)",
+                    len as u128 * 8
+                ))
+            })?;
+            v.resize(len, 0.0);
+            Ok(v)
+        };
+        let (mut v, mut g, mut h) = (alloc(n)?, alloc(n * k)?, alloc(elements)?);
+        let m = p.n_inputs();
+        let row = |r: usize, x: &mut Vec<f64>| {
+            x.clear();
+            for a in args {
+                let at = if a.per_row { r * a.size } else { 0 };
+                x.extend_from_slice(&a.data[at..at + a.size]);
+            }
+            debug_assert_eq!(x.len(), m);
+        };
+        // Rows in groups, so that zero-width gradient and Hessian rows (k = 0) still pair
+        // up with their values.
+        const ROWS: usize = 16;
+        self.pool_install(|| {
+            let (gw, hw) = (ROWS * k, ROWS * k * k);
+            let mut gs: Vec<&mut [f64]> = Vec::new();
+            let mut hs: Vec<&mut [f64]> = Vec::new();
+            let (mut gr, mut hr) = (g.as_mut_slice(), h.as_mut_slice());
+            for vs in v.chunks(ROWS) {
+                let (ga, gb) = std::mem::take(&mut gr).split_at_mut(gw.min(vs.len() * k));
+                let (ha, hb) = std::mem::take(&mut hr).split_at_mut(hw.min(vs.len() * k * k));
+                gs.push(ga);
+                hs.push(ha);
+                (gr, hr) = (gb, hb);
+            }
+            v.par_chunks_mut(ROWS)
+                .zip(gs)
+                .zip(hs)
+                .enumerate()
+                .for_each_init(
+                    || (Scratch::new(p), Vec::with_capacity(m)),
+                    |(scratch, x), (c, ((vs, gs), hs))| {
+                        for (j, value) in vs.iter_mut().enumerate() {
+                            row(c * ROWS + j, x);
+                            *value = scratch.block(
+                                p,
+                                x,
+                                &cols,
+                                &mut gs[j * k..(j + 1) * k],
+                                &mut hs[j * k * k..(j + 1) * k * k],
+                            );
+                        }
+                    },
+                );
+        });
         Ok((v, g, h))
     }
 }

@@ -9,7 +9,8 @@
 //! Results are identical to the interpreter's bit for bit (tested in `tests/jit.rs`): the
 //! arithmetic ops, `sqrt` and `where` are emitted as the same IEEE operations, the
 //! adjoints receive the same contributions in the same order (the plan of
-//! [`crate::program::Adjoint`], slot for slot), and every other op calls its rule in
+//! [`crate::program::Adjoint`], slot for slot, strong zero included: see
+//! [`crate::kernel`]), and every other op calls its rule in
 //! [`crate::op`], compiled in Rust, through [`unary_rule`] and [`binary_rule`].
 //! The one difference: a NaN's sign and payload, which neither compiler keeps (LLVM
 //! turns the interpreter's `-1 * g` into a sign flip, for one).
@@ -545,17 +546,26 @@ impl<'a, const H: usize> Emit<'a, H> {
         })
     }
 
-    /// `p * g`, the contribution of one partial to an argument's adjoint. Multiplying by
-    /// 1 is exact, so it is left out (only a NaN's payload can differ).
+    /// `p * g`, the contribution of one partial to an argument's adjoint, with strong
+    /// zero as the interpreter's [`crate::kernel::Sweep::strong_mul`]: `+0.0` in the lanes
+    /// where `g` is exactly zero (a mask of `g != 0`, true for NaN, and-ed with the
+    /// product). Multiplying by 1 is exact, so it is left out (only a NaN's payload can
+    /// differ).
     fn term(&mut self, p: Partial<H>, g: V<H>) -> V<H> {
-        match p {
+        let t = match p {
             Partial::Const(1.0) => g,
             Partial::Const(c) => {
                 let c = self.splat(c);
                 self.mul(c, g)
             }
             Partial::Val(p) => self.mul(p, g),
-        }
+        };
+        let zero = self.splat(0.0);
+        std::array::from_fn(|h| {
+            let m = self.b.ins().fcmp(FloatCC::NotEqual, g[h], zero[h]);
+            let m = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), m);
+            self.b.ins().band(t[h], m)
+        })
     }
 
     /// The whole function: inputs, instructions, outputs, and for gradients the reverse
@@ -603,11 +613,8 @@ impl<'a, const H: usize> Emit<'a, H> {
                 let at = adjv[arg as usize];
                 adjv[arg as usize] = Some(match (how, at, q) {
                     (Adjoint::Skip, ..) => continue,
-                    // x + (-1 * g) is x - g exactly; one instruction instead of a
-                    // multiplication (or a sign flip, which x86 builds in three) and an add.
-                    (Adjoint::Add, Some(x), Partial::Const(-1.0)) => {
-                        self.map2(x, g, |b, x, g| b.ins().fsub(x, g))
-                    }
+                    // Not x - g for a partial of -1: where g is 0 that leaves x = -0.0
+                    // as it is, where the interpreter's x + 0.0 gives +0.0.
                     (Adjoint::Add, Some(x), q) => {
                         let t = self.term(q, g);
                         self.map2(x, t, |b, x, t| b.ins().fadd(x, t))

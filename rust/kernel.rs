@@ -9,11 +9,60 @@
 //! - [`partials`]: values plus each instruction's local partials (two per instruction).
 //! - [`reverse`]: adjoints from stored partials (one seeded output row of a VJP).
 //! - [`tangents`]: tangents from stored partials (one direction of a JVP).
+//!
+//! # Strong zero
+//!
+//! Both sweeps multiply a partial by an adjoint (reverse) or a tangent (forward) with
+//! [`Sweep::strong_mul`]: when the adjoint or tangent is exactly zero the product is
+//! `+0.0`, whatever the partial. So an instruction no output depends on, or the unchosen
+//! side of a `where`, adds nothing: `where(x > 0, sqrt(x), 0)` has gradient 0 at `x = -1`,
+//! where IEEE products would add `0 * nan`. That is the one difference from plain IEEE
+//! arithmetic (`0 * inf` and `0 * nan` give `0` here); a NaN or infinite adjoint still
+//! propagates. Native code ([`crate::jit`]) emits the same select, bit for bit.
 
+use crate::dual::Dual;
 use crate::graph::Cmp;
+use crate::lanes::F64x4;
 use crate::op::{Binary, Unary};
 use crate::program::{Adjoint, Instr, Program};
 use crate::real::Real;
+
+/// A number type the sweeps run on: [`Real`] with the strong-zero product.
+pub trait Sweep: Real {
+    /// `p * g`, but `+0.0` where `g` (the adjoint or tangent) is exactly zero, lane by
+    /// lane, whatever `p` is (see the module documentation).
+    fn strong_mul(p: Self, g: Self) -> Self;
+}
+
+impl Sweep for f64 {
+    #[inline(always)]
+    fn strong_mul(p: f64, g: f64) -> f64 {
+        if g == 0.0 {
+            0.0
+        } else {
+            p * g
+        }
+    }
+}
+
+impl Sweep for F64x4 {
+    #[inline(always)]
+    fn strong_mul(p: F64x4, g: F64x4) -> F64x4 {
+        F64x4(std::array::from_fn(|l| f64::strong_mul(p.0[l], g.0[l])))
+    }
+}
+
+/// Forward over reverse (Hessians): the product rule, each term strong in its adjoint
+/// part, so a value adjoint of 0 with a nonzero tangent still passes `p * g.eps` on.
+impl<T: Sweep> Sweep for Dual<T> {
+    #[inline(always)]
+    fn strong_mul(p: Self, g: Self) -> Self {
+        Dual {
+            re: T::strong_mul(p.re, g.re),
+            eps: T::strong_mul(p.eps, g.re) + T::strong_mul(p.re, g.eps),
+        }
+    }
+}
 
 /// Runs `$body` with `$c` bound to a constant equal to `$op`, one arm per variant and no
 /// catch-all: inside each arm the rule's own `match` folds away, and a new op does not
@@ -217,20 +266,20 @@ pub fn partials<T: Real>(p: &Program, slots: &mut [T], parts: &mut [T], k: usize
     }
 }
 
-/// Passes `p * g` to an argument's adjoint `x` as the plan says; `p(j)` is the partial
-/// of group `j` (stored, constant or recomputed).
+/// Passes `p * g` (strong: see [`Sweep::strong_mul`]) to an argument's adjoint `x` as the
+/// plan says; `p(j)` is the partial of group `j` (stored, constant or recomputed).
 #[inline(always)]
-fn contribute<T: Real>(x: &mut [T], p: impl Fn(usize) -> T, g: &[T], how: Adjoint) {
+fn contribute<T: Sweep>(x: &mut [T], p: impl Fn(usize) -> T, g: &[T], how: Adjoint) {
     match how {
         Adjoint::Skip => {}
         Adjoint::Set => {
             for j in 0..x.len() {
-                x[j] = p(j) * g[j];
+                x[j] = T::strong_mul(p(j), g[j]);
             }
         }
         Adjoint::Add => {
             for j in 0..x.len() {
-                x[j] = x[j] + p(j) * g[j];
+                x[j] = x[j] + T::strong_mul(p(j), g[j]);
             }
         }
     }
@@ -283,7 +332,7 @@ macro_rules! with_partials {
 /// clearing: see [`Adjoint`]); afterwards the slot of each input with
 /// [`Program::has_gradient`] holds its adjoint.
 #[inline(always)]
-pub fn reverse<T: Real>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k: usize) {
+pub fn reverse<T: Sweep>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k: usize) {
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate().rev() {
         if *plan == [Adjoint::Skip; 2] {
             continue;
@@ -312,21 +361,38 @@ pub fn reverse<T: Real>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k:
 
 /// One forward tangent sweep (values and partials as for [`reverse`]). `tan` must hold
 /// the input tangents in the input slots; afterwards the output slots hold the output
-/// tangents. Constants (and values no output depends on) have tangent 0 and are never
-/// read.
+/// tangents, every one written (a constant output's tangent is 0). Other constants (and
+/// values no output depends on) have tangent 0 and are never read.
 #[inline(always)]
-pub fn tangents<T: Real>(p: &Program, parts: &[T], slots: &[T], tan: &mut [T], k: usize) {
+pub fn tangents<T: Sweep>(p: &Program, parts: &[T], slots: &[T], tan: &mut [T], k: usize) {
+    for &s in p.const_outputs() {
+        tan[s as usize * k..(s as usize + 1) * k].fill(T::cst(0.0));
+    }
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate() {
         let (dst, a, b) = ins.sweep_slots();
         let (d, [x, y]) = dst_and_args(tan, dst as usize * k, [a, b].map(|s| s as usize * k), k);
         let on = plan.map(|m| m != Adjoint::Skip);
-        with_partials!(p, i, parts, slots, k, |q0, q1| tangent(d, x, y, q0, q1, on))
+        if let (Instr::Select { .. }, [true, _] | [_, true]) = (ins, on) {
+            // The tangent of a select is the chosen side's, not 1 * t_a + 0 * t_b: the
+            // unchosen side's tangent may be NaN (sqrt at -1 in `where(x > 0, sqrt(x),
+            // 0)`), and strong zero only covers a zero tangent. Its partial with respect
+            // to `a` is exactly 1 or 0 and says which side was chosen.
+            let (zero, one) = (T::cst(0.0), T::cst(1.0));
+            with_partials!(p, i, parts, slots, k, |q0, _q1| for j in 0..k {
+                let ta = if on[0] { x[j] } else { zero };
+                let tb = if on[1] { y[j] } else { zero };
+                d[j] = T::sel_eq(q0(j), one, ta, tb);
+            })
+        } else {
+            with_partials!(p, i, parts, slots, k, |q0, q1| tangent(d, x, y, q0, q1, on))
+        }
     }
 }
 
-/// `d = p0 * x + p1 * y`, leaving out the terms that are off.
+/// `d = p0 * x + p1 * y` (strong products: see [`Sweep::strong_mul`]), leaving out the
+/// terms that are off.
 #[inline(always)]
-fn tangent<T: Real>(
+fn tangent<T: Sweep>(
     d: &mut [T],
     x: &[T],
     y: &[T],
@@ -337,17 +403,17 @@ fn tangent<T: Real>(
     match on {
         [true, true] => {
             for j in 0..d.len() {
-                d[j] = p0(j) * x[j] + p1(j) * y[j];
+                d[j] = T::strong_mul(p0(j), x[j]) + T::strong_mul(p1(j), y[j]);
             }
         }
         [true, false] => {
             for j in 0..d.len() {
-                d[j] = p0(j) * x[j];
+                d[j] = T::strong_mul(p0(j), x[j]);
             }
         }
         [false, true] => {
             for j in 0..d.len() {
-                d[j] = p1(j) * y[j];
+                d[j] = T::strong_mul(p1(j), y[j]);
             }
         }
         [false, false] => d.fill(T::cst(0.0)),

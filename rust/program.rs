@@ -93,6 +93,9 @@ pub struct Program {
     /// values instead of reading stored ones; only in a program built `for_gradients`.
     recompute: Vec<bool>,
     for_gradients: bool,
+    /// Output slots that hold constants, once each: no instruction writes them, so the
+    /// tangent sweep zeroes their tangents itself.
+    const_outputs: Vec<u32>,
 }
 
 /// How the reverse sweep treats one argument of an instruction. Adjoint slots are never
@@ -307,7 +310,15 @@ impl Program {
                     }
             })
             .collect();
+        let mut const_outputs: Vec<u32> = outputs
+            .iter()
+            .copied()
+            .filter(|&o| is_const.get(o as usize).copied().unwrap_or(false))
+            .collect();
+        const_outputs.sort_unstable();
+        const_outputs.dedup();
         Program {
+            const_outputs,
             n_slots,
             inputs,
             consts,
@@ -320,6 +331,11 @@ impl Program {
             recompute,
             for_gradients,
         }
+    }
+
+    /// The output slots that hold constants (each once).
+    pub fn const_outputs(&self) -> &[u32] {
+        &self.const_outputs
     }
 
     /// Per instruction, whether its partials are recomputed from argument values.

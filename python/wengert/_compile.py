@@ -377,10 +377,13 @@ class Compiled:
         self._scalar_output("hessian")
         idx, single = self._wrt(wrt)
         data, per_row, n, batch, _ = self._prepare(args)
-        _, _, h = self._c.hessian(data, per_row, n)
-        total = sum(self._sizes)
+        # Only the block of the wrt arguments (in argument order) is computed.
+        flags = [i in idx for i in range(len(self._shapes))]
+        _, _, h = self._c.hessian(data, per_row, n, flags)
+        sizes = [s if f else 0 for s, f in zip(self._sizes, flags)]
+        total = sum(sizes)
         h = h.reshape(batch + (total, total))
-        offsets = np.cumsum([0] + self._sizes)
+        offsets = np.cumsum([0] + sizes)
         block = lambda i, j: self._out(  # noqa: E731
             h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
             batch + self._shapes[i] + self._shapes[j],

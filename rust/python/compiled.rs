@@ -278,23 +278,29 @@ impl PyCompiled {
         })
     }
 
-    /// Per row: value, gradient (`N` numbers) and Hessian (`N x N`) with respect to all
-    /// `N` inputs, forward over reverse.
+    /// Per row: value, gradient (`K` numbers) and Hessian block (`K x K`) with respect to
+    /// the `K` inputs of the `wrt` arguments (all when `None`), forward over reverse.
+    #[pyo3(signature = (args, per_row, n, wrt=None))]
     fn hessian<'py>(
         &self,
         py: Python<'py>,
         args: Vec<PyReadonlyArray1<'py, f64>>,
         per_row: Vec<bool>,
         n: usize,
+        wrt: Option<Vec<bool>>,
     ) -> PyResult<Arrays<'py>> {
         let data = slices(&args, "argument")?;
         if data.len() != per_row.len() {
             return Err(PyValueError::new_err("one per_row flag per argument"));
         }
         let args = arg_list(&data, self.0.arg_sizes(), &per_row);
+        let wrt = wrt.unwrap_or_else(|| vec![true; self.0.arg_sizes().len()]);
         let (v, g, h) = py
-            .detach(|| self.0.hessian(&args, n))
-            .map_err(value_error)?;
+            .detach(|| self.0.hessian_wrt(&args, n, &wrt))
+            .map_err(|e| match e {
+                BatchError::Memory(s) => pyo3::exceptions::PyMemoryError::new_err(s),
+                e => value_error(e),
+            })?;
         Ok(vec![
             v.into_pyarray(py),
             g.into_pyarray(py),

@@ -1,0 +1,283 @@
+//! Strong zero in every sweep of the Rust API (a contribution whose adjoint or tangent is
+//! exactly zero adds nothing, whatever the partial), every output slot written on every
+//! call, and Hessian blocks computed alone.
+
+use wengert::batch::{self, Arg, BatchError, Isa, Job, Layout, Reduce};
+use wengert::compiled::Compiled;
+use wengert::hessian::hessian_at;
+use wengert::jit::{self, Kernel};
+use wengert::{Real, Tape};
+
+#[test]
+fn an_unrelated_nan_partial_does_not_poison_the_tape_gradient() {
+    let t = Tape::new();
+    let x = t.var(-1.0);
+    let s = x.sqrt(); // partial 0.5 / sqrt(-1) = nan, adjoint 0
+    let y = 2.0 * x;
+    assert!(s.value().is_nan());
+    assert_eq!(y.grad()[x], 2.0);
+}
+
+#[test]
+fn logging_sqrt_of_a_square_at_zero_keeps_the_tape_gradient() {
+    let t = Tape::new();
+    let b = t.var(0.0);
+    let s = (b * b).sqrt(); // partial 0.5 / 0 = inf, adjoint 0
+    let y = 3.0 * b;
+    assert_eq!(s.value(), 0.0);
+    assert_eq!(y.grad()[b], 3.0);
+    // Still IEEE where the adjoint is not zero: d sqrt(b * b) / db at 0 is inf * 0.
+    assert!(s.grad()[b].is_nan());
+}
+
+/// `where(x > 0, sqrt(x), 0)`.
+fn where_sqrt() -> Compiled {
+    Compiled::trace(&[1], |v| {
+        let (x, zero) = (v[0], Real::cst(0.0));
+        vec![Real::sel_gt(x, zero, x.sqrt(), zero)]
+    })
+}
+
+/// The ISAs this machine can run.
+fn isas() -> Vec<Isa> {
+    let mut v = vec![Isa::Portable];
+    if batch::detect_isa() == Isa::Avx2Fma {
+        v.push(Isa::Avx2Fma);
+    }
+    v
+}
+
+/// `job` over `args` by every engine (interpreter and, where the job allows, native code)
+/// and every ISA: all must agree bit for bit; returns the interpreter's portable result.
+fn every_engine(c: &Compiled, args: &[Arg], n: usize, job: &Job) -> batch::Output {
+    let p = match job {
+        Job::Values => c.program(),
+        _ => c.gradient_program(),
+    };
+    let layout = Layout::new(c.arg_sizes());
+    let kern = batch::native_pass(job).and_then(|pass| Kernel::new(p, pass, jit::block_groups(p, pass)));
+    if batch::native_pass(job).is_some() {
+        assert!(kern.is_some(), "this host builds native code");
+    }
+    let mut want: Option<batch::Output> = None;
+    for isa in isas() {
+        for native in [None, kern.as_ref()] {
+            let got = batch::run(p, &layout, args, n, job, Reduce::None, isa, native).unwrap();
+            let bits = |o: &batch::Output| {
+                let mut all = o.values.clone();
+                all.extend(o.tangents.iter().chain(&o.jacobian));
+                o.grads.iter().for_each(|g| all.extend(g));
+                all.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            match &want {
+                None => want = Some(got),
+                Some(w) => assert_eq!(bits(w), bits(&got), "{isa:?}, native {}", native.is_some()),
+            }
+        }
+    }
+    want.unwrap()
+}
+
+#[test]
+fn where_sqrt_has_zero_gradient_on_the_unchosen_side_in_every_engine() {
+    let c = where_sqrt();
+    // Long enough for whole blocks and a partial lane group, zeros and special values in.
+    let mut x = vec![-1.0, 4.0, 0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, -1e-300];
+    x.extend((0..1001).map(|i| (i as f64 - 500.0) / 100.0));
+    let n = x.len();
+    let ones = vec![1.0; n];
+    let job = Job::Vjp {
+        cotangent: Arg::rows(&ones, 1),
+        wrt: vec![true],
+    };
+    let out = every_engine(&c, &[Arg::rows(&x, 1)], n, &job);
+    let g = &out.grads[0];
+    assert_eq!(g[0].to_bits(), 0.0f64.to_bits());
+    assert_eq!(g[1], 0.25);
+    for (xi, gi) in x.iter().zip(g) {
+        if *xi > 0.0 {
+            assert_eq!(*gi, 0.5 / xi.sqrt(), "x = {xi}");
+        } else {
+            assert_eq!(gi.to_bits(), 0.0f64.to_bits(), "x = {xi}");
+        }
+    }
+    // Forward sweeps: the Jacobian (one column) and a JVP.
+    let jac = every_engine(&c, &[Arg::rows(&x, 1)], n, &Job::Jacobian { wrt: vec![true] });
+    let jvp = every_engine(
+        &c,
+        &[Arg::rows(&x, 1)],
+        n,
+        &Job::Jvp {
+            tangents: vec![Arg::rows(&ones, 1)],
+        },
+    );
+    assert_eq!(&jac.jacobian, g);
+    assert_eq!(&jvp.tangents, g);
+    // Forward over reverse.
+    let (_, gh, h) = hessian_at(c.gradient_program(), &[-1.0]);
+    assert_eq!((gh, h), (vec![0.0], vec![0.0]));
+    let (_, _, h) = hessian_at(c.gradient_program(), &[4.0]);
+    assert_eq!(h, vec![-0.25 / 8.0]);
+}
+
+#[test]
+fn pow_forward_sweeps_ignore_the_nan_partial_of_a_still_exponent() {
+    // d/dy (-2) ** y is (-2) ** 2 * ln(-2) = nan, but y does not move.
+    let c = Compiled::trace(&[1, 1], |v| vec![v[0].powf(v[1])]);
+    let (x, y) = ([-2.0], [2.0]);
+    let args = [Arg::rows(&x, 1), Arg::rows(&y, 1)];
+    let jvp = every_engine(
+        &c,
+        &args,
+        1,
+        &Job::Jvp {
+            tangents: vec![Arg::rows(&[1.0], 1), Arg::rows(&[0.0], 1)],
+        },
+    );
+    assert_eq!(jvp.tangents, vec![-4.0]);
+    let jac = every_engine(&c, &args, 1, &Job::Jacobian { wrt: vec![true, false] });
+    assert_eq!(jac.jacobian, vec![-4.0]);
+    let (_, g) = c.value_and_grad(&args, 1, Reduce::None).unwrap();
+    assert_eq!(g[0], vec![-4.0]);
+    let (_, g, h) = c.hessian_wrt(&args, 1, &[true, false]).unwrap();
+    assert_eq!((g, h), (vec![-4.0], vec![2.0]));
+}
+
+/// Runs other compiled functions so every worker's scratch holds large numbers.
+fn dirty_scratch() {
+    let x: Vec<f64> = (1..=2000).map(|i| i as f64 * 1e3).collect();
+    let c = Compiled::trace(&[1, 1], |v| {
+        vec![v[0] * v[1] * Real::cst(7.0), v[0] + v[1], (v[0] * Real::cst(1e-6)).exp()]
+    });
+    let args = [Arg::rows(&x, 1), Arg::rows(&x, 1)];
+    for job in [
+        Job::Jacobian { wrt: vec![true, true] },
+        Job::Jvp {
+            tangents: vec![Arg::rows(&x, 1), Arg::rows(&x, 1)],
+        },
+    ] {
+        c.run(&args, 2000, &job, Reduce::None).unwrap();
+    }
+}
+
+#[test]
+fn constant_outputs_have_zero_tangents_and_jacobian_columns() {
+    let c = Compiled::trace(&[1, 1], |v| vec![v[0] * v[1], Real::cst(2.0), v[0], v[0]]);
+    let x: Vec<f64> = (1..=5).map(f64::from).collect();
+    let args = [Arg::rows(&x, 1), Arg::rows(&x, 1)];
+    for _ in 0..2 {
+        dirty_scratch();
+        let jac = every_engine(&c, &args, 5, &Job::Jacobian { wrt: vec![true, true] });
+        for (r, row) in jac.jacobian.chunks(8).enumerate() {
+            let xr = x[r];
+            assert_eq!(row, [xr, xr, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0], "row {r}");
+        }
+        dirty_scratch();
+        let ones = vec![1.0; 5];
+        let job = Job::Jvp {
+            tangents: vec![Arg::rows(&ones, 1), Arg::rows(&ones, 1)],
+        };
+        let t = every_engine(&c, &args, 5, &job).tangents;
+        for (r, row) in t.chunks(4).enumerate() {
+            assert_eq!(row, [2.0 * x[r], 0.0, 1.0, 1.0], "row {r}");
+        }
+    }
+    // A constant function: its input has no slot at all.
+    let k = Compiled::trace(&[1], |_| vec![Real::cst(3.0)]);
+    for _ in 0..2 {
+        dirty_scratch();
+        let job = Job::Jvp {
+            tangents: vec![Arg::rows(&x, 1)],
+        };
+        let out = every_engine(&k, &[Arg::rows(&x, 1)], 5, &job);
+        assert_eq!(out.values, vec![3.0; 5]);
+        assert_eq!(out.tangents, vec![0.0; 5]);
+        let out = every_engine(&k, &[Arg::rows(&x, 1)], 5, &Job::Jacobian { wrt: vec![true] });
+        assert_eq!(out.jacobian, vec![0.0; 5]);
+    }
+}
+
+#[test]
+fn a_hessian_block_is_the_full_hessian_restricted() {
+    // f(v, t) = sin(v0 t) + v1^2 v2 t + exp(v2 - t), at a few rows.
+    let c = Compiled::trace(&[3, 1], |x| {
+        let (v0, v1, v2, t) = (x[0], x[1], x[2], x[3]);
+        vec![(v0 * t).sin() + v1 * v1 * v2 * t + (v2 - t).exp()]
+    });
+    let v: Vec<f64> = (0..21).map(|i| (i as f64 * 0.37).sin()).collect();
+    let t: Vec<f64> = (0..7).map(|i| (i as f64 * 0.71).cos()).collect();
+    let args = [Arg::rows(&v, 3), Arg::rows(&t, 1)];
+    let (fv, fg, fh) = c.hessian(&args, 7).unwrap();
+    for (wrt, cols) in [
+        ([true, false], vec![0, 1, 2]),
+        ([false, true], vec![3]),
+        ([true, true], vec![0, 1, 2, 3]),
+        ([false, false], vec![]),
+    ] {
+        let (bv, bg, bh) = c.hessian_wrt(&args, 7, &wrt).unwrap();
+        assert_eq!(bv, fv);
+        let k = cols.len();
+        for r in 0..7 {
+            for (i, &ci) in cols.iter().enumerate() {
+                assert_eq!(bg[r * k + i], fg[r * 4 + ci]);
+                for (j, &cj) in cols.iter().enumerate() {
+                    assert_eq!(bh[r * k * k + i * k + j], fh[r * 16 + ci * 4 + cj]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_scalar_block_of_a_long_vector_function_is_cheap() {
+    // The full Hessian would be 1001 x 1001 per row, 8 GB for these 1000 rows.
+    let c = Compiled::trace(&[1000, 1], |x| {
+        let s = x[..1000].iter().fold(Real::cst(0.0), |s, &v| s + v);
+        vec![x[1000] * x[1000] * s]
+    });
+    let v = vec![1.0; 1000 * 1000];
+    let t: Vec<f64> = (0..1000).map(f64::from).collect();
+    let (_, g, h) = c
+        .hessian_wrt(&[Arg::rows(&v, 1000), Arg::rows(&t, 1)], 1000, &[false, true])
+        .unwrap();
+    assert_eq!(h, vec![2000.0; 1000]);
+    assert_eq!(g, t.iter().map(|t| 2000.0 * t).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_absurd_hessian_is_refused_before_allocating() {
+    let c = Compiled::trace(&[100_000], |x| vec![x[0] * x[1]]);
+    let v = vec![0.0; 100_000];
+    // 10^10 numbers for one row (80 GB), and 2^64 with more rows.
+    let err = c.hessian(&[Arg::shared(&v)], 1).unwrap_err();
+    assert!(matches!(err, BatchError::Memory(_)), "{err}");
+    assert!(err.to_string().contains("80000000000 bytes"), "{err}");
+    let err = c.hessian(&[Arg::shared(&v)], usize::MAX / 2).unwrap_err();
+    assert!(matches!(err, BatchError::Memory(_)), "{err}");
+    let err = c.hessian_wrt(&[Arg::shared(&v)], 1, &[]).unwrap_err();
+    assert!(matches!(err, BatchError::Invalid(_)), "{err}");
+}
+
+#[test]
+fn every_isa_of_this_machine_gives_the_same_bits() {
+    // Ops the interpreter runs as vector code (exp, log, tanh, sin) and the rest.
+    let c = Compiled::trace(&[1, 1], |v| {
+        let (x, y) = (v[0], v[1]);
+        vec![x.tanh() * y.exp() + (x * x).ln_1p() / y.cosh() + x.sin().atan2(y) + x.powf(y)]
+    });
+    let x: Vec<f64> = (0..4099).map(|i| -5.0 + 10.0 * i as f64 / 4098.0).collect();
+    let y: Vec<f64> = x.iter().map(|v| -0.6 * v).collect();
+    let args = [Arg::rows(&x, 1), Arg::rows(&y, 1)];
+    let ones = vec![1.0; 4099];
+    every_engine(&c, &args, 4099, &Job::Values);
+    every_engine(
+        &c,
+        &args,
+        4099,
+        &Job::Vjp {
+            cotangent: Arg::rows(&ones, 1),
+            wrt: vec![true, true],
+        },
+    );
+    every_engine(&c, &args, 4099, &Job::Jacobian { wrt: vec![true, true] });
+}
