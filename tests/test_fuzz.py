@@ -1,0 +1,355 @@
+"""The differential fuzzer: random programs over every op, run through every mode.
+
+Hypothesis draws a small program (unary and binary ops, constants, ``where`` over
+comparisons) over two scalar inputs, and points that mix ordinary numbers with special
+values (+-0, +-inf, nan, subnormals, 1e+-300). Invariants:
+
+- no crash, and no exception but the documented ones;
+- the engines agree bit for bit where the design says they do: the compiled interpreter
+  and native code, any thread count, any row count and row position (lanes and blocks),
+  eager ``Var`` values and ``Dual`` values;
+- strong zero: a node the output does not use never changes a gradient, in any mode;
+- where the program is smooth at a point, every mode's first and second derivatives
+  (eager reverse, forward, nested transforms, compiled gradients, Jacobians, JVPs,
+  Hessians) agree with mpmath at 40 digits (numerical differentiation of the program
+  evaluated in mpmath, which shares no rule with wengert) within a tolerance scaled by the
+  program's conditioning.
+
+CI runs a bounded number of examples. The long run (an hour) is::
+
+    WENGERT_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py -q
+
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wengert as wg
+
+EXAMPLES = int(os.environ.get("WENGERT_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+
+UNARY = [
+    "neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
+    "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
+    "cbrt", "abs", "sigmoid", "relu", "softplus", "erf",
+]
+BINARY = ["add", "sub", "mul", "div", "pow", "atan2", "hypot", "maximum", "minimum"]
+CMPS = ["<", "<=", ">", ">=", "==", "!="]
+# Ops with a kink (their derivative jumps): no mpmath comparison near one.
+KINKED = {"abs", "relu", "maximum", "minimum"}
+
+SPECIAL = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -5e-324, 2.2e-308, 1e300, -1e300, 1e-300]
+
+
+# -- programs ----------------------------------------------------------------------------
+
+
+@st.composite
+def programs(draw, max_ops=6):
+    """A list of instructions over inputs 0 and 1; the last value is the output. An
+    instruction refers to earlier values by index."""
+    prog = []
+    n_ops = draw(st.integers(1, max_ops))
+    for _ in range(n_ops):
+        k = 2 + len(prog)
+        arg = st.integers(0, k - 1)
+        kind = draw(st.sampled_from(["u", "u", "b", "b", "b", "c", "w"]))
+        if kind == "u":
+            prog.append(("u", draw(st.sampled_from(UNARY)), draw(arg)))
+        elif kind == "b":
+            prog.append(("b", draw(st.sampled_from(BINARY)), draw(arg), draw(arg)))
+        elif kind == "c":
+            c = draw(st.sampled_from([0.5, -1.5, 2.0, 3.0, 0.0, 1.0]))
+            prog.append(("b", draw(st.sampled_from(["add", "mul", "sub", "div", "pow"])), draw(arg), ("const", c)))
+        else:
+            prog.append(("w", draw(st.sampled_from(CMPS)), draw(arg), draw(arg), draw(arg), draw(arg)))
+    return prog
+
+
+_CMP = {
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+def run_wg(prog, x, y, poison=False):
+    """The program on wengert numbers (floats, Var, Dual or traced). With ``poison``, an
+    unused node with a NaN partial is recorded first: it must change nothing."""
+    vals = [x, y]
+    if poison:
+        _ = wg.sqrt(-wg.abs(x) - 1.0) + wg.log(-wg.abs(y) - 1.0) * x
+    for ins in prog:
+        if ins[0] == "u":
+            a = vals[ins[2]]
+            vals.append(-a if ins[1] == "neg" else getattr(wg, ins[1])(a))
+        elif ins[0] == "b":
+            a = vals[ins[2]]
+            b = ins[3][1] if isinstance(ins[3], tuple) else vals[ins[3]]
+            op = ins[1]
+            if op == "add":
+                vals.append(a + b)
+            elif op == "sub":
+                vals.append(a - b)
+            elif op == "mul":
+                vals.append(a * b)
+            elif op == "div":
+                vals.append(a / b)
+            elif op == "pow":
+                vals.append(a**b)
+            else:
+                vals.append(getattr(wg, op)(a, b))
+        else:
+            _, cmp, p, q, a, b = ins
+            vals.append(wg.where(_CMP[cmp](vals[p], vals[q]), vals[a], vals[b]))
+    return vals[-1]
+
+
+# mpmath, the independent reference: each op from mpmath's own functions (no rule
+# shared with wengert); a complex or undefined result is nan.
+def _mp_pow(a, b):
+    # Reached for a > 0 only (run_mp calls x ** y unsmooth elsewhere).
+    return mp.power(a, b)
+
+
+MP_UNARY = {
+    "neg": lambda a: -a, "sin": mp.sin, "cos": mp.cos, "tan": mp.tan,
+    "asin": lambda a: mp.asin(a) if abs(a) <= 1 else mp.nan,
+    "acos": lambda a: mp.acos(a) if abs(a) <= 1 else mp.nan,
+    "atan": mp.atan, "sinh": mp.sinh, "cosh": mp.cosh, "tanh": mp.tanh, "asinh": mp.asinh,
+    "acosh": lambda a: mp.acosh(a) if a >= 1 else mp.nan,
+    "atanh": lambda a: mp.atanh(a) if abs(a) < 1 else mp.nan,
+    "exp": mp.exp, "exp2": lambda a: mp.power(2, a), "expm1": mp.expm1,
+    "log": lambda a: mp.log(a) if a > 0 else mp.nan,
+    "log2": lambda a: mp.log(a, 2) if a > 0 else mp.nan,
+    "log10": lambda a: mp.log10(a) if a > 0 else mp.nan,
+    "log1p": lambda a: mp.log1p(a) if a > -1 else mp.nan,
+    "sqrt": lambda a: mp.sqrt(a) if a >= 0 else mp.nan,
+    "cbrt": lambda a: mp.cbrt(a) if a >= 0 else -mp.cbrt(-a),
+    "abs": abs, "sigmoid": lambda a: 1 / (1 + mp.exp(-a)), "relu": lambda a: max(a, 0),
+    "softplus": lambda a: mp.log1p(mp.exp(a)), "erf": mp.erf,
+}
+MP_BINARY = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b if b != 0 else mp.nan, "pow": _mp_pow, "atan2": mp.atan2,
+    "hypot": mp.hypot, "maximum": max, "minimum": min,
+}
+
+
+class _Unsmooth(Exception):
+    """The program is not smooth at this point: no reference derivative."""
+
+
+def run_mp(prog, x, y, trace=None):
+    vals = [x, y]
+    for ins in prog:
+        if ins[0] == "u":
+            a = vals[ins[2]]
+            if ins[1] in KINKED and abs(a) < mp.mpf("1e-6"):
+                raise _Unsmooth
+            v = MP_UNARY[ins[1]](a)
+        elif ins[0] == "b":
+            a = vals[ins[2]]
+            b = mp.mpf(ins[3][1]) if isinstance(ins[3], tuple) else vals[ins[3]]
+            if ins[1] in KINKED and abs(a - b) < mp.mpf("1e-6"):
+                raise _Unsmooth
+            if ins[1] == "pow" and a <= 0:
+                raise _Unsmooth  # x ** y is smooth in both arguments only for x > 0
+            if ins[1] == "hypot" and abs(a) + abs(b) < mp.mpf("1e-6"):
+                raise _Unsmooth
+            if ins[1] == "atan2" and abs(a) + abs(b) < mp.mpf("1e-6"):
+                raise _Unsmooth
+            v = MP_BINARY[ins[1]](a, b)
+        else:
+            _, cmp, p, q, a, b = ins
+            if abs(vals[p] - vals[q]) < mp.mpf("1e-6"):
+                raise _Unsmooth
+            v = vals[a] if _CMP[cmp](vals[p], vals[q]) else vals[b]
+        if isinstance(v, mp.mpc) or not mp.isfinite(v) or abs(v) > 1e12:
+            raise _Unsmooth
+        if trace is not None:
+            trace.append(abs(v))
+        vals.append(v)
+    return vals[-1]
+
+
+def reference(prog, x, y):
+    """Value, gradient and Hessian by mpmath at 40 digits, and the program's scale (its
+    largest intermediate magnitude), or None where it is not smooth."""
+    with mp.workdps(40):
+        try:
+            mags: list = []
+            v = run_mp(prog, mp.mpf(x), mp.mpf(y), mags)
+            f = lambda a, b: run_mp(prog, a, b)  # noqa: E731
+            h = mp.mpf("1e-12")
+            g = [mp.diff(f, (x, y), (1, 0), h=h), mp.diff(f, (x, y), (0, 1), h=h)]
+            H = [
+                [mp.diff(f, (x, y), (2, 0), h=h), mp.diff(f, (x, y), (1, 1), h=h)],
+                [mp.diff(f, (x, y), (1, 1), h=h), mp.diff(f, (x, y), (0, 2), h=h)],
+            ]
+        except (_Unsmooth, ZeroDivisionError, ValueError, OverflowError):
+            return None
+    scale = max([1.0] + [float(m) for m in mags] + [abs(float(t)) for t in g] + [abs(float(t)) for r in H for t in r])
+    if scale > 1e8:
+        return None
+    return float(v), [float(t) for t in g], [[float(t) for t in r] for r in H], scale
+
+
+def close(got, want, scale, tol=1e-9):
+    return abs(got - want) <= tol * scale
+
+
+# -- the modes ---------------------------------------------------------------------------
+
+
+def eager_reverse(prog, x, y, poison=False):
+    a, b = wg.Var(x), wg.Var(y)
+    out = run_wg(prog, a, b, poison)
+    if not isinstance(out, wg.Var):
+        return float(out), [0.0, 0.0]
+    return out.value, wg.grad(out, [a, b])
+
+
+def eager_forward(prog, x, y, poison=False):
+    g = []
+    val = None
+    for seed in ((1.0, 0.0), (0.0, 1.0)):
+        out = run_wg(prog, wg.Dual(x, seed[0]), wg.Dual(y, seed[1]), poison)
+        val = out.value if isinstance(out, wg.Dual) else float(out)
+        g.append(out.tangent if isinstance(out, wg.Dual) else 0.0)
+    return val, g
+
+
+def same(a, b):
+    """Bit-for-bit equality, any NaN equal to any NaN."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def equal(a, b):
+    """Equality as numbers (+0 == -0), NaN equal to NaN."""
+    return same(a, b)
+
+
+# Away from tiny magnitudes, where a second derivative (x / x: 1 / x**2 terms) overflows
+# in float64 however it is computed.
+finite_points = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False).filter(lambda v: v == 0 or abs(v) > 1e-3)
+any_points = st.one_of(finite_points, st.sampled_from(SPECIAL), st.floats(allow_nan=True, allow_infinity=True))
+
+
+def _compile(prog):
+    return wg.compile(lambda x, y: run_wg(prog, x, y))
+
+
+def _compiled_all(F, X, Y):
+    """Everything a compiled function computes, as a list of arrays."""
+    v, (gx, gy) = F.value_and_grad(X, Y, wrt=(0, 1))
+    jx, jy = F.jacobian(X, Y, wrt=(0, 1))
+    _, tan = F.jvp((X, Y), (np.ones_like(X), np.full_like(Y, 0.5)))
+    h = F.hessian(X, Y, wrt=(0, 1))
+    return [v, gx, gy, jx, jy, tan] + [np.asarray(b) for row in h for b in row]
+
+
+# -- the invariants ----------------------------------------------------------------------
+
+
+@FUZZ
+@given(programs(), st.lists(st.tuples(any_points, any_points), min_size=1, max_size=5), st.data())
+def test_engines_threads_and_rows_agree_bit_for_bit(monkeypatch_env, prog, points, data):
+    F = _compile(prog)
+    # Rows that straddle lane groups and blocks: the points repeated to a drawn length.
+    n = data.draw(st.sampled_from([1, 3, 4, 5, 7, 8, 9, 17, 33, 67, 130, 1031]))
+    X = np.array([points[i % len(points)][0] for i in range(n)])
+    Y = np.array([points[i % len(points)][1] for i in range(n)])
+    results = {}
+    for jit in ("0", "1"):
+        monkeypatch_env("WENGERT_JIT", jit)
+        for threads in (1, 2, 3):
+            wg.set_num_threads(threads)
+            results[jit, threads] = _compiled_all(F, X, Y)
+    base = results["0", 1]
+    for key, got in results.items():
+        for k, (a, b) in enumerate(zip(base, got)):
+            assert same(a, b), f"engine/threads {key} differ from the interpreter at 1 thread in result {k}"
+    # Each row is what that row alone gives.
+    for i in range(min(n, len(points))):
+        one = _compiled_all(F, X[i : i + 1], Y[i : i + 1])
+        for k, (a, b) in enumerate(zip(base, one)):
+            assert same(np.asarray(a)[i : i + 1], b), f"row {i} depends on its neighbours in result {k}"
+
+
+@FUZZ
+@given(programs(), any_points, any_points)
+def test_strong_zero_an_unused_node_changes_nothing(prog, x, y):
+    for mode in (eager_reverse, eager_forward):
+        assert equal(mode(prog, x, y, poison=True)[1], mode(prog, x, y)[1]), mode.__name__
+    # And a value never depends on the mode.
+    assert same(eager_reverse(prog, x, y)[0], eager_forward(prog, x, y)[0])
+
+
+@FUZZ
+@given(programs(), finite_points, finite_points)
+def test_every_mode_against_mpmath_where_smooth(prog, x, y):
+    ref = reference(prog, x, y)
+    if ref is None:
+        return
+    v, g, H, scale = ref
+    modes = {
+        "reverse": eager_reverse(prog, x, y),
+        "forward": eager_forward(prog, x, y),
+    }
+    f = lambda a, b: run_wg(prog, a, b)  # noqa: E731
+    modes["value_and_grad"] = wg.value_and_grad(f, wrt=(0, 1))(x, y)
+    F = _compile(prog)
+    cv, cg = F.value_and_grad(x, y, wrt=(0, 1))
+    modes["compiled"] = (float(cv), [float(t) for t in cg])
+    for name, (got_v, got_g) in modes.items():
+        assert close(got_v, v, scale), (name, "value", got_v, v)
+        for k in range(2):
+            assert close(float(got_g[k]), g[k], scale), (name, "grad", k, got_g[k], g[k])
+    hessians = {
+        "compiled": F.hessian(x, y, wrt=(0, 1)),
+        "nested": wg.hessian(f, wrt=(0, 1))(wg.Var(x), wg.Var(y)),
+        "grad(grad)": [[wg.grad(wg.grad(f, wrt=i), wrt=j)(x, y) for j in (0, 1)] for i in (0, 1)],
+        "jacobian(grad)": [list(wg.jacobian(wg.grad(f, wrt=(0, 1)), wrt=j)(x, y)) for j in (0, 1)],
+        "jvp(grad)": [
+            list(wg.jvp(wg.grad(f, wrt=(0, 1)), (x, y), (1.0 * (j == 0), 1.0 * (j == 1)))[1]) for j in (0, 1)
+        ],
+    }
+    for name, got in hessians.items():
+        for i in range(2):
+            for j in range(2):
+                h = got[i][j]
+                h = h.value if isinstance(h, (wg.Var, wg.Dual)) else float(h)
+                # The jacobian and jvp forms are transposed; the Hessian is symmetric.
+                assert close(h, H[i][j], scale, tol=1e-6), (name, i, j, h, H[i][j])
+
+
+@pytest.fixture
+def monkeypatch_env():
+    """Sets environment variables for one example, restored after the test."""
+    saved = {k: os.environ.get(k) for k in ("WENGERT_JIT",)}
+    threads = wg.get_num_threads()
+
+    def set_env(k, v):
+        os.environ[k] = v
+
+    yield set_env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    wg.set_num_threads(threads)
