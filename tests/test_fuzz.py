@@ -152,18 +152,34 @@ class _Unsmooth(Exception):
     """The program is not smooth at this point: no reference derivative."""
 
 
+_EDGE = mp.mpf("1e-6")
+# Where each unary op's derivative is infinite or undefined (a domain's edge): there the
+# float result may be nan (inf * 0) where the function is constant, e.g. asin(y / y).
+SINGULAR = {
+    "asin": lambda a: abs(a) >= 1 - _EDGE, "acos": lambda a: abs(a) >= 1 - _EDGE,
+    "acosh": lambda a: a <= 1 + _EDGE, "atanh": lambda a: abs(a) >= 1 - _EDGE,
+    "log": lambda a: a <= _EDGE, "log2": lambda a: a <= _EDGE, "log10": lambda a: a <= _EDGE,
+    "log1p": lambda a: a <= -1 + _EDGE, "sqrt": lambda a: a <= _EDGE,
+    "cbrt": lambda a: abs(a) <= _EDGE,
+}
+
+
 def run_mp(prog, x, y, trace=None):
     vals = [x, y]
     for ins in prog:
         if ins[0] == "u":
             a = vals[ins[2]]
-            if ins[1] in KINKED and abs(a) < mp.mpf("1e-6"):
+            if ins[1] in KINKED and abs(a) < _EDGE:
+                raise _Unsmooth
+            if ins[1] in SINGULAR and SINGULAR[ins[1]](a):
                 raise _Unsmooth
             v = MP_UNARY[ins[1]](a)
         elif ins[0] == "b":
             a = vals[ins[2]]
             b = mp.mpf(ins[3][1]) if isinstance(ins[3], tuple) else vals[ins[3]]
-            if ins[1] in KINKED and abs(a - b) < mp.mpf("1e-6"):
+            if ins[1] in KINKED and abs(a - b) < _EDGE:
+                raise _Unsmooth
+            if ins[1] == "div" and abs(b) < _EDGE:
                 raise _Unsmooth
             if ins[1] == "pow" and a <= 0:
                 raise _Unsmooth  # x ** y is smooth in both arguments only for x > 0
