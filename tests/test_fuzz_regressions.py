@@ -12,3 +12,16 @@ def test_second_derivatives_at_the_fold_of_symmetric_rules():
     assert wg.grad(wg.grad(f))(0.0) == 0.25
     assert wg.derivative(wg.derivative(wg.derivative(wg.sigmoid)))(0.0) == -0.125
     assert wg.derivative(wg.derivative(wg.derivative(wg.tanh)))(0.0) == -2.0
+
+
+def test_the_mixed_second_derivative_of_pow_where_the_exponent_is_zero():
+    # d2/dx dy y**x = y**(x-1) (1 + x log y), 1 at (0, 1): the partial d/dy was a constant
+    # 0 where x == 0 (to keep 0 * inf out), which dropped its derivative in x.
+    f = lambda x, y: y**x  # noqa: E731
+    H = wg.compile(f).hessian(0.0, 1.0, wrt=(0, 1))
+    assert [[float(h) for h in row] for row in H] == [[0.0, 1.0], [1.0, 0.0]]
+    assert wg.grad(wg.grad(f, wrt=1), wrt=0)(0.0, 2.0) == 0.5
+    assert wg.grad(wg.grad(f, wrt=0), wrt=1)(0.0, 2.0) == 0.5
+    # The first derivatives keep their values there, +0 included.
+    assert str(wg.grad(f, wrt=1)(0.0, 2.0)) == "0.0"
+    assert str(wg.grad(f, wrt=1)(-0.0, 2.0)) == "0.0"
