@@ -331,6 +331,13 @@ def test_every_mode_against_mpmath_where_smooth(prog, x, y):
     F = _compile(prog)
     cv, cg = F.value_and_grad(x, y, wrt=(0, 1))
     modes["compiled"] = (float(cv), [float(t) for t in cg])
+    jx, jy = F.jacobian(x, y, wrt=(0, 1))
+    modes["compiled jacobian"] = (float(cv), [float(jx), float(jy)])
+    modes["compiled jvp"] = (
+        float(F.jvp((x, y), (1.0, 0.0))[0]),
+        [float(F.jvp((x, y), (1.0, 0.0))[1]), float(F.jvp((x, y), (0.0, 1.0))[1])],
+    )
+    modes["compiled vjp"] = (float(cv), [float(t) for t in F.vjp((x, y), 1.0)[1]])
     for name, (got_v, got_g) in modes.items():
         assert close(got_v, v, scale), (name, "value", got_v, v)
         for k in range(2):
