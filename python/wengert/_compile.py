@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import _core
+from ._nested import arguments
 
 Shape = tuple[int, ...]
 
@@ -200,18 +201,7 @@ class Compiled:
 
     def _trace(self) -> None:
         trace = _core._Trace(self._sizes)
-        flat = trace.inputs()
-        args: list[Any] = []
-        at = 0
-        for shape, size in zip(self._shapes, self._sizes):
-            if shape == ():
-                args.append(flat[at])
-            else:
-                arr = np.empty(size, dtype=object)
-                arr[:] = flat[at : at + size]
-                args.append(arr.reshape(shape))
-            at += size
-        out = self._fn(*args)
+        out = self._fn(*arguments(trace.inputs(), self._shapes))
         if isinstance(out, (list, tuple, np.ndarray)):
             out_arr = np.asarray(out, dtype=object)
             self._out_shape: Shape = out_arr.shape

@@ -87,23 +87,29 @@ def flat_out(y: Any) -> tuple[list[Any], tuple[int, ...]]:
     return [y], ()
 
 
+def arguments(flat: Sequence[Any], shapes: Sequence[tuple[int, ...]]) -> list[Any]:
+    """A trace's flat inputs cut into one argument per shape: a scalar, or an object array
+    of that shape."""
+    args: list[Any] = []
+    at = 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        if shape == ():
+            args.append(flat[at])
+        else:
+            arr = np.empty(size, dtype=object)
+            arr[:] = flat[at : at + size]
+            args.append(arr.reshape(shape))
+        at += size
+    return args
+
+
 class Traced:
     """``f`` traced at arguments of the given shapes (each ``()`` or ``(n,)``)."""
 
     def __init__(self, f: Callable[..., Any], shapes: Sequence[tuple[int, ...]], what: str) -> None:
-        sizes = [int(np.prod(s)) for s in shapes]
-        self.trace = _core._Trace(sizes)
-        flat = self.trace.inputs()
-        args: list[Any] = []
-        at = 0
-        for shape, size in zip(shapes, sizes):
-            if shape == ():
-                args.append(flat[at])
-            else:
-                arr = np.empty(size, dtype=object)
-                arr[:] = flat[at : at + size]
-                args.append(arr.reshape(shape))
-            at += size
+        self.trace = _core._Trace([int(np.prod(s)) for s in shapes])
+        args = arguments(self.trace.inputs(), shapes)
         from ._transforms import _calling
 
         with _calling():

@@ -3,10 +3,10 @@
 //! as a node list, which `wengert._nested` evaluates on whatever numbers the enclosing
 //! transform passed in.
 
-use super::trace::{PyTrace, PyTraced};
+use super::trace::PyTrace;
 use crate::derive::{jvp_graph, vjp_graph, Seed};
 use crate::graph::{Graph, Node};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -71,23 +71,7 @@ impl PyTrace {
         mode: &str,
         seed: Vec<Option<f64>>,
     ) -> PyResult<(Bound<'py, PyList>, Vec<usize>)> {
-        let probe = PyTraced {
-            g: self.g.clone(),
-            idx: 0,
-        };
-        let mut outs = Vec::with_capacity(outputs.len());
-        for (i, o) in outputs.iter().enumerate() {
-            outs.push(probe.operand(o)?.ok_or_else(|| {
-                PyTypeError::new_err(format!(
-                    "output {i} of the function is a {}, expected a number (or a sequence \
-                     of numbers)",
-                    o.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?);
-        }
+        let outs = self.output_nodes(&outputs, "a nested transform")?;
         let graph = self.g.with(|g| g.clone());
         let n_inputs = graph.n_inputs() as usize;
         let want = if mode == "jvp" { n_inputs } else { outs.len() };

@@ -213,6 +213,31 @@ pub struct PyTrace {
     sizes: Vec<usize>,
 }
 
+impl PyTrace {
+    /// The graph nodes of a function's flattened outputs (traced values of this trace, or
+    /// numbers); `what` names the caller in the error for anything else.
+    pub(super) fn output_nodes(&self, outputs: &[Bound<'_, PyAny>], what: &str) -> PyResult<Vec<u32>> {
+        let probe = PyTraced {
+            g: self.g.clone(),
+            idx: 0,
+        };
+        let mut nodes = Vec::with_capacity(outputs.len());
+        for (i, o) in outputs.iter().enumerate() {
+            nodes.push(probe.operand(o)?.ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "{what}: output {i} of the function is a {}, expected a number or \
+                     traced value (or a sequence of them)",
+                    o.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?);
+        }
+        Ok(nodes)
+    }
+}
+
 #[pymethods]
 impl PyTrace {
     /// The most nodes a trace holds, inputs included (`graph::MAX_NODES`).
@@ -254,23 +279,7 @@ impl PyTrace {
 
     /// Compiles the flattened outputs (traced values or numbers).
     fn compile(&self, outputs: Vec<Bound<'_, PyAny>>) -> PyResult<PyCompiled> {
-        let probe = PyTraced {
-            g: self.g.clone(),
-            idx: 0,
-        };
-        let mut nodes = Vec::with_capacity(outputs.len());
-        for (i, o) in outputs.iter().enumerate() {
-            nodes.push(probe.operand(o)?.ok_or_else(|| {
-                PyTypeError::new_err(format!(
-                    "wg.compile: output {i} of the function is a {}, expected a number or \
-                     traced value (or a sequence of them)",
-                    o.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?);
-        }
+        let nodes = self.output_nodes(&outputs, "wg.compile")?;
         super::compiled::guarded(|| {
             Ok(PyCompiled::from(
                 self.g.with(|g| Compiled::new(g, &nodes, &self.sizes)),
