@@ -84,7 +84,7 @@ def test_vjp_and_jvp_nest_with_number_cotangents_and_tangents():
 
 def test_strong_zero_holds_at_higher_order():
     f = lambda x: wg.where(x > 0, wg.sqrt(x), 0.0)  # noqa: E731
-    for fn in (wg.grad(wg.grad(f)), wg.derivative(wg.derivative(f)), wg.jacobian(wg.grad(f))):
+    for fn in (wg.grad(wg.grad(f)), wg.derivative(wg.derivative(f)), wg.jacobian(wg.grad(f)), wg.hessian(f)):
         assert fn(-1.0) == 0.0
         assert fn(4.0) == pytest.approx(-1 / 32, rel=1e-15)
     # A tangent that passes through zero keeps its derivative (t' * d, not 0).
