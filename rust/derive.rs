@@ -99,7 +99,12 @@ fn needed(g: &Graph, outputs: &[u32]) -> Vec<bool> {
 }
 
 fn check_seeds(what: &str, seeds: &[Seed], want: usize) {
-    assert_eq!(seeds.len(), want, "{what}: expected {want} seeds, got {}", seeds.len());
+    assert_eq!(
+        seeds.len(),
+        want,
+        "{what}: expected {want} seeds, got {}",
+        seeds.len()
+    );
 }
 
 /// The forward sweep of `g` as a graph: its inputs are `g`'s inputs followed by one tangent

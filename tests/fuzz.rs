@@ -18,7 +18,14 @@ fn seeds() -> Vec<Vec<u8>> {
     let fs: Vec<Compiled> = vec![
         Compiled::trace(&[1, 1], |x| vec![x[0] * x[1].sin() + Real::cst(1.0)]),
         Compiled::trace(&[2], |x| vec![(x[0] / x[1]).exp(), x[0].hypot(x[1])]),
-        Compiled::trace(&[1], |x| vec![Real::sel_gt(x[0], Real::cst(0.0), x[0].sqrt(), Real::cst(0.0))]),
+        Compiled::trace(&[1], |x| {
+            vec![Real::sel_gt(
+                x[0],
+                Real::cst(0.0),
+                x[0].sqrt(),
+                Real::cst(0.0),
+            )]
+        }),
     ];
     fs.iter().map(|c| c.to_bytes()).collect()
 }
@@ -30,7 +37,11 @@ fn exercise(c: &Compiled, sizes: &[usize]) {
         .iter()
         .map(|&s| (0..s * rows).map(|i| i as f64 * 0.37 - 1.0).collect())
         .collect();
-    let args: Vec<Arg> = data.iter().zip(sizes).map(|(d, &s)| Arg::rows(d, s)).collect();
+    let args: Vec<Arg> = data
+        .iter()
+        .zip(sizes)
+        .map(|(d, &s)| Arg::rows(d, s))
+        .collect();
     let _ = c.values(&args, rows, Reduce::None);
     let _ = c.value_and_grad(&args, rows, Reduce::None);
 }
@@ -114,8 +125,17 @@ proptest! {
 
 /// The gradient of a drawn program by the tape's reverse sweep, and by forward mode.
 fn tape_program(ops: &[(usize, u16, u16)], x0: f64, y0: f64, poison: bool) -> ([f64; 2], [f64; 2]) {
-    let binary = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Pow,
-        Binary::Hypot, Binary::Atan2, Binary::Max, Binary::Min];
+    let binary = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Pow,
+        Binary::Hypot,
+        Binary::Atan2,
+        Binary::Max,
+        Binary::Min,
+    ];
     let t = Tape::new();
     let (x, y) = (t.var(x0), t.var(y0));
     let mut ds: [Vec<Dual>; 2] = [

@@ -55,7 +55,8 @@ fn every_engine(c: &Compiled, args: &[Arg], n: usize, job: &Job) -> batch::Outpu
         _ => c.gradient_program(),
     };
     let layout = Layout::new(c.arg_sizes());
-    let kern = batch::native_pass(job).and_then(|pass| Kernel::new(p, pass, jit::block_groups(p, pass)));
+    let kern =
+        batch::native_pass(job).and_then(|pass| Kernel::new(p, pass, jit::block_groups(p, pass)));
     if batch::native_pass(job).is_some() {
         assert!(kern.is_some(), "this host builds native code");
     }
@@ -82,7 +83,15 @@ fn every_engine(c: &Compiled, args: &[Arg], n: usize, job: &Job) -> batch::Outpu
 fn where_sqrt_has_zero_gradient_on_the_unchosen_side_in_every_engine() {
     let c = where_sqrt();
     // Long enough for whole blocks and a partial lane group, zeros and special values in.
-    let mut x = vec![-1.0, 4.0, 0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, -1e-300];
+    let mut x = vec![
+        -1.0,
+        4.0,
+        0.0,
+        -0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -1e-300,
+    ];
     x.extend((0..1001).map(|i| (i as f64 - 500.0) / 100.0));
     let n = x.len();
     let ones = vec![1.0; n];
@@ -102,7 +111,12 @@ fn where_sqrt_has_zero_gradient_on_the_unchosen_side_in_every_engine() {
         }
     }
     // Forward sweeps: the Jacobian (one column) and a JVP.
-    let jac = every_engine(&c, &[Arg::rows(&x, 1)], n, &Job::Jacobian { wrt: vec![true] });
+    let jac = every_engine(
+        &c,
+        &[Arg::rows(&x, 1)],
+        n,
+        &Job::Jacobian { wrt: vec![true] },
+    );
     let jvp = every_engine(
         &c,
         &[Arg::rows(&x, 1)],
@@ -135,7 +149,14 @@ fn pow_forward_sweeps_ignore_the_nan_partial_of_a_still_exponent() {
         },
     );
     assert_eq!(jvp.tangents, vec![-4.0]);
-    let jac = every_engine(&c, &args, 1, &Job::Jacobian { wrt: vec![true, false] });
+    let jac = every_engine(
+        &c,
+        &args,
+        1,
+        &Job::Jacobian {
+            wrt: vec![true, false],
+        },
+    );
     assert_eq!(jac.jacobian, vec![-4.0]);
     let (_, g) = c.value_and_grad(&args, 1, Reduce::None).unwrap();
     assert_eq!(g[0], vec![-4.0]);
@@ -147,11 +168,17 @@ fn pow_forward_sweeps_ignore_the_nan_partial_of_a_still_exponent() {
 fn dirty_scratch() {
     let x: Vec<f64> = (1..=2000).map(|i| i as f64 * 1e3).collect();
     let c = Compiled::trace(&[1, 1], |v| {
-        vec![v[0] * v[1] * Real::cst(7.0), v[0] + v[1], (v[0] * Real::cst(1e-6)).exp()]
+        vec![
+            v[0] * v[1] * Real::cst(7.0),
+            v[0] + v[1],
+            (v[0] * Real::cst(1e-6)).exp(),
+        ]
     });
     let args = [Arg::rows(&x, 1), Arg::rows(&x, 1)];
     for job in [
-        Job::Jacobian { wrt: vec![true, true] },
+        Job::Jacobian {
+            wrt: vec![true, true],
+        },
         Job::Jvp {
             tangents: vec![Arg::rows(&x, 1), Arg::rows(&x, 1)],
         },
@@ -167,7 +194,14 @@ fn constant_outputs_have_zero_tangents_and_jacobian_columns() {
     let args = [Arg::rows(&x, 1), Arg::rows(&x, 1)];
     for _ in 0..2 {
         dirty_scratch();
-        let jac = every_engine(&c, &args, 5, &Job::Jacobian { wrt: vec![true, true] });
+        let jac = every_engine(
+            &c,
+            &args,
+            5,
+            &Job::Jacobian {
+                wrt: vec![true, true],
+            },
+        );
         for (r, row) in jac.jacobian.chunks(8).enumerate() {
             let xr = x[r];
             assert_eq!(row, [xr, xr, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0], "row {r}");
@@ -192,7 +226,12 @@ fn constant_outputs_have_zero_tangents_and_jacobian_columns() {
         let out = every_engine(&k, &[Arg::rows(&x, 1)], 5, &job);
         assert_eq!(out.values, vec![3.0; 5]);
         assert_eq!(out.tangents, vec![0.0; 5]);
-        let out = every_engine(&k, &[Arg::rows(&x, 1)], 5, &Job::Jacobian { wrt: vec![true] });
+        let out = every_engine(
+            &k,
+            &[Arg::rows(&x, 1)],
+            5,
+            &Job::Jacobian { wrt: vec![true] },
+        );
         assert_eq!(out.jacobian, vec![0.0; 5]);
     }
 }
@@ -238,7 +277,11 @@ fn a_scalar_block_of_a_long_vector_function_is_cheap() {
     let v = vec![1.0; 1000 * 1000];
     let t: Vec<f64> = (0..1000).map(f64::from).collect();
     let (_, g, h) = c
-        .hessian_wrt(&[Arg::rows(&v, 1000), Arg::rows(&t, 1)], 1000, &[false, true])
+        .hessian_wrt(
+            &[Arg::rows(&v, 1000), Arg::rows(&t, 1)],
+            1000,
+            &[false, true],
+        )
         .unwrap();
     assert_eq!(h, vec![2000.0; 1000]);
     assert_eq!(g, t.iter().map(|t| 2000.0 * t).collect::<Vec<_>>());
@@ -279,5 +322,12 @@ fn every_isa_of_this_machine_gives_the_same_bits() {
             wrt: vec![true, true],
         },
     );
-    every_engine(&c, &args, 4099, &Job::Jacobian { wrt: vec![true, true] });
+    every_engine(
+        &c,
+        &args,
+        4099,
+        &Job::Jacobian {
+            wrt: vec![true, true],
+        },
+    );
 }

@@ -216,7 +216,11 @@ pub struct PyTrace {
 impl PyTrace {
     /// The graph nodes of a function's flattened outputs (traced values of this trace, or
     /// numbers); `what` names the caller in the error for anything else.
-    pub(super) fn output_nodes(&self, outputs: &[Bound<'_, PyAny>], what: &str) -> PyResult<Vec<u32>> {
+    pub(super) fn output_nodes(
+        &self,
+        outputs: &[Bound<'_, PyAny>],
+        what: &str,
+    ) -> PyResult<Vec<u32>> {
         let probe = PyTraced {
             g: self.g.clone(),
             idx: 0,
