@@ -102,6 +102,10 @@ impl Scratch {
     }
 }
 
+/// Per-row values, gradients and Hessians (or blocks of them), row-major, of
+/// [`Compiled::hessian`] and [`Compiled::hessian_wrt`].
+pub type Hessians = (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// Elements of a Hessian result past which [`Compiled::hessian_wrt`] refuses before
 /// allocating: 2^34 numbers (128 GiB), beyond any machine this runs on, yet far from
 /// overflowing a byte count.
@@ -115,7 +119,7 @@ impl Compiled {
         &self,
         args: &[Arg],
         n: usize,
-    ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), BatchError> {
+    ) -> Result<Hessians, BatchError> {
         self.hessian_wrt(args, n, &vec![true; self.arg_sizes().len()])
     }
 
@@ -123,8 +127,8 @@ impl Compiled {
     /// program inputs of the arguments marked in `wrt` (one flag per argument; inputs in
     /// argument order), for a scalar output. One dual sweep per input in the block, and
     /// only the block's rows are kept: a function of a long vector and a scalar costs one
-    /// sweep per row for the scalar's 1 x 1 block. A result beyond [`MAX_ELEMENTS`], or
-    /// one the allocator refuses, is [`BatchError::Memory`], checked before the work.
+    /// sweep per row for the scalar's 1 x 1 block. A result beyond 2^34 numbers (128 GiB),
+    /// or one the allocator refuses, is [`BatchError::Memory`], checked before the work.
     ///
     /// ```
     /// use wengert::batch::Arg;
@@ -142,7 +146,7 @@ impl Compiled {
         args: &[Arg],
         n: usize,
         wrt: &[bool],
-    ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), BatchError> {
+    ) -> Result<Hessians, BatchError> {
         let p = self.gradient_program();
         if p.n_outputs() != 1 {
             return Err(BatchError::Invalid(format!(

@@ -546,12 +546,18 @@ impl<'a, const H: usize> Emit<'a, H> {
         })
     }
 
-    /// `p * g`, the contribution of one partial to an argument's adjoint, with strong
-    /// zero as the interpreter's [`crate::kernel::Sweep::strong_mul`]: `+0.0` in the lanes
-    /// where `g` is exactly zero (a mask of `g != 0`, true for NaN, and-ed with the
-    /// product). Multiplying by 1 is exact, so it is left out (only a NaN's payload can
-    /// differ).
-    fn term(&mut self, p: Partial<H>, g: V<H>) -> V<H> {
+    /// `p * g`, the contribution of one partial to an argument's adjoint. Multiplying by
+    /// 1 is exact, so it is left out (only a NaN's payload can differ). With `strong`
+    /// (the partial is not known to be finite: [`Program::finite_partials`]), strong zero
+    /// as the interpreter's [`crate::kernel::Sweep::strong_mul`]: the product and-ed with
+    /// `mask`, the lanes where `g != 0` (true for NaN), made once per instruction.
+    fn term(
+        &mut self,
+        p: Partial<H>,
+        g: V<H>,
+        strong: bool,
+        mask: &mut Option<V<H>>,
+    ) -> V<H> {
         let t = match p {
             Partial::Const(1.0) => g,
             Partial::Const(c) => {
@@ -560,12 +566,26 @@ impl<'a, const H: usize> Emit<'a, H> {
             }
             Partial::Val(p) => self.mul(p, g),
         };
-        let zero = self.splat(0.0);
-        std::array::from_fn(|h| {
-            let m = self.b.ins().fcmp(FloatCC::NotEqual, g[h], zero[h]);
-            let m = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), m);
-            self.b.ins().band(t[h], m)
-        })
+        if !strong {
+            return t;
+        }
+        self.masked(t, g, mask)
+    }
+
+    /// `t` where `g != 0`, `+0.0` where not; `mask` caches the comparison.
+    fn masked(&mut self, t: V<H>, g: V<H>, mask: &mut Option<V<H>>) -> V<H> {
+        let m = match *mask {
+            Some(m) => m,
+            None => {
+                let zero = self.splat(0.0);
+                let m = std::array::from_fn(|h| {
+                    let m = self.b.ins().fcmp(FloatCC::NotEqual, g[h], zero[h]);
+                    self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), m)
+                });
+                *mask.insert(m)
+            }
+        };
+        self.map2(t, m, |b, t, m| b.ins().band(t, m))
     }
 
     /// The whole function: inputs, instructions, outputs, and for gradients the reverse
@@ -609,18 +629,37 @@ impl<'a, const H: usize> Emit<'a, H> {
                 Some([c0, c1]) => [Partial::Const(c0), Partial::Const(c1)],
                 None => parts[i],
             };
-            for ((arg, q), how) in [a, b].into_iter().zip(q).zip(*plan) {
+            // g != 0, made once per instruction when a term needs it.
+            let mut mask = None;
+            let strong = p.finite_partials()[i].map(|f| !f);
+            if let (true, [Adjoint::Set, Adjoint::Add], [Partial::Val(p0), Partial::Val(p1)]) =
+                (a == b && strong == [true; 2], *plan, q)
+            {
+                if p0 == p1 {
+                    // A square's two contributions to its argument's fresh adjoint: the
+                    // interpreter's strong(t) + strong(t) is (t + t) masked once, to the
+                    // bit ((+0) + (+0) is +0). Rosenbrock's squares made this pay.
+                    let t = self.mul(p0, g);
+                    let t = self.map2(t, t, |b, x, y| b.ins().fadd(x, y));
+                    adjv[a as usize] = Some(self.masked(t, g, &mut mask));
+                    continue;
+                }
+            }
+            for (((arg, q), how), strong) in [a, b].into_iter().zip(q).zip(*plan).zip(strong) {
                 let at = adjv[arg as usize];
                 adjv[arg as usize] = Some(match (how, at, q) {
                     (Adjoint::Skip, ..) => continue,
-                    // Not x - g for a partial of -1: where g is 0 that leaves x = -0.0
-                    // as it is, where the interpreter's x + 0.0 gives +0.0.
+                    // x + (-1 * g) is x - g exactly; one instruction instead of a
+                    // multiplication (or a sign flip, which x86 builds in three) and an add.
+                    (Adjoint::Add, Some(x), Partial::Const(-1.0)) if !strong => {
+                        self.map2(x, g, |b, x, g| b.ins().fsub(x, g))
+                    }
                     (Adjoint::Add, Some(x), q) => {
-                        let t = self.term(q, g);
+                        let t = self.term(q, g, strong, &mut mask);
                         self.map2(x, t, |b, x, t| b.ins().fadd(x, t))
                     }
                     (Adjoint::Add, None, _) => return None,
-                    (Adjoint::Set, ..) => self.term(q, g),
+                    (Adjoint::Set, ..) => self.term(q, g, strong, &mut mask),
                 });
             }
         }

@@ -96,6 +96,9 @@ pub struct Program {
     /// Output slots that hold constants, once each: no instruction writes them, so the
     /// tangent sweep zeroes their tangents itself.
     const_outputs: Vec<u32>,
+    /// Per instruction and argument, whether the partial is finite for every row (see
+    /// [`Program::finite_partials`]).
+    finite: Vec<[bool; 2]>,
 }
 
 /// How the reverse sweep treats one argument of an instruction. Adjoint slots are never
@@ -291,7 +294,7 @@ impl Program {
             .iter()
             .map(|s| s.is_some_and(|s| has[s as usize]))
             .collect();
-        let fixed = instrs
+        let fixed: Vec<Option<[f64; 2]>> = instrs
             .iter()
             .map(|ins| match *ins {
                 Instr::Unary { op, .. } => op.constant_partial().map(|c| [c, 0.0]),
@@ -310,6 +313,22 @@ impl Program {
                     }
             })
             .collect();
+        let mut finite_slot = vec![false; n_slots as usize];
+        for &(s, c) in &consts {
+            finite_slot[s as usize] = c.is_finite();
+        }
+        let finite_const = |s: u32| finite_slot[s as usize];
+        let finite = instrs
+            .iter()
+            .zip(&fixed)
+            .map(|(ins, fixed)| match (fixed, *ins) {
+                (Some(c), _) => c.map(f64::is_finite),
+                (None, Instr::Binary { op: Binary::Mul, a, b, .. }) => {
+                    [finite_const(b), finite_const(a)]
+                }
+                (None, _) => [false; 2],
+            })
+            .collect();
         let mut const_outputs: Vec<u32> = outputs
             .iter()
             .copied()
@@ -319,6 +338,7 @@ impl Program {
         const_outputs.dedup();
         Program {
             const_outputs,
+            finite,
             n_slots,
             inputs,
             consts,
@@ -331,6 +351,14 @@ impl Program {
             recompute,
             for_gradients,
         }
+    }
+
+    /// Per instruction, whether each of its two partials is finite in every row: the
+    /// constant partials of add, sub and neg, and the partial of `x * c` with respect to
+    /// `x` for a finite constant `c`. The sweeps leave strong zero (see [`crate::kernel`])
+    /// off those products: a zero adjoint makes them ±0 anyway.
+    pub fn finite_partials(&self) -> &[[bool; 2]] {
+        &self.finite
     }
 
     /// The output slots that hold constants (each once).

@@ -331,3 +331,25 @@ fn every_isa_of_this_machine_gives_the_same_bits() {
         },
     );
 }
+
+#[test]
+fn a_product_with_an_infinite_constant_keeps_strong_zero() {
+    // d(x * inf)/dx is the constant inf: not known to be finite, so its zero adjoint on
+    // the unchosen side must still add nothing (a finite constant's product may stay
+    // plain: see Program::finite_partials).
+    let c = Compiled::trace(&[1], |v| {
+        let (x, zero) = (v[0], Real::cst(0.0));
+        let big = x * Real::cst(f64::INFINITY);
+        vec![Real::sel_gt(x, zero, big, zero) + x * Real::cst(2.0)]
+    });
+    let x = [-1.0, 2.0, -3.0, 0.5, -0.0];
+    let ones = [1.0; 5];
+    let job = Job::Vjp {
+        cotangent: Arg::rows(&ones, 1),
+        wrt: vec![true],
+    };
+    let g = every_engine(&c, &[Arg::rows(&x, 1)], 5, &job).grads.remove(0);
+    assert_eq!(g, vec![2.0, f64::INFINITY, 2.0, f64::INFINITY, 2.0]);
+    let jac = every_engine(&c, &[Arg::rows(&x, 1)], 5, &Job::Jacobian { wrt: vec![true] });
+    assert_eq!(jac.jacobian, g);
+}
