@@ -115,11 +115,7 @@ impl Compiled {
     /// Per row: the value, the gradient (`N` numbers) and the Hessian (`N x N`, row-major)
     /// with respect to all `N` inputs, for a scalar output. Rows are split across the
     /// thread pool. See [`Compiled::hessian_wrt`] for a block of it.
-    pub fn hessian(
-        &self,
-        args: &[Arg],
-        n: usize,
-    ) -> Result<Hessians, BatchError> {
+    pub fn hessian(&self, args: &[Arg], n: usize) -> Result<Hessians, BatchError> {
         self.hessian_wrt(args, n, &vec![true; self.arg_sizes().len()])
     }
 

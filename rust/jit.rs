@@ -551,13 +551,7 @@ impl<'a, const H: usize> Emit<'a, H> {
     /// (the partial is not known to be finite: [`Program::finite_partials`]), strong zero
     /// as the interpreter's [`crate::kernel::Sweep::strong_mul`]: the product and-ed with
     /// `mask`, the lanes where `g != 0` (true for NaN), made once per instruction.
-    fn term(
-        &mut self,
-        p: Partial<H>,
-        g: V<H>,
-        strong: bool,
-        mask: &mut Option<V<H>>,
-    ) -> V<H> {
+    fn term(&mut self, p: Partial<H>, g: V<H>, strong: bool, mask: &mut Option<V<H>>) -> V<H> {
         let t = match p {
             Partial::Const(1.0) => g,
             Partial::Const(c) => {

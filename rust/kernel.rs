@@ -287,13 +287,7 @@ fn product<T: Sweep>(p: T, g: T, strong: bool) -> T {
 /// of group `j` (stored, constant or recomputed), and `strong` is false when it is known
 /// to be finite (see [`Program::finite_partials`]).
 #[inline(always)]
-fn contribute<T: Sweep>(
-    x: &mut [T],
-    p: impl Fn(usize) -> T,
-    g: &[T],
-    how: Adjoint,
-    strong: bool,
-) {
+fn contribute<T: Sweep>(x: &mut [T], p: impl Fn(usize) -> T, g: &[T], how: Adjoint, strong: bool) {
     // `strong` is tested outside the loops, so each loop is straight-line lane code.
     match (how, strong) {
         (Adjoint::Skip, _) => {}
@@ -421,7 +415,9 @@ pub fn tangents<T: Sweep>(p: &Program, parts: &[T], slots: &[T], tan: &mut [T], 
             })
         } else {
             let strong = p.finite_partials()[i].map(|f| !f);
-            with_partials!(p, i, parts, slots, k, |q0, q1| tangent(d, x, y, q0, q1, on, strong))
+            with_partials!(p, i, parts, slots, k, |q0, q1| tangent(
+                d, x, y, q0, q1, on, strong
+            ))
         }
     }
 }

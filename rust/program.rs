@@ -323,9 +323,15 @@ impl Program {
             .zip(&fixed)
             .map(|(ins, fixed)| match (fixed, *ins) {
                 (Some(c), _) => c.map(f64::is_finite),
-                (None, Instr::Binary { op: Binary::Mul, a, b, .. }) => {
-                    [finite_const(b), finite_const(a)]
-                }
+                (
+                    None,
+                    Instr::Binary {
+                        op: Binary::Mul,
+                        a,
+                        b,
+                        ..
+                    },
+                ) => [finite_const(b), finite_const(a)],
                 (None, _) => [false; 2],
             })
             .collect();

@@ -348,8 +348,15 @@ fn a_product_with_an_infinite_constant_keeps_strong_zero() {
         cotangent: Arg::rows(&ones, 1),
         wrt: vec![true],
     };
-    let g = every_engine(&c, &[Arg::rows(&x, 1)], 5, &job).grads.remove(0);
+    let g = every_engine(&c, &[Arg::rows(&x, 1)], 5, &job)
+        .grads
+        .remove(0);
     assert_eq!(g, vec![2.0, f64::INFINITY, 2.0, f64::INFINITY, 2.0]);
-    let jac = every_engine(&c, &[Arg::rows(&x, 1)], 5, &Job::Jacobian { wrt: vec![true] });
+    let jac = every_engine(
+        &c,
+        &[Arg::rows(&x, 1)],
+        5,
+        &Job::Jacobian { wrt: vec![true] },
+    );
     assert_eq!(jac.jacobian, g);
 }
