@@ -91,11 +91,14 @@ impl<T: Real> Sub for Dual<T> {
 }
 impl<T: Real> Mul for Dual<T> {
     type Output = Self;
+    /// The product rule under strong zero, as [`Dual::binary`] gives it: a factor whose
+    /// tangent is 0 contributes nothing, so `Dual(1, 0) * Dual(inf, 1)` has tangent 1, not
+    /// `0 * inf + 1 = nan`.
     #[inline(always)]
     fn mul(self, y: Self) -> Self {
         Dual {
             re: self.re * y.re,
-            eps: self.eps * y.re + self.re * y.eps,
+            eps: chain(y.re, self.eps) + chain(self.re, y.eps),
         }
     }
 }

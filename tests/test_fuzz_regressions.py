@@ -25,3 +25,10 @@ def test_the_mixed_second_derivative_of_pow_where_the_exponent_is_zero():
     # The first derivatives keep their values there, +0 included.
     assert str(wg.grad(f, wrt=1)(0.0, 2.0)) == "0.0"
     assert str(wg.grad(f, wrt=1)(-0.0, 2.0)) == "0.0"
+
+
+def test_dual_products_keep_strong_zero():
+    # The product rule multiplied a zero tangent by an infinite factor: 0 * inf + 1 = nan.
+    y = wg.Dual(1.0, 0.0) * wg.Dual(float("inf"), 1.0)
+    assert y.tangent == 1.0
+    assert wg.jvp(lambda a, b: a * b, (1.0, float("inf")), (0.0, 1.0))[1] == 1.0
