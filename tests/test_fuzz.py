@@ -187,8 +187,8 @@ def run_mp(prog, x, y, trace=None):
                 raise _Unsmooth  # x ** y is smooth in both arguments only for x > 0
             if ins[1] == "hypot" and abs(a) + abs(b) < mp.mpf("1e-6"):
                 raise _Unsmooth
-            if ins[1] == "atan2" and abs(a) + abs(b) < mp.mpf("1e-6"):
-                raise _Unsmooth
+            if ins[1] == "atan2" and (abs(a) + abs(b) < _EDGE or (abs(a) < _EDGE and b < 0)):
+                raise _Unsmooth  # its branch cut: atan2(-0.0, -1) is -pi, mpmath has no -0
             v = MP_BINARY[ins[1]](a, b)
         else:
             _, cmp, p, q, a, b = ins
