@@ -96,6 +96,19 @@ proptest! {
         }
     }
 
+    /// One byte replaced: the length and layout stay, so many more edits decode, and
+    /// what decodes (a changed constant, op, slot or count) must run without panicking.
+    #[test]
+    fn one_replaced_byte_is_rejected_or_runs(which in 0usize..3, at in any::<u16>(), byte in any::<u8>()) {
+        let sizes: &[&[usize]] = &[&[1, 1], &[2], &[1]];
+        let mut b = seeds()[which].clone();
+        let at = at as usize % b.len();
+        b[at] = byte;
+        if let Ok(c) = no_panic("Compiled::from_bytes", || Compiled::from_bytes(&b, sizes[which])) {
+            no_panic("running an edited function", || exercise(&c, sizes[which]));
+        }
+    }
+
     /// Any op sequence on the eager tape: the reverse sweep equals forward mode (to
     /// rounding) where both are finite, and a node the output does not use changes
     /// nothing (strong zero).
