@@ -237,3 +237,13 @@ def test_compiled_functions_nest_in_transforms():
     # Its own batch methods take real arrays, and say what to use instead.
     with pytest.raises(TypeError, match=r"wg.grad\(F\)"):
         F.grad(wg.Var(1.0))
+
+
+def test_hessian_follows_a_changed_global():
+    # The compile was cached per shape, so a later call reused the globals (and branches)
+    # the first one saw: 12 where 60 is right (found in review).
+    c = [1.0]
+    H = wg.hessian(lambda x: c[0] * x[0] ** 3)
+    assert H(np.array([2.0])).tolist() == [[12.0]]
+    c[0] = 5.0
+    assert H(np.array([2.0])).tolist() == [[60.0]]

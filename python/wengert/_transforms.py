@@ -511,9 +511,11 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
 
 
 def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
-    """The exact Hessian, forward over reverse: ``f`` is compiled once per argument
-    shape (so it must not branch on its inputs: use ``wg.where``), then each column is one
-    reverse sweep on dual numbers, about ``n`` gradient evaluations for ``n`` inputs.
+    """The exact Hessian, forward over reverse: ``f`` is compiled at each call (so it
+    must not branch on its inputs: use ``wg.where``), then each column is one reverse
+    sweep on dual numbers, about ``n`` gradient evaluations for ``n`` inputs. Not cached:
+    a compile kept across calls would freeze the globals and branches ``f`` saw first
+    (for many points at once, compile once yourself: ``wg.compile(f).hessian(X)``).
     Shape ``(n, n)`` for a vector argument, a float for a scalar one; a tuple ``wrt``
     gives a tuple of tuples of blocks. Inside another transform (arguments that are
     ``Var``, ``Dual`` or traced numbers) it is ``jacobian(grad(f))``, so it nests too.
@@ -524,18 +526,13 @@ def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     """
     from ._compile import Compiled
 
-    cache: dict[tuple[tuple[int, ...], ...], Compiled] = {}
-
     def run(*args: Any) -> Any:
         points = _point(args)
         if _nested(points):
             idx, single = _wrt(wrt, len(points))
             blocks = tuple(tuple(jacobian(grad(f, wrt=i), wrt=j)(*args) for j in idx) for i in idx)
             return blocks[0][0] if single else blocks
-        shapes = tuple(p.shape for p in points)
-        if shapes not in cache:
-            cache[shapes] = Compiled(f, list(shapes))
-        out = cache[shapes].hessian(*points, wrt=wrt)
+        out = Compiled(f, [p.shape for p in points]).hessian(*points, wrt=wrt)
         return _floats(out)
 
     return _wraps(f, run)
