@@ -16,7 +16,8 @@
 //! `d` where `|d| < inf`, else 0: where `t` is zero and `d` is not finite, the second-order
 //! term is zero, strong zero one order up.
 
-use crate::graph::{Cmp, Graph, Node};
+use crate::graph::{Graph, Node};
+use crate::op::Cmp;
 use crate::real::Real;
 use crate::trace::{trace, Traced};
 

@@ -18,9 +18,8 @@
 //! A lane group is four `f64` lanes; the code holds it as two 128-bit vectors, the widest
 //! Cranelift emits.
 
-use crate::graph::Cmp;
 use crate::lanes::{F64x4, LANES};
-use crate::op::{Binary, Unary};
+use crate::op::{Binary, Cmp, Unary};
 use crate::program::{Adjoint, Instr, Program};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -31,6 +30,45 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
+
+/// The unary ops native code runs as calls into their rules (through [`unary_rule`]);
+/// the others are emitted inline. A pattern, so the matches over ops stay exhaustive: a
+/// new op does not compile until it is listed here or given inline code.
+macro_rules! unary_calls {
+    () => {
+        Unary::Sin
+            | Unary::Cos
+            | Unary::Tan
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Tanh
+            | Unary::Asinh
+            | Unary::Acosh
+            | Unary::Atanh
+            | Unary::Exp
+            | Unary::Exp2
+            | Unary::Expm1
+            | Unary::Log
+            | Unary::Log2
+            | Unary::Log10
+            | Unary::Log1p
+            | Unary::Cbrt
+            | Unary::Abs
+            | Unary::Sigmoid
+            | Unary::Relu
+            | Unary::Softplus
+            | Unary::Erf
+    };
+}
+/// The binary ops native code runs as calls into their rules, as [`unary_calls!`].
+macro_rules! binary_calls {
+    () => {
+        Binary::Pow | Binary::Atan2 | Binary::Hypot | Binary::Max | Binary::Min
+    };
+}
 
 /// Programs longer than this, or with more slots, stay with the interpreter: Cranelift's
 /// time grows faster than the program, and every slot live at once is a value in a
@@ -94,14 +132,21 @@ pub fn worthwhile(p: &Program) -> bool {
     let slow = p
         .instrs()
         .iter()
-        .filter(|ins| match ins {
-            Instr::Unary { op, .. } => !matches!(op, Unary::Neg),
-            Instr::Binary { op, .. } => !matches!(op, Binary::Add | Binary::Sub | Binary::Mul),
+        .filter(|ins| match **ins {
+            Instr::Unary { op, .. } => match op {
+                Unary::Neg => false,
+                Unary::Sqrt | unary_calls!() => true,
+            },
+            Instr::Binary { op, .. } => match op {
+                Binary::Add | Binary::Sub | Binary::Mul => false,
+                Binary::Div | binary_calls!() => true,
+            },
             Instr::Select { .. } => false,
         })
         .count();
     8 * slow <= p.instrs().len()
 }
+
 
 /// What a kernel computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -486,12 +531,12 @@ impl<'a, const H: usize> Emit<'a, H> {
                         };
                         (v, [d, none])
                     }
-                    _ if self.partials => {
-                        let [v, d] = self.call::<2>(unary_fn(true), op as u8, &[x]);
+                    unary_calls!() if self.partials => {
+                        let [v, d] = self.call::<2>(unary_fn(true), op.code(), &[x]);
                         (v, [Partial::Val(d), none])
                     }
-                    _ => {
-                        let [v] = self.call::<1>(unary_fn(false), op as u8, &[x]);
+                    unary_calls!() => {
+                        let [v] = self.call::<1>(unary_fn(false), op.code(), &[x]);
                         (v, [none, none])
                     }
                 }
@@ -520,12 +565,12 @@ impl<'a, const H: usize> Emit<'a, H> {
                         let dy = self.mul(nv, r);
                         (v, [Partial::Val(r), Partial::Val(dy)])
                     }
-                    _ if self.partials => {
-                        let [v, dx, dy] = self.call::<3>(binary_fn(true), op as u8, &[x, y]);
+                    binary_calls!() if self.partials => {
+                        let [v, dx, dy] = self.call::<3>(binary_fn(true), op.code(), &[x, y]);
                         (v, [Partial::Val(dx), Partial::Val(dy)])
                     }
-                    _ => {
-                        let [v] = self.call::<1>(binary_fn(false), op as u8, &[x, y]);
+                    binary_calls!() => {
+                        let [v] = self.call::<1>(binary_fn(false), op.code(), &[x, y]);
                         (v, [none, none])
                     }
                 }

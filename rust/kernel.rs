@@ -28,9 +28,8 @@
 //! term).
 
 use crate::dual::Dual;
-use crate::graph::Cmp;
 use crate::lanes::F64x4;
-use crate::op::{Binary, Unary};
+use crate::op::{with_binary, with_cmp, with_unary};
 use crate::program::{Adjoint, Instr, Program};
 use crate::real::Real;
 
@@ -69,55 +68,6 @@ impl<T: Sweep> Sweep for Dual<T> {
             eps: T::strong_mul(p.eps, g.re) + T::strong_mul(p.re, g.eps),
         }
     }
-}
-
-/// Runs `$body` with `$c` bound to a constant equal to `$op`, one arm per variant and no
-/// catch-all: inside each arm the rule's own `match` folds away, and a new op does not
-/// compile until it is listed here.
-macro_rules! with_unary {
-    ($op:expr, $c:ident => $body:expr) => {
-        with_unary!(@arms $op, $c, $body; Neg Sin Cos Tan Asin Acos Atan Sinh Cosh Tanh Asinh
-            Acosh Atanh Exp Exp2 Expm1 Log Log2 Log10 Log1p Sqrt Cbrt Abs Sigmoid Relu
-            Softplus Erf)
-    };
-    (@arms $op:expr, $c:ident, $body:expr; $($v:ident)*) => {
-        match $op {
-            $(Unary::$v => {
-                const $c: Unary = Unary::$v;
-                $body
-            })*
-        }
-    };
-}
-
-/// The binary counterpart of `with_unary!`.
-macro_rules! with_binary {
-    ($op:expr, $c:ident => $body:expr) => {
-        with_binary!(@arms $op, $c, $body; Add Sub Mul Div Pow Atan2 Hypot Max Min)
-    };
-    (@arms $op:expr, $c:ident, $body:expr; $($v:ident)*) => {
-        match $op {
-            $(Binary::$v => {
-                const $c: Binary = Binary::$v;
-                $body
-            })*
-        }
-    };
-}
-
-/// The comparison counterpart of `with_unary!`.
-macro_rules! with_cmp {
-    ($cmp:expr, $c:ident => $body:expr) => {
-        with_cmp!(@arms $cmp, $c, $body; Lt Le Gt Ge Eq Ne)
-    };
-    (@arms $cmp:expr, $c:ident, $body:expr; $($v:ident)*) => {
-        match $cmp {
-            $(Cmp::$v => {
-                const $c: Cmp = Cmp::$v;
-                $body
-            })*
-        }
-    };
 }
 
 /// Splits `s` into the mutable `k` elements at `d` and shared views of the `k` elements at
@@ -459,6 +409,7 @@ fn tangent<T: Sweep>(
 mod tests {
     use super::*;
     use crate::graph::Graph;
+    use crate::op::{Binary, Unary};
 
     /// Griewank's example, built by hand.
     fn seed() -> [Program; 2] {

@@ -8,8 +8,8 @@
 //! what lets the reverse sweep reuse the same slots for adjoints (a value's adjoint is live
 //! exactly while the value was, walked backwards).
 
-use crate::graph::{Cmp, Graph, Node};
-use crate::op::{Binary, Unary};
+use crate::graph::{Graph, Node};
+use crate::op::{Binary, Cmp, Unary};
 
 /// One instruction; operands are slot numbers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -596,17 +596,9 @@ impl Program {
         }
         u(&mut w, self.instrs.len() as u32);
         for ins in &self.instrs {
-            let (tag, code, args): (u8, usize, Vec<u32>) = match *ins {
-                Instr::Unary { op, dst, a } => (
-                    0,
-                    Unary::ALL.iter().position(|&o| o == op).unwrap(),
-                    vec![dst, a],
-                ),
-                Instr::Binary { op, dst, a, b } => (
-                    1,
-                    Binary::ALL.iter().position(|&o| o == op).unwrap(),
-                    vec![dst, a, b],
-                ),
+            let (tag, code, args): (u8, u8, Vec<u32>) = match *ins {
+                Instr::Unary { op, dst, a } => (0, op.code(), vec![dst, a]),
+                Instr::Binary { op, dst, a, b } => (1, op.code(), vec![dst, a, b]),
                 Instr::Select {
                     cmp,
                     dst,
@@ -614,14 +606,10 @@ impl Program {
                     y,
                     a,
                     b,
-                } => (
-                    2,
-                    Cmp::ALL.iter().position(|&o| o == cmp).unwrap(),
-                    vec![dst, x, y, a, b],
-                ),
+                } => (2, cmp.code(), vec![dst, x, y, a, b]),
             };
             w.push(tag);
-            w.push(code as u8);
+            w.push(code);
             for a in args {
                 u(&mut w, a);
             }
@@ -688,10 +676,10 @@ impl Program {
         let mut labels = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
             let tag = u8_(&mut pos)?;
-            let code = u8_(&mut pos)? as usize;
+            let code = u8_(&mut pos)?;
             let ins = match tag {
                 0 => {
-                    let op = *Unary::ALL.get(code).ok_or_else(|| err("bad op"))?;
+                    let op = Unary::from_code(code).ok_or_else(|| err("bad op"))?;
                     labels.push(op.name().to_string());
                     Instr::Unary {
                         op,
@@ -700,7 +688,7 @@ impl Program {
                     }
                 }
                 1 => {
-                    let op = *Binary::ALL.get(code).ok_or_else(|| err("bad op"))?;
+                    let op = Binary::from_code(code).ok_or_else(|| err("bad op"))?;
                     labels.push(op.name().to_string());
                     Instr::Binary {
                         op,
@@ -710,7 +698,7 @@ impl Program {
                     }
                 }
                 2 => {
-                    let cmp = *Cmp::ALL.get(code).ok_or_else(|| err("bad comparison"))?;
+                    let cmp = Cmp::from_code(code).ok_or_else(|| err("bad comparison"))?;
                     labels.push(format!("where {}", cmp.symbol()));
                     let [dst, x, y, a, b] = [0; 5].map(|_| slot(&mut pos));
                     Instr::Select {

@@ -1,8 +1,8 @@
 //! Tracing Rust code into a [`Graph`]: [`Traced`] is a [`Real`] whose operations record
 //! themselves, so any function generic over `Real` compiles as it is.
 
-use crate::graph::{Cmp, Graph};
-use crate::op::{Binary, Unary};
+use crate::graph::Graph;
+use crate::op::{Binary, Cmp, Unary};
 use crate::real::Real;
 use std::cell::RefCell;
 use std::ops::{Add, Div, Mul, Neg, Sub};

@@ -2,7 +2,8 @@
 //! numbers, bit for bit, on random programs with every op, and through the batch path.
 
 use wengert::batch::{self, Arg, Job, Layout, Reduce};
-use wengert::graph::{Cmp, Graph};
+use wengert::graph::Graph;
+use wengert::op::Cmp;
 use wengert::jit::{self, Kernel, Pass, MAX_KEPT};
 use wengert::kernel;
 use wengert::lanes::F64x4;

@@ -2,7 +2,7 @@
 //! [`crate::op`] through it.
 
 use super::number::{
-    binary_any, method_result, number_methods, number_result, plain_number, Number,
+    binary_any, number_methods, number_result, plain_number, Number,
 };
 use super::var::short;
 use crate::dual::Dual;

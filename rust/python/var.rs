@@ -7,7 +7,7 @@
 //! compaction once the arena has doubled, so a training loop that builds a fresh graph
 //! each step over persistent leaves stays flat.
 
-use super::number::{binary_any, method_result, number_methods, number_result, Number};
+use super::number::{binary_any, number_methods, number_result, Number};
 use crate::arena::{Arena, Op, SINK};
 use crate::op::{Binary, Unary};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
