@@ -12,27 +12,15 @@
 //! assert_eq!(y.grad()[x], 2.0_f64.sin() + 2.0 * 2.0_f64.cos());
 //! ```
 
-pub mod arena;
-pub mod batch;
+pub mod compile;
 pub mod compiled;
-pub mod derive;
-pub mod dual;
-pub mod graph;
-pub mod hessian;
-pub mod jit;
-pub mod kernel;
-pub mod lanes;
+pub mod exec;
 pub mod op;
-pub mod program;
-pub mod real;
+pub mod scalar;
 pub mod tape;
-pub mod trace;
-pub mod transpose;
-pub mod vmath;
 
 #[cfg(feature = "python")]
 mod python;
 
-pub use dual::Dual;
-pub use real::Real;
+pub use scalar::{Dual, Real};
 pub use tape::{Gradients, Tape, Var};

@@ -335,7 +335,7 @@ fn asinh_derivative_for_huge_arguments() {
 /// The graph's simplifications keep signed zeros: only -0.0 is the identity of addition.
 #[test]
 fn graph_identities_keep_signed_zeros() {
-    use wengert::graph::{Graph, Node};
+    use wengert::compile::graph::{Graph, Node};
     let mut g = Graph::new(1);
     let x = g.input(0);
     let (pz, nz, one) = (g.constant(0.0), g.constant(-0.0), g.constant(1.0));
@@ -382,7 +382,7 @@ fn graph_identities_keep_signed_zeros() {
 /// Trace sizes from users are checked before anything is allocated.
 #[test]
 fn graph_try_new_refuses_huge_input_counts() {
-    use wengert::graph::{Graph, GraphError, MAX_NODES};
+    use wengert::compile::graph::{Graph, GraphError, MAX_NODES};
     assert_eq!(Graph::try_new(3).unwrap().len(), 3);
     assert_eq!(
         Graph::try_new(MAX_NODES + 1).unwrap_err(),

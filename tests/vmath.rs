@@ -1,7 +1,7 @@
-//! The lane functions of `wengert::vmath` against libm (std) over many points, and against
+//! The lane functions of `wengert::scalar::vmath` against libm (std) over many points, and against
 //! high-precision values at a few: errors in ulps of the correctly rounded result.
 
-use wengert::vmath;
+use wengert::scalar::vmath;
 
 /// Distance in ulps between two finite doubles of the same sign (or both zero).
 fn ulps(a: f64, b: f64) -> u64 {

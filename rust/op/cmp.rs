@@ -1,7 +1,7 @@
 //! Comparisons, as `where(x < y, a, b)` records them: the truth of a comparison on plain
 //! numbers and the lane-wise select every [`Real`] builds from its two selects.
 
-use crate::real::Real;
+use crate::scalar::real::Real;
 
 /// A comparison, as recorded by `where(x < y, a, b)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -128,9 +128,10 @@ macro_rules! define_ops {
 }
 
 unary_ops!(define_ops(Unary, "An operation of one argument."));
-binary_ops!(binary_entries(define_ops(Binary, "An operation of two arguments.")));
-
-
+binary_ops!(binary_entries(define_ops(
+    Binary,
+    "An operation of two arguments."
+)));
 
 /// `with_unary!(op, C => body)`: runs `body` with `C` a constant equal to `op`, one arm
 /// per variant (generated from the registry, no catch-all): inside each arm the rule's
@@ -158,7 +159,9 @@ pub(crate) use with_unary_arms;
 /// The binary counterpart of [`with_unary!`].
 macro_rules! with_binary {
     ($op:expr, $c:ident => $body:expr) => {
-        $crate::op::binary_ops!($crate::op::binary_entries($crate::op::with_binary_arms($op, $c, $body)))
+        $crate::op::binary_ops!($crate::op::binary_entries($crate::op::with_binary_arms(
+            $op, $c, $body
+        )))
     };
 }
 pub(crate) use with_binary;

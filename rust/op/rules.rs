@@ -6,7 +6,7 @@
 //! operation does not compile until it has its rule.
 
 use super::{Binary, Unary};
-use crate::real::Real;
+use crate::scalar::real::Real;
 
 /// |x| for the rules that fold a symmetric formula onto x >= 0 (so `exp(-|x|)` never
 /// overflows): `x` where `x > 0`, else `-x`, the same value as `abs` (nan included). Unlike

@@ -1,12 +1,10 @@
 //! Python `Dual`: forward mode. A thin wrapper over [`crate::Dual`]; every rule comes from
 //! [`crate::op`] through it.
 
-use super::number::{
-    binary_any, number_methods, number_result, plain_number, Number,
-};
+use super::number::{binary_any, number_methods, number_result, plain_number, Number};
 use super::var::short;
-use crate::dual::Dual;
 use crate::op::{Binary, Unary};
+use crate::scalar::dual::Dual;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 

@@ -36,7 +36,10 @@ pub(crate) fn plain_number(ob: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     let py = ob.py();
     let [numpy_number, numpy_bool] = NUMPY_SCALARS.get_or_try_init(py, || -> PyResult<_> {
         let np = py.import("numpy")?;
-        Ok([np.getattr("number")?.unbind(), np.getattr("bool_")?.unbind()])
+        Ok([
+            np.getattr("number")?.unbind(),
+            np.getattr("bool_")?.unbind(),
+        ])
     })?;
     if ob.is_instance(numpy_number.bind(py))? || ob.is_instance(numpy_bool.bind(py))? {
         let v = ob.call_method0("__float__")?;
@@ -294,7 +297,6 @@ macro_rules! binary_methods {
     };
 }
 pub(crate) use binary_methods;
-
 
 /// The core comparison a Python rich comparison stands for.
 pub(crate) fn cmp_of(op: pyo3::basic::CompareOp) -> crate::op::Cmp {

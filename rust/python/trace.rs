@@ -4,8 +4,8 @@
 
 use super::compiled::PyCompiled;
 use super::number::{binary_any, method_result, number_arith, number_result, plain_number, Number};
+use crate::compile::graph::{Graph, GraphError, MAX_NODES};
 use crate::compiled::Compiled;
-use crate::graph::{Graph, GraphError, MAX_NODES};
 use crate::op::{Binary, Cmp, Unary};
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};

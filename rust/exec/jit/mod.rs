@@ -1,6 +1,6 @@
 //! Native code for a [`Program`], generated at run time with Cranelift.
 //!
-//! The interpreter in [`crate::kernel`] makes one pass over memory per instruction, so a
+//! The interpreter in [`crate::exec::interp`] makes one pass over memory per instruction, so a
 //! long program is bound by loads and stores, not arithmetic. A [`Kernel`] is one function
 //! per program that takes a lane group (four rows) through every instruction, and for
 //! gradients back through the reverse sweep, with the values in registers: only the
@@ -9,8 +9,8 @@
 //! Results are identical to the interpreter's bit for bit (tested in `tests/jit.rs`): the
 //! arithmetic ops, `sqrt` and `where` are emitted as the same IEEE operations, the
 //! adjoints receive the same contributions in the same order (the plan of
-//! [`crate::program::Adjoint`], slot for slot, strong zero included: see
-//! [`crate::kernel`]), and every other op calls its rule in
+//! [`crate::compile::program::Adjoint`], slot for slot, strong zero included: see
+//! [`crate::exec::interp`]), and every other op calls its rule in
 //! [`crate::op`], compiled in Rust, through [`unary_rule`] and [`binary_rule`].
 //! The one difference: a NaN's sign and payload, which neither compiler keeps (LLVM
 //! turns the interpreter's `-1 * g` into a sign flip, for one).
@@ -18,9 +18,9 @@
 //! A lane group is four `f64` lanes; the code holds it as two 128-bit vectors, the widest
 //! Cranelift emits.
 
-use crate::lanes::{F64x4, LANES};
+use crate::compile::program::{Adjoint, Instr, Program};
 use crate::op::{Binary, Cmp, Unary};
-use crate::program::{Adjoint, Instr, Program};
+use crate::scalar::lanes::{F64x4, LANES};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     types, AbiParam, InstBuilder, MemFlagsData, SigRef, StackSlot, StackSlotData, StackSlotKind,
@@ -147,14 +147,13 @@ pub fn worthwhile(p: &Program) -> bool {
     8 * slow <= p.instrs().len()
 }
 
-
 /// What a kernel computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pass {
     /// Output values.
     Values,
     /// Output values, then the adjoints of the inputs from the seeds in the output slots
-    /// (one reverse sweep, as [`crate::kernel::partials`] and [`crate::kernel::reverse`]).
+    /// (one reverse sweep, as [`crate::exec::interp::partials`] and [`crate::exec::interp::reverse`]).
     Gradient,
 }
 
@@ -209,11 +208,11 @@ impl Kernel {
     /// gradients [`MAX_KEPT`], or code generation fails (the caller then interprets).
     ///
     /// ```
-    /// use wengert::graph::Graph;
-    /// use wengert::jit::{Kernel, Pass};
-    /// use wengert::lanes::F64x4;
+    /// use wengert::compile::graph::Graph;
+    /// use wengert::exec::jit::{Kernel, Pass};
+    /// use wengert::scalar::lanes::F64x4;
     /// use wengert::op::Binary;
-    /// use wengert::program::Program;
+    /// use wengert::compile::program::Program;
     /// let mut g = Graph::new(2);
     /// let (x, y) = (g.input(0), g.input(1));
     /// let out = g.binary(Binary::Mul, x, y);
@@ -594,7 +593,7 @@ impl<'a, const H: usize> Emit<'a, H> {
     /// `p * g`, the contribution of one partial to an argument's adjoint. Multiplying by
     /// 1 is exact, so it is left out (only a NaN's payload can differ). With `strong`
     /// (the partial is not known to be finite: [`Program::finite_partials`]), strong zero
-    /// as the interpreter's [`crate::kernel::Sweep::strong_mul`]: the product and-ed with
+    /// as the interpreter's [`crate::exec::interp::Sweep::strong_mul`]: the product and-ed with
     /// `mask`, the lanes where `g != 0` (true for NaN), made once per instruction.
     fn term(&mut self, p: Partial<H>, g: V<H>, strong: bool, mask: &mut Option<V<H>>) -> V<H> {
         let t = match p {
@@ -651,7 +650,7 @@ impl<'a, const H: usize> Emit<'a, H> {
             return Some(());
         }
 
-        // The reverse sweep, as `kernel::reverse`: adjoints by slot, following the plan.
+        // The reverse sweep, as `interp::reverse`: adjoints by slot, following the plan.
         let mut adjv: Vec<Option<V<H>>> = vec![None; p.n_slots()];
         for &o in p.outputs() {
             if adjv[o as usize].is_none() {
@@ -739,9 +738,9 @@ fn binary_fn(partials: bool) -> usize {
 }
 
 /// Whether the helpers compiled for AVX2 and FMA can run (the same test as
-/// [`crate::batch::detect_isa`]).
+/// [`crate::exec::driver::detect_isa`]).
 fn avx2() -> bool {
-    crate::batch::detect_isa() == crate::batch::Isa::Avx2Fma
+    crate::exec::driver::detect_isa() == crate::exec::driver::Isa::Avx2Fma
 }
 
 /// Reads lane group `i` of `io`.

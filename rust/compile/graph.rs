@@ -44,7 +44,7 @@ impl Node {
 /// A traced function under construction.
 ///
 /// ```
-/// use wengert::graph::Graph;
+/// use wengert::compile::graph::Graph;
 /// use wengert::op::Binary;
 /// let mut g = Graph::new(2);
 /// let (x, y) = (g.input(0), g.input(1));

@@ -4,15 +4,15 @@
 //! Rows are cut into chunks whose size depends only on the number of rows, each chunk is
 //! one rayon task, and reductions add chunk results in chunk order, so results do not
 //! depend on the number of threads. Within a chunk, blocks of `4k` rows run the kernels of
-//! [`crate::kernel`] on [`F64x4`] lanes; `k` is chosen so one block's working set stays
+//! [`crate::exec::interp`] on [`F64x4`] lanes; `k` is chosen so one block's working set stays
 //! within the L2 cache. On x86-64 with AVX2 and FMA the chunk loop is compiled a second
 //! time for those features and chosen at run time.
 
-use crate::jit::{Kernel, Pass};
-use crate::kernel;
-use crate::lanes::{F64x4, LANES};
-use crate::program::Program;
-use crate::transpose;
+use crate::compile::program::Program;
+use crate::exec::interp;
+use crate::exec::jit::{Kernel, Pass};
+use crate::exec::transpose;
+use crate::scalar::lanes::{F64x4, LANES};
 use rayon::prelude::*;
 
 /// One argument's data: `size` numbers per row, either one row per batch row
@@ -566,7 +566,7 @@ fn blocks_portable(
 thread_local! {
     /// Each worker thread's block state, reused across chunks and calls: no allocation,
     /// zeroing or page faults per chunk. Stale contents are harmless: every read follows
-    /// a write (see [`crate::program::Adjoint`]).
+    /// a write (see [`crate::compile::program::Adjoint`]).
     static SCRATCH: std::cell::RefCell<Vec<F64x4>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -682,7 +682,7 @@ fn prefetch(data: &[f64]) {
     let _ = data;
 }
 
-/// A 4x4 transpose (see [`crate::transpose`]), with AVX shuffles when `AVX2`.
+/// A 4x4 transpose (see [`crate::exec::transpose`]), with AVX shuffles when `AVX2`.
 #[inline(always)]
 fn tile<const AVX2: bool>(m: [[f64; LANES]; LANES]) -> [[f64; LANES]; LANES] {
     #[cfg(target_arch = "x86_64")]
@@ -889,17 +889,17 @@ fn seed_outputs<const AVX2: bool>(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
-    use crate::kernel;
+    use crate::exec::interp;
 
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     pub(super) fn values(p: &Program, slots: &mut [F64x4], k: usize) {
-        kernel::values(p, slots, k)
+        interp::values(p, slots, k)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     pub(super) fn partials(p: &Program, slots: &mut [F64x4], parts: &mut [F64x4], k: usize) {
-        kernel::partials(p, slots, parts, k)
+        interp::partials(p, slots, parts, k)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
@@ -910,7 +910,7 @@ mod avx2 {
         adj: &mut [F64x4],
         k: usize,
     ) {
-        kernel::reverse(p, parts, slots, adj, k)
+        interp::reverse(p, parts, slots, adj, k)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
@@ -921,7 +921,7 @@ mod avx2 {
         tan: &mut [F64x4],
         k: usize,
     ) {
-        kernel::tangents(p, parts, slots, tan, k)
+        interp::tangents(p, parts, slots, tan, k)
     }
 }
 
@@ -934,10 +934,10 @@ macro_rules! pass {
             // checked that the CPU has AVX2 and FMA.
             unsafe { avx2::$name($($arg),*) }
         } else {
-            kernel::$name($($arg),*)
+            interp::$name($($arg),*)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        kernel::$name($($arg),*)
+        interp::$name($($arg),*)
     }};
 }
 
@@ -979,7 +979,7 @@ fn blocks<const AVX2: bool>(
     let grad_cols: Vec<_> = (0..ctx.args.len())
         .map(|a| columns(p, ctx.layout, a, k, true))
         .collect();
-    kernel::load_consts(p, slots, k);
+    interp::load_consts(p, slots, k);
 
     let mut b0 = start;
     while b0 < end {

@@ -1,6 +1,6 @@
 //! The passes of a [`Program`] over one block of rows.
 //!
-//! A block holds `k` groups of lanes (`T` is a lane type such as [`crate::lanes::F64x4`],
+//! A block holds `k` groups of lanes (`T` is a lane type such as [`crate::scalar::lanes::F64x4`],
 //! or `f64`); slot `s` of group `j` lives at `s * k + j`. Each pass walks the instructions
 //! once and, per instruction, loops over the `k` groups with the op fixed, so the op's
 //! dispatch is paid once per block and the inner loop is straight-line lane code.
@@ -18,7 +18,7 @@
 //! side of a `where`, adds nothing: `where(x > 0, sqrt(x), 0)` has gradient 0 at `x = -1`,
 //! where IEEE products would add `0 * nan`. That is the one difference from plain IEEE
 //! arithmetic (`0 * inf` and `0 * nan` give `0` here); a NaN or infinite adjoint still
-//! propagates. Native code ([`crate::jit`]) emits the same select, bit for bit.
+//! propagates. Native code ([`crate::exec::jit`]) emits the same select, bit for bit.
 //!
 //! Partials known to be finite in every row (see [`Program::finite_partials`]: the ±1 of
 //! add, sub and neg, and `c` in `x * c`) keep plain products: a zero adjoint makes them
@@ -27,11 +27,11 @@
 //! cheapest instructions (native Rosenbrock gradients ran 1.9x slower with it on every
 //! term).
 
-use crate::dual::Dual;
-use crate::lanes::F64x4;
+use crate::compile::program::{Adjoint, Instr, Program};
 use crate::op::{with_binary, with_cmp, with_unary};
-use crate::program::{Adjoint, Instr, Program};
-use crate::real::Real;
+use crate::scalar::dual::Dual;
+use crate::scalar::lanes::F64x4;
+use crate::scalar::real::Real;
 
 /// A number type the sweeps run on: [`Real`] with the strong-zero product.
 pub trait Sweep: Real {
@@ -408,7 +408,7 @@ fn tangent<T: Sweep>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Graph;
+    use crate::compile::graph::Graph;
     use crate::op::{Binary, Unary};
 
     /// Griewank's example, built by hand.
