@@ -32,6 +32,10 @@ pub enum Seed {
 }
 
 /// `t * d` under strong zero, `None` when nothing flows.
+#[allow(
+    clippy::redundant_guards,
+    reason = "`c == 0.0` says that -0.0 counts too, which a `0.0` pattern leaves implicit"
+)]
 fn contribution(t: Option<Traced>, d: Traced) -> Option<Traced> {
     let t = t?;
     match t.constant() {
@@ -122,6 +126,10 @@ fn check_seeds(what: &str, seeds: &[Seed], want: usize) {
 /// let program = wengert::compile::program::Program::new(&d, &outs);
 /// assert_eq!(program.eval(&[0.5]), vec![0.5_f64.sin(), 0.5_f64.cos()]);
 /// ```
+#[allow(
+    clippy::redundant_guards,
+    reason = "`c == 0.0` says that -0.0 counts too, which a `0.0` pattern leaves implicit"
+)]
 pub fn jvp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>) {
     let n = g.n_inputs() as usize;
     check_seeds("jvp_graph", seeds, n);
@@ -187,6 +195,10 @@ pub fn jvp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>
 /// let program = wengert::compile::program::Program::new(&d, &outs);
 /// assert_eq!(program.eval(&[3.0, 4.0]), vec![12.0, 4.0, 3.0]);
 /// ```
+#[allow(
+    clippy::redundant_guards,
+    reason = "`c == 0.0` says that -0.0 counts too, which a `0.0` pattern leaves implicit"
+)]
 pub fn vjp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>) {
     let n = g.n_inputs() as usize;
     check_seeds("vjp_graph", seeds, outputs.len());

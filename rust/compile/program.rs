@@ -85,20 +85,20 @@ pub struct Program {
     /// Per instruction, what the reverse sweep does with each argument's adjoint.
     plan: Vec<[Adjoint; 2]>,
     /// Per input, whether a reverse sweep leaves its adjoint in its slot.
-    grad_inputs: Vec<bool>,
+    has_gradient: Vec<bool>,
     /// Per instruction, its partials when they are constants (see
     /// [`Binary::constant_partials`]): not stored, used as they are.
-    fixed: Vec<Option<[f64; 2]>>,
+    fixed_partials: Vec<Option<[f64; 2]>>,
     /// Per instruction, whether sweeps recompute its partials from its (pinned) argument
     /// values instead of reading stored ones; only in a program built `for_gradients`.
-    recompute: Vec<bool>,
+    recomputed: Vec<bool>,
     for_gradients: bool,
     /// Output slots that hold constants, once each: no instruction writes them, so the
     /// tangent sweep zeroes their tangents itself.
     const_outputs: Vec<u32>,
     /// Per instruction and argument, whether the partial is finite for every row (see
     /// [`Program::finite_partials`]).
-    finite: Vec<[bool; 2]>,
+    finite_partials: Vec<[bool; 2]>,
 }
 
 /// How the reverse sweep treats one argument of an instruction. Adjoint slots are never
@@ -344,7 +344,7 @@ impl Program {
         const_outputs.dedup();
         Program {
             const_outputs,
-            finite,
+            finite_partials: finite,
             n_slots,
             inputs,
             consts,
@@ -352,9 +352,9 @@ impl Program {
             outputs,
             labels,
             plan,
-            grad_inputs,
-            fixed,
-            recompute,
+            has_gradient: grad_inputs,
+            fixed_partials: fixed,
+            recomputed: recompute,
             for_gradients,
         }
     }
@@ -364,7 +364,7 @@ impl Program {
     /// `x` for a finite constant `c`. The sweeps leave strong zero (see [`crate::exec::interp`])
     /// off those products: a zero adjoint makes them ±0 anyway.
     pub fn finite_partials(&self) -> &[[bool; 2]] {
-        &self.finite
+        &self.finite_partials
     }
 
     /// Whether a reverse sweep has a product that strong zero can change: a partial not
@@ -372,7 +372,7 @@ impl Program {
     pub fn strong_terms(&self) -> bool {
         self.plan
             .iter()
-            .zip(&self.finite)
+            .zip(&self.finite_partials)
             .any(|(plan, fin)| (0..2).any(|j| plan[j] != Adjoint::Skip && !fin[j]))
     }
 
@@ -383,12 +383,12 @@ impl Program {
 
     /// Per instruction, whether its partials are recomputed from argument values.
     pub fn recomputed(&self) -> &[bool] {
-        &self.recompute
+        &self.recomputed
     }
 
     /// Per instruction, its partials when they are the same constants for every row.
     pub fn fixed_partials(&self) -> &[Option<[f64; 2]>] {
-        &self.fixed
+        &self.fixed_partials
     }
 
     /// What the reverse sweep does with each instruction's two partials.
@@ -399,7 +399,7 @@ impl Program {
     /// Whether input `i`'s slot holds its adjoint after a reverse sweep; when not, no
     /// output depends on it differentiably and its gradient is 0.
     pub fn has_gradient(&self, i: usize) -> bool {
-        self.grad_inputs[i]
+        self.has_gradient[i]
     }
 
     /// Number of scalar inputs.

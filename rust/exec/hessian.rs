@@ -3,7 +3,7 @@
 //! one Hessian column. `n` sweeps give the whole matrix: about `n` gradient evaluations.
 
 use crate::compile::program::Program;
-use crate::exec::driver::check_args;
+use crate::exec::check::check_args;
 use crate::exec::interp;
 use crate::exec::{Arg, BatchError};
 use crate::scalar::dual::Dual;

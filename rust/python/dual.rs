@@ -34,9 +34,7 @@ impl PyDual {
     /// mode. A Dual with tangent exactly 0 made by the user is a constant of any
     /// perturbation.
     fn join(&self, y: &Self) -> PyResult<u64> {
-        if self.tag == y.tag {
-            Ok(self.tag)
-        } else if y.tag == 0 && y.d.eps == 0.0 {
+        if self.tag == y.tag || (y.tag == 0 && y.d.eps == 0.0) {
             Ok(self.tag)
         } else if self.tag == 0 && self.d.eps == 0.0 {
             Ok(y.tag)

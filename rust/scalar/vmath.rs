@@ -8,6 +8,11 @@
 //! sin/cos arguments outside the fast range (|x| >= 2^20, inf, NaN) go through libm, lane
 //! by lane.
 
+#![allow(
+    clippy::excessive_precision,
+    reason = "coefficients keep the digits of their source (fdlibm), so they can be checked against it"
+)]
+
 type L = [f64; 4];
 
 // Each step below is a short loop-free function applied to the four lanes side by side,

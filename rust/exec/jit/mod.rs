@@ -73,8 +73,8 @@ macro_rules! binary_calls {
 
 /// Programs longer than this, or with more slots, stay with the interpreter: Cranelift's
 /// time grows faster than the program, and every slot live at once is a value in a
-/// register or on the kernel's stack. A value kernel of 1000 multiply-adds compiles in
-/// 16 ms (`benches/engines.py`, first calls).
+/// register or on the kernel's stack (first-call costs: `benches/engines.py`; figures in
+/// `benches/README.md`, "Native code policy").
 pub const MAX_INSTRS: usize = 1024;
 /// See [`MAX_INSTRS`].
 pub const MAX_SLOTS: usize = 1024;
@@ -82,14 +82,9 @@ pub const MAX_SLOTS: usize = 1024;
 /// Gradient kernels keep at most this many partials (see [`kept_partials`]) from the
 /// forward pass for the reverse sweep. All of them are live at once, in registers or
 /// spilled; the register allocator's time grows with the square of their number times
-/// the lane groups per call, and the spills cost more than the interpreter's stored
-/// partials. `benches/engines.py` prints the first-call cost up to the cap (32, 64 and
-/// 128 kept: 6, 15 and 49 ms) and Rosenbrock-16 (105 kept: value and gradient 30 ns/row
-/// native vs 84 interpreted). Past the cap nothing can be timed any more; one-off runs
-/// made before it existed gave about 36 ns per (partials x groups x 2) squared of
-/// compile time (256 partials: 0.16 s with four groups; a chain of 1023 divisions:
-/// 19 s) and, for value and gradient, a chain of 64 multiply-adds (128 kept) 88 ns/row
-/// native vs 83 interpreted, 256 divisions (512 kept) 656 vs 300.
+/// the lane groups per call, and past about this many the spills cost more than the
+/// interpreter's stored partials (`benches/engines.py`; figures in `benches/README.md`,
+/// "Native code policy").
 pub const MAX_KEPT: usize = 128;
 
 /// Lane groups per block of rows run with native code for `p` and `pass`: as many as keep
@@ -97,10 +92,9 @@ pub const MAX_KEPT: usize = 128;
 /// lane groups of one call). The interpreter wants long blocks, to spread each
 /// instruction's dispatch over many rows; native code has no dispatch, and short blocks
 /// keep a block's inputs, slots, adjoints and gradients in L1 while the next block's rows
-/// are fetched. But each block costs a little, which a short program notices. Measured
-/// by `cargo bench --bench batch -- native_blocks` (1 thread, ns/row, 4 / 8 / 16 / 32
-/// groups): Rosenbrock's value and gradient (65 slots) 20.5 / 27.5 / 28.4 / 28.5, its
-/// value 8.3 / 8.0 / 8.4 / 8.8; `x * 3` 1.02 / 0.78 / 0.65 / 0.60.
+/// are fetched. But each block costs a little, which a short program notices (`cargo
+/// bench --bench batch -- native_blocks`; figures in `benches/README.md`, "Native code
+/// policy").
 pub fn block_groups(p: &Program, pass: Pass) -> usize {
     let per_group = p.n_slots().max(1) * std::mem::size_of::<F64x4>();
     let per_group = match pass {
@@ -122,13 +116,10 @@ pub fn kept_partials(p: &Program) -> usize {
 /// Whether native code pays for `p`: ops other than the arithmetic ones, `sqrt` and
 /// `where` run as calls into Rust on four lane groups at a time, each paying for its
 /// arguments' trip through memory, where the interpreter runs such an op over a whole
-/// block in one loop. Measured by `benches/engines.py` (ns/row, 1 thread, interpreted vs
-/// native): `exp` alone 3.0 vs 5.1; Griewank's example (2 calls in 7 ops) 7.7 vs 11.3
-/// for values, 14.0 vs 13.4 with gradients; an `exp` and 32 multiply-adds 49.3 vs 41.3
-/// with gradients; Rosenbrock (no calls) 83.7 vs 30.1. So: native when at most one op in
-/// eight is a call. Divisions and square roots count as calls: they are bound by the
-/// divider, which takes 256 bits at a time where native code gives it 128 (a chain of 64
-/// divisions: 25 vs 50 for values, 85 vs 129 with gradients; `sqrt` alone 1.5 vs 2.1).
+/// block in one loop. So: native when at most one op in eight is a call (measured by
+/// `benches/engines.py`; figures in `benches/README.md`, "Native code policy").
+/// Divisions and square roots count as calls: they are bound by the divider, which takes
+/// 256 bits at a time where native code gives it 128.
 pub fn worthwhile(p: &Program) -> bool {
     let slow = p
         .instrs()
@@ -169,7 +160,7 @@ pub struct Kernel {
     _code: Code,
     entry: Entry,
     pass: Pass,
-    k: usize,
+    block_groups: usize,
     /// Lane groups per call of `entry`.
     groups: usize,
     n_slots: usize,
@@ -199,7 +190,7 @@ impl Drop for Code {
 
 impl std::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Kernel({:?}, k = {})", self.pass, self.k)
+        write!(f, "Kernel({:?}, k = {})", self.pass, self.block_groups)
     }
 }
 
@@ -310,7 +301,7 @@ impl Kernel {
             _code: code,
             entry,
             pass,
-            k,
+            block_groups: k,
             groups,
             n_slots: p.n_slots(),
         })
@@ -323,7 +314,7 @@ impl Kernel {
 
     /// Lane groups per block.
     pub fn block_groups(&self) -> usize {
-        self.k
+        self.block_groups
     }
 
     /// Runs every lane group of a block: `slots` holds the program's slots (`k` groups
@@ -335,7 +326,7 @@ impl Kernel {
     /// If `slots` (or, for gradients, `adj`) has fewer than `n_slots * k` lane groups.
     #[inline(never)]
     pub fn run(&self, slots: &mut [F64x4], adj: &mut [F64x4]) {
-        let len = self.n_slots * self.k;
+        let len = self.n_slots * self.block_groups;
         assert!(
             slots.len() >= len,
             "slots: {} lane groups, need {len}",
@@ -352,7 +343,7 @@ impl Kernel {
                 adj.as_mut_ptr()
             }
         };
-        for g in (0..self.k).step_by(self.groups) {
+        for g in (0..self.block_groups).step_by(self.groups) {
             // SAFETY: the code reads and writes slot `s` of groups `g..g + groups` at
             // `s * k + g..` for `s < n_slots` only (`groups` divides `k`), in bounds by the asserts; for `Pass::Values` it never
             // touches `adj`. The helpers it calls are the `extern "C"` functions below.
@@ -715,7 +706,7 @@ fn binary_fn(partials: bool) -> usize {
 /// Whether the helpers compiled for AVX2 and FMA can run (the same test as
 /// [`crate::exec::driver::detect_isa`]).
 fn avx2() -> bool {
-    crate::exec::driver::detect_isa() == crate::exec::driver::Isa::Avx2Fma
+    crate::exec::isa::detect_isa() == crate::exec::isa::Isa::Avx2Fma
 }
 
 /// Reads lane group `i` of `io`.
