@@ -12,13 +12,13 @@ import functools
 import inspect
 import math
 import operator
-import pickle
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import _core
 from ._nested import arguments
+from ._pickling import function_from_state, function_state, missing
 
 Shape = tuple[int, ...]
 
@@ -183,6 +183,11 @@ class Compiled:
     >>> v, (gx, gy) = F.value_and_grad(2.0, 0.0, wrt=(0, 1))
     >>> float(gx), float(gy)
     (0.0, 2.0)
+
+    A pickle carries the compiled program, and the Python function only when the loading
+    process can import it (see :mod:`wengert._pickling`): without it, values and
+    derivatives still evaluate, but a new trace or a call on Var, Dual or traced numbers
+    raises a TypeError saying why the function is missing.
     """
 
     def __init__(self, f: Callable[..., Any], shapes: Sequence[Any] | None = None) -> None:
@@ -194,14 +199,15 @@ class Compiled:
         self._shapes: list[Shape] = (
             [()] * len(self._names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)]
         )
-        self._fn = f
+        self._fn: Callable[..., Any] | None = f
+        self._fn_note: str | None = None  # why _fn is None (set when unpickled without it)
         functools.update_wrapper(self, f)
         self._sizes = _check_sizes(self._shapes)
         self._trace()
 
     def _trace(self) -> None:
         trace = _core._Trace(self._sizes)
-        out = self._fn(*arguments(trace.inputs(), self._shapes))
+        out = self._python_function("a new trace")(*arguments(trace.inputs(), self._shapes))
         if isinstance(out, (list, tuple, np.ndarray)):
             out_arr = np.asarray(out, dtype=object)
             self._out_shape: Shape = out_arr.shape
@@ -310,10 +316,18 @@ class Compiled:
                     f"takes one point, shape {shape}, got {np.shape(x)}"
                 )
             call.append(x)
-        out = self._fn(*call)
+        fn = self._python_function("using it inside another transform (wg.grad(F), a call on Var, Dual or traced numbers)")
+        out = fn(*call)
         if isinstance(out, (list, tuple)):
             return np.asarray(out, dtype=object)
         return out
+
+    def _python_function(self, needs: str) -> Callable[..., Any]:
+        """The Python function, for what ``needs`` it (a new trace, a call on numbers that
+        carry derivatives); raises when the compiled function was unpickled without it."""
+        if self._fn is None:
+            raise TypeError(missing(self.__name__, self._fn_note, needs))
+        return self._fn
 
     def _scalar_output(self, what: str) -> None:
         if self._out_shape != ():
@@ -437,16 +451,14 @@ class Compiled:
         shapes = ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
         return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions>"
 
-    # -- pickle: the program itself, and the function by reference when it can be --------
+    # -- pickle: the program itself, and the function when it loads elsewhere (_pickling) --
 
     def __getstate__(self) -> dict[str, Any]:
-        try:
-            fn = self._fn if pickle.loads(pickle.dumps(self._fn)) is self._fn else None
-        except Exception:  # lambdas, closures: the program alone travels
-            fn = None
+        fn, note = function_state(self._fn) if self._fn is not None else (None, self._fn_note)
         return {
             "program": self._c.to_bytes(),
             "fn": fn,
+            "fn_note": note,
             "names": self._names,
             "shapes": self._shapes,
             "out_shape": self._out_shape,
@@ -467,7 +479,7 @@ class Compiled:
         self._names = list(names)
         self._sizes = _check_sizes(self._shapes)
         self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
-        self._fn = s.get("fn")
+        self._fn, self._fn_note = function_from_state(s.get("fn"), s.get("fn_note"))
         self.__name__ = str(s.get("name", "compiled"))
         self.__doc__ = s.get("doc")
         if self._fn is not None:
