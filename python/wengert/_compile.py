@@ -12,13 +12,16 @@ import functools
 import inspect
 import math
 import operator
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._nested import arguments
 from ._pickling import function_from_state, function_state, missing
+from ._typing import Index, Indices, Reduce, ShapeLike, Values
 
 Shape = tuple[int, ...]
 
@@ -277,8 +280,10 @@ class Compiled:
         return a[()] if shape == () else a
 
     def _grad_out(
-        self, g: np.ndarray, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
+        self, g: np.ndarray | None, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
     ) -> Any:
+        # The engine returns None only for arguments its wrt flags left out.
+        assert g is not None, "a gradient the wrt flags asked for"
         shape = self._shapes[i]
         if not reduced:
             return self._out(g, batch + shape)
@@ -288,6 +293,11 @@ class Compiled:
         return self._out(_sum_to(g.reshape(batch + shape), own), own)
 
     # -- public API ----------------------------------------------------------------------
+
+    @overload
+    def __call__(self, *args: npt.ArrayLike, reduce: Reduce = None) -> Values: ...
+    @overload
+    def __call__(self, *args: Any, reduce: None = None) -> Any: ...  # Var, Dual, traced
 
     def __call__(self, *args: Any, reduce: str | None = None) -> Any:
         """Values over the broadcast batch of the arguments (reduced if asked).
@@ -309,7 +319,7 @@ class Compiled:
             raise TypeError(f"{self.__name__} takes {len(self._shapes)} arguments, got {len(args)}")
         call = []
         for name, shape, a in zip(self._names, self._shapes, args):
-            x = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
+            x: Any = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
             if np.shape(x) != shape:
                 raise ValueError(
                     f"argument {name!r}: with Var, Dual or traced numbers a compiled function "
@@ -336,6 +346,13 @@ class Compiled:
                 f"{self._out_shape}: reduce it to a scalar (e.g. with sum) or use jacobian / vjp"
             )
 
+    @overload
+    def value_and_grad(self, *args: npt.ArrayLike, wrt: Index = 0, reduce: Reduce = None) -> tuple[Values, Values]: ...
+    @overload
+    def value_and_grad(
+        self, *args: npt.ArrayLike, wrt: Indices, reduce: Reduce = None
+    ) -> tuple[Values, tuple[Values, ...]]: ...
+
     def value_and_grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> tuple[Any, Any]:
         """Values and gradients with respect to the ``wrt`` arguments (JAX's argnums).
 
@@ -353,9 +370,19 @@ class Compiled:
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
 
-    def grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> Any:
+    @overload
+    def grad(self, *args: npt.ArrayLike, wrt: Index = 0, reduce: Reduce = None) -> Values: ...
+    @overload
+    def grad(self, *args: npt.ArrayLike, wrt: Indices, reduce: Reduce = None) -> tuple[Values, ...]: ...
+
+    def grad(self, *args: Any, wrt: Any = 0, reduce: Any = None) -> Any:
         """Gradients only; see :meth:`value_and_grad`."""
         return self.value_and_grad(*args, wrt=wrt, reduce=reduce)[1]
+
+    @overload
+    def jacobian(self, *args: npt.ArrayLike, wrt: Index = 0) -> Values: ...
+    @overload
+    def jacobian(self, *args: npt.ArrayLike, wrt: Indices) -> tuple[Values, ...]: ...
 
     def jacobian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Jacobians: shape batch + output shape + argument shape, per ``wrt``
@@ -374,6 +401,11 @@ class Compiled:
             at += k
         return out[0] if single else tuple(out)
 
+    @overload
+    def hessian(self, *args: npt.ArrayLike, wrt: Index = 0) -> Values: ...
+    @overload
+    def hessian(self, *args: npt.ArrayLike, wrt: Indices) -> tuple[tuple[Values, ...], ...]: ...
+
     def hessian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
         argument shape + argument shape, or for a tuple ``wrt`` a tuple of tuples of
@@ -388,15 +420,20 @@ class Compiled:
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
         offsets = np.cumsum([0] + sizes)
-        block = lambda i, j: self._out(  # noqa: E731
-            h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
-            batch + self._shapes[i] + self._shapes[j],
-        )
+
+        def block(i: int, j: int) -> Any:
+            return self._out(
+                h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
+                batch + self._shapes[i] + self._shapes[j],
+            )
+
         if single:
             return block(idx[0], idx[0])
         return tuple(tuple(block(i, j) for j in idx) for i in idx)
 
-    def jvp(self, primals: Sequence[Any], tangents: Sequence[Any], reduce: str | None = None) -> tuple[Any, Any]:
+    def jvp(
+        self, primals: Sequence[npt.ArrayLike], tangents: Sequence[npt.ArrayLike], reduce: Reduce = None
+    ) -> tuple[Values, Values]:
         """``(values, tangents of the values)`` for one tangent per argument."""
         r = _check_reduce(reduce)
         primals, tangents = tuple(primals), tuple(tangents)
@@ -418,7 +455,9 @@ class Compiled:
         shape = self._values_shape(batch, r != "none")
         return self._out(v, shape), self._out(t, shape)
 
-    def vjp(self, primals: Sequence[Any], cotangent: Any, reduce: str | None = None) -> tuple[Any, tuple[Any, ...]]:
+    def vjp(
+        self, primals: Sequence[npt.ArrayLike], cotangent: npt.ArrayLike, reduce: Reduce = None
+    ) -> tuple[Values, tuple[Values, ...]]:
         """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(tuple(primals))
@@ -490,6 +529,12 @@ class Compiled:
                 f"not a pickled wg.compile function: output shape {self._out_shape} for a "
                 f"program of {self._c.n_outputs} outputs"
             )
+
+
+@overload
+def compile(f: Callable[..., Any], shapes: Sequence[ShapeLike] | None = None) -> Compiled: ...
+@overload
+def compile(f: None = None, shapes: Sequence[ShapeLike] | None = None) -> Callable[[Callable[..., Any]], Compiled]: ...
 
 
 def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:

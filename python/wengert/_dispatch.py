@@ -68,7 +68,7 @@ def binary_fallback(name: str, x: Any, y: Any) -> Any:
     reflected = getattr(y, "r" + name, None)
     if callable(reflected):
         return reflected(x)
-    if isinstance(x, (_core.Var, _core.Dual)):
+    if isinstance(x, (_core.Var, _core.Dual)) and callable(method):
         return method(y)  # raises a TypeError naming what it accepts
     raise _type_error(name, x, y)
 
