@@ -6,11 +6,10 @@ classes (compiled functions, traced values) as sections of their own.
 """
 
 from collections.abc import Sequence
-from typing import Any, Final, TypeAlias, final, overload
+from typing import Any, Final, Self, TypeAlias, final, overload
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Self
 
 # A plain real number: what Var and Dual combine with, and what a leaf is made from.
 # (np.float64 is a float; bool is an int.)

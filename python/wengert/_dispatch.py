@@ -8,7 +8,8 @@ number type) is asked to do it itself.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -624,7 +624,7 @@ def check_grad(f: Callable[..., Any], *args: Any) -> float:
 
             def at(v: float) -> float:
                 moved = [p.copy() for p in points]
-                moved[i].reshape(-1)[k] = v
+                moved[i].reshape(-1)[k] = v  # noqa: B023 (called in this iteration)
                 return value(*[_plain(p) for p in moved])
 
             fd = (at(x0 + h) - at(x0 - h)) / (2 * h)
