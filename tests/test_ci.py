@@ -1,4 +1,5 @@
-""".ci/run runs the README's test command, then the linters the test extra installs."""
+""".ci/run runs the README's test command, then the linters the test extra installs; the
+README's links inside the repository resolve."""
 
 import subprocess
 import tomllib
@@ -23,3 +24,15 @@ def test_ci_runs_the_readmes_test_command_then_the_linters():
     assert "ruff check python tests examples benches" in after and "mypy" in after
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert {d.split(">")[0].split("[")[0] for d in extra} >= {"ruff", "mypy", "pytest"}
+
+
+def test_the_readmes_links_inside_the_repository_resolve():
+    import re
+
+    for doc in ["README.md", "docs/design.md", "examples/README.md"]:
+        text = (ROOT / doc).read_text()
+        for target in re.findall(r"\]\(([^)#]+)\)", text):
+            if "://" not in target:
+                assert (ROOT / doc).parent.joinpath(target).exists(), (doc, target)
+    assert "](docs/design.md)" in (ROOT / "README.md").read_text()
+    assert "shared/design" not in (ROOT / "README.md").read_text()  # not part of a clone
