@@ -26,6 +26,10 @@ SOURCE = textwrap.dedent(
 
     def rosen(x):
         return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(2))
+
+    @wg.compile(shapes=[3])
+    def decorated(x):
+        return x[0] * wg.exp(x[1]) - x[2] ** 2
     """
 )
 ns: dict = {}
@@ -56,11 +60,13 @@ LOAD = textwrap.dedent(
     p = np.random.default_rng(0).uniform(-2, 2, (5, 3))
     F, R = fs["F"], fs["rosen"]
     np.savez(sys.argv[2], v=F(x, y), gx=F.grad(x, y, wrt=0), gy=F.grad(x, y, wrt=1),
-             h=F.hessian(x, y, wrt=1), rv=R(p), rg=R.grad(p), lv=fs["L"](x, y))
-    try:  # needs the Python function
-        print("grad:", wg.grad(F)(1.5, 2.0))
-    except TypeError as e:
-        print("raised:", e)
+             h=F.hessian(x, y, wrt=1), rv=R(p), rg=R.grad(p), lv=fs["L"](x, y),
+             dg=fs["D"].grad(p))
+    for name, args in [("F", (1.5, 2.0)), ("D", (p[0],))]:
+        try:  # needs the Python function
+            print(name, "grad:", np.asarray(wg.grad(fs[name])(*args)).tolist())
+        except TypeError as e:
+            print(name, "raised:", e)
     """
 )
 
@@ -74,6 +80,7 @@ def _check_numbers(out):
     assert np.array_equal(got["gy"], F.grad(X, Y, wrt=1))
     assert np.array_equal(got["h"], F.hessian(X, Y, wrt=1))
     assert np.array_equal(got["rv"], R(P)) and np.array_equal(got["rg"], R.grad(P))
+    assert np.array_equal(got["dg"], ns["decorated"].grad(P))
 
 
 def test_a_def_compiled_in_a_script_loads_and_evaluates_in_another_process(tmp_path):
@@ -83,7 +90,7 @@ def test_a_def_compiled_in_a_script_loads_and_evaluates_in_another_process(tmp_p
             """
             import pickle, sys
             fs = {"F": wg.compile(f), "rosen": wg.compile(rosen, shapes=[3]),
-                  "L": wg.compile(lambda a, b: a * b - wg.exp(a))}
+                  "L": wg.compile(lambda a, b: a * b - wg.exp(a)), "D": decorated}
             with open(sys.argv[1], "wb") as fh:
                 pickle.dump(fs, fh)
             """
@@ -94,7 +101,8 @@ def test_a_def_compiled_in_a_script_loads_and_evaluates_in_another_process(tmp_p
     out = _run(tmp_path / "load.py", "fs.pkl", "out.npz", cwd=tmp_path)
     _check_numbers(tmp_path / "out.npz")
     # Only the program travelled: what needs the function says why it is missing.
-    assert "raised: f was unpickled without its Python function" in out, out
+    assert "F raised: f was unpickled without its Python function" in out, out
+    assert "D raised: decorated was unpickled without its Python function" in out, out
     assert "defined in __main__" in out, out
 
 
@@ -107,9 +115,9 @@ def test_a_function_of_an_importable_module_travels_and_is_left_behind_where_it_
             """
             import pickle, sys
             import wengert as wg
-            from wg_pickle_subject import f, rosen
+            from wg_pickle_subject import decorated, f, rosen
             fs = {"F": wg.compile(f), "rosen": wg.compile(rosen, shapes=[3]),
-                  "L": wg.compile(lambda a, b: a * b - wg.exp(a))}
+                  "L": wg.compile(lambda a, b: a * b - wg.exp(a)), "D": decorated}
             with open(sys.argv[1], "wb") as fh:
                 pickle.dump(fs, fh)
             """
@@ -117,15 +125,16 @@ def test_a_function_of_an_importable_module_travels_and_is_left_behind_where_it_
     )
     (tmp_path / "load.py").write_text(LOAD)
     _run(tmp_path / "make.py", "fs.pkl", cwd=tmp_path, path=[mod])
-    # Where the module is importable, the function came along: wg.grad(F) runs it.
+    # Where the module is importable, the functions came along (also the one compiled by
+    # the decorator, whose module-level name holds the compiled function): wg.grad runs them.
     out = _run(tmp_path / "load.py", "fs.pkl", "out.npz", cwd=tmp_path, path=[mod])
     _check_numbers(tmp_path / "out.npz")
-    assert "grad: " in out, out
-    assert float(out.split("grad: ")[1].split()[0]) == wg.grad(ns["f"])(1.5, 2.0)
-    # Where it is not, the program still loads and evaluates.
+    assert f"F grad: {wg.grad(ns['f'])(1.5, 2.0)!r}" in out, out
+    assert f"D grad: {wg.grad(ns['decorated'])(P[0]).tolist()!r}" in out, out
+    # Where it is not, the programs still load and evaluate.
     out = _run(tmp_path / "load.py", "fs.pkl", "out2.npz", cwd=tmp_path)
     _check_numbers(tmp_path / "out2.npz")
-    assert "could not be loaded in this process (ModuleNotFoundError" in out, out
+    assert out.count("could not be loaded in this process (ModuleNotFoundError") == 2, out
 
 
 def module_level(x, y):
@@ -134,23 +143,33 @@ def module_level(x, y):
 
 def test_only_a_function_that_loads_elsewhere_travels():
     cases = {
-        "module": (module_level, True),
-        "lambda": (lambda x, y: x * y, False),
-        "nested": (ns["f"], False),  # defined by exec: no module to import it from
+        "module": (module_level, None),
+        "lambda": (lambda x, y: x * y, "pickle cannot refer to it by its module and name"),
+        "exec": (ns["f"], "does not belong to a module"),
     }
-    for name, (fn, travels) in cases.items():
+    for name, (fn, note) in cases.items():
         G = pickle.loads(pickle.dumps(wg.compile(fn)))
         assert np.array_equal(G(X, Y), fn(X, Y)), name
-        if travels:
+        if note is None:
             assert G.__wrapped__ is fn and wg.grad(G)(1.5, 2.0) == wg.grad(fn)(1.5, 2.0)
         else:
-            with pytest.raises(TypeError, match="unpickled without its Python function"):
+            with pytest.raises(TypeError, match="unpickled without its Python function: .*" + note):
                 wg.grad(G)(1.5, 2.0)
             # A second trip keeps the reason the function was left behind.
             H = pickle.loads(pickle.dumps(G))
             assert np.array_equal(H.grad(X, Y), G.grad(X, Y))
-            with pytest.raises(TypeError, match="pickle cannot|not a top-level|__main__"):
+            with pytest.raises(TypeError, match=note):
                 wg.grad(H)(1.5, 2.0)
+
+
+@wg.compile
+def decorated(x, y):
+    return x * wg.exp(y)
+
+
+def test_a_module_level_decorated_function_travels():
+    G = pickle.loads(pickle.dumps(decorated))
+    assert G.__wrapped__ is decorated.__wrapped__ and wg.grad(G, wrt=1)(1.5, 2.0) == 1.5 * np.exp(2.0)
 
 
 def test_a_pickle_naming_a_missing_module_still_loads_the_program():

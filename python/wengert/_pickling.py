@@ -4,20 +4,21 @@ A pickled :class:`~wengert.Compiled` always carries its compiled program, which 
 to evaluate values and every derivative for the traced shapes in any process. The Python
 function travels too, but only when another process can really load it: pickle stores a
 function as a reference (module and name), which resolves elsewhere only for a function
-defined at the top level of a module that process can import. A ``def`` in ``__main__``
-(a script, a notebook) or a lambda or nested function is left behind, and so is a
-function whose module the loading process cannot import. Without the function the
+defined at the top level of a module that process can import (also under
+``@wg.compile``, where the module's name holds the compiled function). A ``def`` in
+``__main__`` (a script, a notebook), a lambda or a nested function is left behind, and so
+is a function whose module the loading process cannot import. Without the function the
 program still runs, but nothing can be traced again: what needs the function (calling
-the compiled function on ``Var``, ``Dual`` or traced numbers, tracing a new branch
-pattern) raises an error that says why the function is missing.
-"""
+the compiled function on ``Var``, ``Dual`` or traced numbers, any new trace) raises a
+TypeError that says why the function is missing."""
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 # Modules whose names mean "the program that was started", different in every process:
 # a worker's ``__main__`` is not the script that pickled (a spawned child runs it as
@@ -36,17 +37,48 @@ def function_state(fn: Callable[..., Any]) -> tuple[bytes | None, str | None]:
             f"it was defined in {module}, the script or notebook that compiled it, which "
             "another process cannot import"
         )
+    mod = sys.modules.get(module) if isinstance(module, str) else None
+    if not isinstance(module, str) or mod is None or getattr(mod, "__spec__", None) is None:
+        return None, "it does not belong to a module that another process can import"
     try:
         ref = pickle.dumps(fn)
-        same = pickle.loads(ref) is fn
-    except Exception as e:  # lambdas, nested functions, unpicklable callables
-        return None, f"pickle cannot refer to it by name, as for a lambda or a nested function ({e})"
-    mod = sys.modules.get(module) if isinstance(module, str) else None
-    if not same or mod is None or getattr(mod, "__spec__", None) is None:
-        # Pickled by value (a callable object), or its module was not imported from a file
-        # another process could import.
-        return None, "it is not a module-level function of an importable module"
-    return ref, None
+        if pickle.loads(ref) is fn:
+            return ref, None
+    except Exception:  # lambdas, nested functions, unpicklable callables
+        pass
+    # @wg.compile at module level: the module's name now holds the compiled function,
+    # whose Python function the loading process finds there.
+    qualname = getattr(fn, "__qualname__", "")
+    try:
+        if _decorated(module, qualname) is fn:
+            return pickle.dumps(_Decorated(module, qualname)), None
+    except Exception:
+        pass
+    return None, (
+        "pickle cannot refer to it by its module and name (a lambda, a nested function, or "
+        "a callable object)"
+    )
+
+
+def _decorated(module: str, qualname: str) -> Callable[..., Any]:
+    """The Python function of the compiled function ``module.qualname``."""
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    fn = getattr(obj, "_fn", None)
+    if not callable(fn):
+        raise AttributeError(f"{module}.{qualname} is not a compiled function holding its function")
+    return cast("Callable[..., Any]", fn)
+
+
+class _Decorated:
+    """Pickles as a reference to the function of a module-level ``@wg.compile``."""
+
+    def __init__(self, module: str, qualname: str) -> None:
+        self.module, self.qualname = module, qualname
+
+    def __reduce__(self) -> tuple[Callable[[str, str], Callable[..., Any]], tuple[str, str]]:
+        return _decorated, (self.module, self.qualname)
 
 
 def function_from_state(ref: Any, note: Any) -> tuple[Callable[..., Any] | None, str | None]:
