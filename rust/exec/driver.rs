@@ -548,14 +548,31 @@ fn blocks<const AVX2: bool>(
                 // The sweep above has plain products; where a gradient came out NaN, the
                 // block again with strong ones (see `kernel`'s module documentation). The
                 // interpreter's strong sweep is bit for bit what native code's would be.
+                // Whether a gradient is NaN, as whether their sum is: four lane groups
+                // at a time in independent chains, a few vector additions a row where
+                // tests lane by lane cost as much as the strong products they spare
+                // (callgrind on `benches/batch.rs`, Rosenbrock-16). `inf + -inf` re-runs
+                // a block that needed none, which changes no result.
                 let nan = |adj: &[F64x4]| {
-                    (0..ctx.args.len()).filter(|&a| wrt[a]).any(|a| {
-                        grad_cols[a].iter().any(|&(_, lo)| {
-                            adj[lo..lo + k]
-                                .iter()
-                                .any(|v| v.0.iter().any(|x| x.is_nan()))
-                        })
-                    })
+                    let z = F64x4::default();
+                    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+                    for a in (0..ctx.args.len()).filter(|&a| wrt[a]) {
+                        for &(_, lo) in &grad_cols[a] {
+                            let g = &adj[lo..lo + k];
+                            let mut quads = g.chunks_exact(4);
+                            for q in &mut quads {
+                                s0 = s0 + q[0];
+                                s1 = s1 + q[1];
+                                s2 = s2 + q[2];
+                                s3 = s3 + q[3];
+                            }
+                            for v in quads.remainder() {
+                                s0 = s0 + *v;
+                            }
+                        }
+                    }
+                    let total: F64x4 = (s0 + s1) + (s2 + s3);
+                    total.0.iter().any(|x| x.is_nan())
                 };
                 if strong_terms && nan(adj) {
                     interp::load_consts(p, slots, k);
