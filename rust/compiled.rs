@@ -36,6 +36,8 @@ pub struct Compiled {
     gradients: Program,
     layout: Layout,
     natives: Natives,
+    /// Hessian and HVP programs derived from `program` (see [`crate::hvp`]).
+    pub(crate) derived: crate::hvp::Cache,
 }
 
 /// Native code for the two programs (see [`crate::jit`]), built on first use: values for
@@ -90,6 +92,7 @@ impl Compiled {
             gradients: Program::for_gradients(graph, outputs),
             layout,
             natives: Natives::default(),
+            derived: Default::default(),
         }
     }
 
@@ -126,6 +129,7 @@ impl Compiled {
             gradients,
             layout,
             natives: Natives::default(),
+            derived: Default::default(),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod derive;
 pub mod dual;
 pub mod graph;
 pub mod hessian;
+pub mod hvp;
 pub mod jit;
 pub mod kernel;
 pub mod lanes;
