@@ -13,7 +13,7 @@
 //! `sel(t == 0, 0, t * d)`: both have the same value, but the first keeps the derivative
 //! of the contribution with respect to whatever `t` depends on (`t' * d` where `t` passes
 //! through zero), which the second would drop when differentiated again. `finite(d)` is
-//! `d` where `|d| < inf`, else 0: where `t` is zero and `d` is not finite, the second-order
+//! `d` where `d` is finite (`d - d == 0`), else 0: where `t` is zero and `d` is not finite, the second-order
 //! term is zero, strong zero one order up.
 
 use crate::graph::{Cmp, Graph, Node};
@@ -42,8 +42,10 @@ fn contribution(t: Option<Traced>, d: Traced) -> Option<Traced> {
         return Some(t * d);
     }
     let zero = Traced::cst(0.0);
-    let inf = Traced::cst(f64::INFINITY);
-    let finite = Cmp::Lt.select(d.abs(), inf, d, zero);
+    // `d - d == 0` exactly when `d` is finite (inf - inf and nan - nan are nan): a
+    // subtraction, where `|d| < inf` took an `abs` that native code calls out for (19%
+    // of Rosenbrock-16's batch HVP).
+    let finite = Cmp::Eq.select(d - d, zero, d, zero);
     Some(t * Cmp::Eq.select(t, zero, finite, d))
 }
 

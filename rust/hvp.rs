@@ -308,18 +308,31 @@ impl Cache {
 }
 
 /// Allocates `len` zeros, or [`BatchError::Memory`] saying `what` when the allocator
-/// refuses.
+/// refuses. Asked first with `try_reserve` (which reports failure), then allocated zeroed,
+/// which for a large result maps fresh pages that the workers fault in as they write:
+/// zeroing on the calling thread (or `par_extend` of zeros) was most of Rosenbrock-16's
+/// batch Hessian.
 fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
+    let mut probe: Vec<f64> = Vec::new();
+    probe.try_reserve_exact(len).map_err(|_| {
         BatchError::Memory(format!(
             "{}: cannot allocate {} bytes",
             what(),
             len as u128 * 8
         ))
     })?;
-    v.resize(len, 0.0);
-    Ok(v)
+    drop(probe);
+    Ok(vec![0.0; len])
+}
+
+/// Rows `r0..r1` of `args` (shared arguments as they are).
+fn rows_of<'a>(args: &[Arg<'a>], r0: usize, r1: usize) -> Vec<Arg<'a>> {
+    args.iter()
+        .map(|a| match a.per_row {
+            true => Arg::rows(&a.data[r0 * a.size..r1 * a.size], a.size),
+            false => *a,
+        })
+        .collect()
 }
 
 impl Compiled {
@@ -465,14 +478,57 @@ impl Compiled {
         if k == 0 || n == 0 {
             return alloc(elements, what);
         }
-        let mut h = Vec::new();
-        h.try_reserve_exact(elements).map_err(|_| {
-            BatchError::Memory(format!("{}: cannot allocate {} bytes", what(), elements as u128 * 8))
-        })?;
-        // Zeroed on the pool: the page faults of a fresh result are most of its cost
-        // (26% of Rosenbrock-16's Hessian zeroed on the calling thread).
-        self.pool_install(|| h.par_extend(rayon::iter::repeat_n(0.0, elements)));
         let kk = k * k;
+        let slab_rows = (4096 * crate::compiled::num_threads()).min(n);
+        if k <= COLS {
+            let d = self.derived.get(Key::Hessian(wrt.to_vec(), 0), || {
+                chunk(self.program(), &cols, &cols, sizes, 0)
+            });
+            let m = d.places.len();
+            let mut h: Vec<f64> = Vec::new();
+            h.try_reserve_exact(elements).map_err(|_| {
+                BatchError::Memory(format!(
+                    "{}: cannot allocate {} bytes",
+                    what(),
+                    elements as u128 * 8
+                ))
+            })?;
+            let mut slab = alloc(slab_rows * m, what)?;
+            let spare = &mut h.spare_capacity_mut()[..elements];
+            let mut r0 = 0;
+            while r0 < n {
+                let r1 = (r0 + slab_rows).min(n);
+                let part = rows_of(args, r0, r1);
+                let out = &mut slab[..(r1 - r0) * m];
+                let rows = &mut spare[r0 * kk..r1 * kk];
+                self.pool_install(|| -> Result<(), BatchError> {
+                    if m > 0 {
+                        d.values_into(&part, r1 - r0, Reduce::None, out)?;
+                    }
+                    // Each row written once, whole, while it is in cache: zeros, constants,
+                    // computed entries. Through `MaybeUninit`, since zeroing the result
+                    // first was a quarter of Rosenbrock-16's batch Hessian (a memset on
+                    // the calling thread: `perf record` of 200 calls of 1e4 rows).
+                    let out = &*out;
+                    rows.par_chunks_mut(kk).enumerate().for_each(|(r, row)| {
+                        row.fill(std::mem::MaybeUninit::new(0.0));
+                        for &(at, v) in &d.fixed {
+                            row[at].write(v);
+                        }
+                        for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
+                            row[at].write(v);
+                        }
+                    });
+                    Ok(())
+                })?;
+                r0 = r1;
+            }
+            // SAFETY: the loop above wrote all `kk` entries of every row `0..n`, that is
+            // every one of the first `elements = n * kk` entries of the reserved capacity.
+            unsafe { h.set_len(elements) };
+            return Ok(h);
+        }
+        let mut h = alloc(elements, what)?;
         for c in 0..k.div_ceil(COLS) {
             let d = self.derived.get(Key::Hessian(wrt.to_vec(), c), || {
                 let c0 = c * COLS;
@@ -493,18 +549,11 @@ impl Compiled {
             }
             // Slabs of rows, each computed into `slab` and scattered into place: many
             // rows at once keep every thread busy, and the slab stays small.
-            let slab_rows = (4096 * crate::compiled::num_threads()).min(n);
             let mut slab = alloc(slab_rows * m, what)?;
             let mut r0 = 0;
             while r0 < n {
                 let r1 = (r0 + slab_rows).min(n);
-                let part: Vec<Arg> = args
-                    .iter()
-                    .map(|a| match a.per_row {
-                        true => Arg::rows(&a.data[r0 * a.size..r1 * a.size], a.size),
-                        false => *a,
-                    })
-                    .collect();
+                let part = rows_of(args, r0, r1);
                 let out = &mut slab[..(r1 - r0) * m];
                 let rows = &mut h[r0 * kk..r1 * kk];
                 self.pool_install(|| -> Result<(), BatchError> {
