@@ -325,6 +325,20 @@ fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> 
     Ok(vec![0.0; len])
 }
 
+/// The rows (of `w` numbers each) of `out` that hold a NaN.
+fn nan_rows(c: &Compiled, out: &[f64], w: usize) -> Vec<usize> {
+    if w == 0 {
+        return Vec::new();
+    }
+    c.pool_install(|| {
+        out.par_chunks(w)
+            .enumerate()
+            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
+            .map(|(i, _)| i)
+            .collect()
+    })
+}
+
 /// Rows `r0..r1` of `args` (shared arguments as they are).
 fn rows_of<'a>(args: &[Arg<'a>], r0: usize, r1: usize) -> Vec<Arg<'a>> {
     args.iter()
@@ -436,10 +450,44 @@ impl Compiled {
         });
         let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
         if reduce != Reduce::None {
-            return self.pool_install(|| derived.values_into(&all_args, n, reduce, &mut []));
+            let summed = self.pool_install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
+            if !summed.iter().any(|x| x.is_nan()) {
+                return Ok(summed);
+            }
+            // A NaN: per row, with the NaN rows redone, then summed in row order.
+            let rows = self.hvp(args, n, wrt, v, Reduce::None)?;
+            let scale = if reduce == Reduce::Mean && n > 0 { 1.0 / n as f64 } else { 1.0 };
+            let mut sum = vec![0.0; k];
+            for row in rows.chunks_exact(k.max(1)) {
+                for (s, x) in sum.iter_mut().zip(row) {
+                    *s += x;
+                }
+            }
+            return Ok(sum.into_iter().map(|s| s * scale).collect());
         }
         let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
         self.pool_install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
+        // Rows with a NaN again from the dual-number Hessian, as for Hessian blocks (see
+        // `redo_nan_rows`): `sum_j H_ij v_j` in column order, terms with `v_j == 0` left
+        // out (strong zero in the tangent).
+        for r in nan_rows(self, &out, k) {
+            let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
+            let vr: Vec<f64> = v
+                .iter()
+                .flat_map(|t| match t.per_row {
+                    true => &t.data[r * t.size..(r + 1) * t.size],
+                    false => t.data,
+                })
+                .copied()
+                .collect();
+            for (i, o) in out[r * k..(r + 1) * k].iter_mut().enumerate() {
+                *o = hr[i * k..(i + 1) * k]
+                    .iter()
+                    .zip(&vr)
+                    .filter(|(_, &vj)| vj != 0.0)
+                    .fold(0.0, |acc, (&h, &vj)| acc + h * vj);
+            }
+        }
         Ok(out)
     }
 
@@ -526,6 +574,7 @@ impl Compiled {
             // SAFETY: the loop above wrote all `kk` entries of every row `0..n`, that is
             // every one of the first `elements = n * kk` entries of the reserved capacity.
             unsafe { h.set_len(elements) };
+            self.redo_nan_rows(args, wrt, k, &mut h)?;
             return Ok(h);
         }
         let mut h = alloc(elements, what)?;
@@ -570,7 +619,30 @@ impl Compiled {
                 r0 = r1;
             }
         }
+        self.redo_nan_rows(args, wrt, k, &mut h)?;
         Ok(h)
+    }
+
+    /// Recomputes on dual numbers (the reference) the rows of a lane Hessian block that
+    /// hold a NaN, as batch gradients redo a block with a NaN with strong products. The
+    /// derived program's forward sweep differentiates a contribution `t * d` as a product:
+    /// where the adjoint `t` is exactly zero and the tangent of `d` is NaN or infinite (the
+    /// unchosen side of a `where` at an infinite input, `atan2(inf, 0)`), it multiplies
+    /// the zero into it, where the dual sweep adds nothing (strong zero in the adjoint).
+    fn redo_nan_rows(
+        &self,
+        args: &[Arg],
+        wrt: &[bool],
+        k: usize,
+        h: &mut [f64],
+    ) -> Result<(), BatchError> {
+        let kk = k * k;
+        let bad = nan_rows(self, h, kk);
+        for r in bad {
+            let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
+            h[r * kk..(r + 1) * kk].copy_from_slice(&hr);
+        }
+        Ok(())
     }
 
     /// Per row: the value, the gradient entries and the Hessian block (row-major) of the

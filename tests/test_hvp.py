@@ -280,3 +280,22 @@ def test_hvp_and_hessian_survive_pickle_and_threads():
             assert bits(R2.hvp(X, v=V)).tolist() == bits(want_v).tolist()
     finally:
         wg.set_num_threads(threads)
+
+
+def test_a_zero_adjoint_meeting_a_nan_tangent_adds_nothing(engine):
+    # Found by the fuzzer: at (inf, 0) the unchosen atan2 has adjoint 0 and a partial
+    # whose tangent is NaN (-inf / inf). The derived program multiplied the zero into it
+    # (a NaN Hessian); such rows are redone on dual numbers, which add nothing there.
+    F = wg.compile(lambda x, y: wg.where(y < x, x, wg.atan2(x, y)))
+    x, y = np.array([np.inf, 1.0, np.inf]), np.array([0.0, 2.0, 0.0])
+    h = F.hessian(x, y, wrt=(0, 1))
+    assert same(np.asarray(h[0][0])[[0, 2]], [0.0, 0.0])
+    got = np.block([[np.asarray(b)[..., None, None] for b in r] for r in h])
+    assert same(got, rows_hessian(F, x, y, wrt=(0, 1)))
+    hx, hy = F.hvp(x, y, v=(1.0, 0.0), wrt=(0, 1))
+    assert same(hx, h[0][0]) and same(hy, h[1][0])
+    # Summed over rows for a shared x: the NaN rows are redone before the sum.
+    ys = np.array([0.0, 2.0, 0.0, -1.0])
+    hxx = F.hessian(np.inf, ys)
+    assert not np.isnan(hxx).any()
+    assert same(F.hvp(np.inf, ys, v=2.0, reduce="sum"), 2.0 * hxx.sum())
