@@ -4,9 +4,9 @@
 //! The value program of a compiled function is read back as a graph ([`graph_of`]), its
 //! reverse sweep written out as a graph ([`vjp_graph`]) and that graph's forward sweep as
 //! another ([`jvp_graph_many`]), every partial from the one statement of each rule in
-//! [`crate::op`] and strong zero as [`crate::derive`] states it. The result is an ordinary
+//! [`crate::op`] and strong zero as [`crate::compile::derive`] states it. The result is an ordinary
 //! [`Program`]: the batch engine runs it like any function, on lanes, across threads and
-//! as native code where that pays (see [`crate::jit`]), and interpreter and native code
+//! as native code where that pays (see [`crate::exec::jit`]), and interpreter and native code
 //! agree bit for bit as they do for values.
 //!
 //! - An HVP program takes the function's arguments and then `v` (one tangent per element
@@ -18,23 +18,23 @@
 //!   instructions per column), where a dual sweep per column carries every tangent.
 //!   Columns go `COLS` to a program.
 //!
-//! Against the dual-number Hessian of [`crate::hessian`] (one row at a time, kept as
+//! Against the dual-number Hessian of [`crate::exec::hessian`] (one row at a time, kept as
 //! [`Compiled::hessian_wrt_rows`]): where every intermediate is finite, the same
 //! operations on the same numbers, so the same bits for programs of arithmetic, `sqrt`
 //! and `where` (checked by `tests/test_fuzz.py`), up to the sign of a zero; the functions
-//! that lanes compute with [`crate::vmath`] (exp, log, sin, cos, tanh, expm1, log1p)
+//! that lanes compute with [`crate::scalar::vmath`] (exp, log, sin, cos, tanh, expm1, log1p)
 //! differ from libm's by an ulp or so, as the lanes' values and gradients already do.
 //! Where an adjoint is infinite or NaN, a structurally zero tangent adds nothing here,
 //! where a dual number multiplies its zero tangent into it (`0 * inf`); that is strong
 //! zero one order up, as the nested transforms (`wg.hessian` of a function of `Var`s)
 //! already have it.
 
-use crate::batch::{self, Arg, BatchError, Job, Layout, Reduce};
+use crate::compile::derive::{jvp_graph_many, vjp_graph, Seed};
+use crate::compile::graph::Graph;
+use crate::compile::program::{Instr, Program};
 use crate::compiled::{jit_mode, Compiled, JitMode};
-use crate::derive::{jvp_graph_many, vjp_graph, Seed};
-use crate::graph::Graph;
-use crate::jit::{Kernel, Pass};
-use crate::program::{Instr, Program};
+use crate::exec::jit::{Kernel, Pass};
+use crate::exec::{self as batch, Arg, BatchError, Job, Layout, Reduce};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -61,7 +61,7 @@ const MAX_CACHED: usize = 64;
 /// ```
 /// use wengert::compiled::Compiled;
 /// use wengert::hvp::graph_of;
-/// use wengert::program::Program;
+/// use wengert::compile::program::Program;
 /// use wengert::Real;
 /// let c = Compiled::trace(&[2], |x| vec![x[0].sin() * x[1] + x[1]]);
 /// let (g, outs) = graph_of(c.program());
@@ -111,7 +111,7 @@ fn gradient_graph(p: &Program) -> (Graph, Vec<u32>) {
 /// ```
 /// use wengert::compiled::Compiled;
 /// use wengert::hvp::hvp_graph;
-/// use wengert::program::Program;
+/// use wengert::compile::program::Program;
 /// use wengert::Real;
 /// // f = x^2 y: H = [[2y, 2x], [2x, 0]].
 /// let c = Compiled::trace(&[1, 1], |x| vec![x[0] * x[0] * x[1]]);
@@ -166,7 +166,7 @@ fn chunk(p: &Program, cols: &[usize], chunk: &[usize], arg_sizes: &[usize], c0: 
     for (j, &o) in outs.iter().enumerate() {
         let place = (j / w) * k + c0 + j % w;
         match g.nodes()[o as usize] {
-            crate::graph::Node::Const(c) => {
+            crate::compile::graph::Node::Const(c) => {
                 if c.to_bits() != 0 {
                     fixed.push((place, c));
                 }
@@ -214,12 +214,12 @@ impl Derived {
         let p = &self.program;
         match jit_mode() {
             JitMode::Off => return None,
-            JitMode::Auto if !crate::jit::worthwhile(p) => return None,
+            JitMode::Auto if !crate::exec::jit::worthwhile(p) => return None,
             _ => {}
         }
         self.native
             .get_or_init(|| {
-                Kernel::new(p, Pass::Values, crate::jit::block_groups(p, Pass::Values))
+                Kernel::new(p, Pass::Values, crate::exec::jit::block_groups(p, Pass::Values))
                     .map(Arc::new)
             })
             .as_deref()
@@ -326,11 +326,11 @@ fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> 
 }
 
 /// The rows (of `w` numbers each) of `out` that hold a NaN.
-fn nan_rows(c: &Compiled, out: &[f64], w: usize) -> Vec<usize> {
+fn nan_rows(out: &[f64], w: usize) -> Vec<usize> {
     if w == 0 {
         return Vec::new();
     }
-    c.pool_install(|| {
+    crate::exec::pool::pool().install(|| {
         out.par_chunks(w)
             .enumerate()
             .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
@@ -388,7 +388,7 @@ impl Compiled {
     /// Hessian never formed; the program is built on first use and cached.
     ///
     /// ```
-    /// use wengert::batch::{Arg, Reduce};
+    /// use wengert::exec::{Arg, Reduce};
     /// use wengert::compiled::Compiled;
     /// use wengert::Real;
     /// // f = x0^2 x1: H = [[2 x1, 2 x0], [2 x0, 0]].
@@ -409,7 +409,7 @@ impl Compiled {
     ) -> Result<Vec<f64>, BatchError> {
         self.scalar_gradients("hvp")?;
         let sizes = self.arg_sizes();
-        batch::check_args(sizes, args, n)?;
+        crate::exec::check_args(sizes, args, n)?;
         let cols = self.wrt_inputs(wrt)?;
         let v_sizes: Vec<usize> = sizes
             .iter()
@@ -450,7 +450,7 @@ impl Compiled {
         });
         let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
         if reduce != Reduce::None {
-            let summed = self.pool_install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
+            let summed = crate::exec::pool::pool().install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
             if !summed.iter().any(|x| x.is_nan()) {
                 return Ok(summed);
             }
@@ -466,11 +466,11 @@ impl Compiled {
             return Ok(sum.into_iter().map(|s| s * scale).collect());
         }
         let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
-        self.pool_install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
+        crate::exec::pool::pool().install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
         // Rows with a NaN again from the dual-number Hessian, as for Hessian blocks (see
         // `redo_nan_rows`): `sum_j H_ij v_j` in column order, terms with `v_j == 0` left
         // out (strong zero in the tangent).
-        for r in nan_rows(self, &out, k) {
+        for r in nan_rows(&out, k) {
             let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
             let vr: Vec<f64> = v
                 .iter()
@@ -505,7 +505,7 @@ impl Compiled {
     ) -> Result<Vec<f64>, BatchError> {
         self.scalar_gradients("hessian")?;
         let sizes = self.arg_sizes();
-        batch::check_args(sizes, args, n)?;
+        crate::exec::check_args(sizes, args, n)?;
         let cols = self.wrt_inputs(wrt)?;
         let k = cols.len();
         let elements = k
@@ -549,7 +549,7 @@ impl Compiled {
                 let part = rows_of(args, r0, r1);
                 let out = &mut slab[..(r1 - r0) * m];
                 let rows = &mut spare[r0 * kk..r1 * kk];
-                self.pool_install(|| -> Result<(), BatchError> {
+                crate::exec::pool::pool().install(|| -> Result<(), BatchError> {
                     if m > 0 {
                         d.values_into(&part, r1 - r0, Reduce::None, out)?;
                     }
@@ -584,7 +584,7 @@ impl Compiled {
                 chunk(self.program(), &cols, &cols[c0..(c0 + COLS).min(k)], sizes, c0)
             });
             if !d.fixed.is_empty() {
-                self.pool_install(|| {
+                crate::exec::pool::pool().install(|| {
                     h.par_chunks_mut(kk).for_each(|row| {
                         for &(at, v) in &d.fixed {
                             row[at] = v;
@@ -605,7 +605,7 @@ impl Compiled {
                 let part = rows_of(args, r0, r1);
                 let out = &mut slab[..(r1 - r0) * m];
                 let rows = &mut h[r0 * kk..r1 * kk];
-                self.pool_install(|| -> Result<(), BatchError> {
+                crate::exec::pool::pool().install(|| -> Result<(), BatchError> {
                     d.values_into(&part, r1 - r0, Reduce::None, out)?;
                     rows.par_chunks_mut(kk)
                         .zip(out.par_chunks(m))
@@ -637,7 +637,7 @@ impl Compiled {
         h: &mut [f64],
     ) -> Result<(), BatchError> {
         let kk = k * k;
-        let bad = nan_rows(self, h, kk);
+        let bad = nan_rows(h, kk);
         for r in bad {
             let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
             h[r * kk..(r + 1) * kk].copy_from_slice(&hr);
@@ -651,7 +651,7 @@ impl Compiled {
     /// (on lanes), value and gradient the batch gradient's. Errors as there.
     ///
     /// ```
-    /// use wengert::batch::Arg;
+    /// use wengert::exec::Arg;
     /// use wengert::compiled::Compiled;
     /// use wengert::Real;
     /// // f(v, t) = t^2 (v0 + v1): d2f/dt2 = 2 (v0 + v1).
@@ -666,7 +666,7 @@ impl Compiled {
         args: &[Arg],
         n: usize,
         wrt: &[bool],
-    ) -> Result<crate::hessian::Hessians, BatchError> {
+    ) -> Result<crate::exec::hessian::Hessians, BatchError> {
         let h = self.hessian_block(args, n, wrt)?;
         let job = Job::Vjp {
             cotangent: Arg::shared(&[1.0]),

@@ -1,11 +1,11 @@
 //! The lane Hessians and HVPs of `wengert::hvp` against the dual-number Hessian.
 
-use wengert::batch::{Arg, BatchError, Reduce};
+use wengert::exec::{Arg, BatchError, Reduce};
 use wengert::compiled::Compiled;
-use wengert::hessian::hessian_at;
+use wengert::exec::hessian::hessian_at;
 use wengert::hvp::graph_of;
-use wengert::program::Program;
-use wengert::trace::Traced;
+use wengert::compile::program::Program;
+use wengert::compile::trace::Traced;
 use wengert::Real;
 
 fn c(x: f64) -> Traced {

@@ -3,7 +3,7 @@
 //! Hessian they are tested against.
 
 use super::compiled::{arg_list, check_flags, guarded, reduce_of, slices, value_error, PyCompiled};
-use crate::batch::BatchError;
+use crate::exec::BatchError;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
