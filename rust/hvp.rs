@@ -481,6 +481,9 @@ impl Compiled {
                 .copied()
                 .collect();
             for (i, o) in out[r * k..(r + 1) * k].iter_mut().enumerate() {
+                if !o.is_nan() {
+                    continue;
+                }
                 *o = hr[i * k..(i + 1) * k]
                     .iter()
                     .zip(&vr)
@@ -623,8 +626,7 @@ impl Compiled {
         Ok(h)
     }
 
-    /// Recomputes on dual numbers (the reference) the rows of a lane Hessian block that
-    /// hold a NaN, as batch gradients redo a block with a NaN with strong products. The
+    /// Recomputes on dual numbers (the reference) the NaN entries of a lane Hessian block, as batch gradients redo a block with a NaN with strong products. The
     /// derived program's forward sweep differentiates a contribution `t * d` as a product:
     /// where the adjoint `t` is exactly zero and the tangent of `d` is NaN or infinite (the
     /// unchosen side of a `where` at an infinite input, `atan2(inf, 0)`), it multiplies
@@ -640,7 +642,13 @@ impl Compiled {
         let bad = nan_rows(h, kk);
         for r in bad {
             let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
-            h[r * kk..(r + 1) * kk].copy_from_slice(&hr);
+            // Only the NaN entries: elsewhere the lane result stands (a structurally zero
+            // entry stays 0 where the dual sweep multiplies a zero tangent into a NaN).
+            for (o, &d) in h[r * kk..(r + 1) * kk].iter_mut().zip(&hr) {
+                if o.is_nan() {
+                    *o = d;
+                }
+            }
         }
         Ok(())
     }
