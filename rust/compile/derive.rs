@@ -144,14 +144,14 @@ pub fn jvp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>
 /// gives the columns of a Jacobian with each column's sparsity folded in.
 ///
 /// ```
-/// use wengert::derive::{jvp_graph_many, Seed};
-/// use wengert::graph::Graph;
+/// use wengert::compile::derive::{jvp_graph_many, Seed};
+/// use wengert::compile::graph::Graph;
 /// use wengert::op::Binary;
 /// let mut g = Graph::new(2);
 /// let y = g.binary(Binary::Mul, 0, 1);
 /// let unit = |i| (0..2).map(|j| Seed::Const((i == j) as u8 as f64)).collect::<Vec<_>>();
 /// let (d, outs) = jvp_graph_many(&g, &[y], &[unit(0), unit(1)]);
-/// let program = wengert::program::Program::new(&d, &outs);
+/// let program = wengert::compile::program::Program::new(&d, &outs);
 /// assert_eq!(program.eval(&[3.0, 4.0]), vec![12.0, 4.0, 3.0]);
 /// ```
 pub fn jvp_graph_many(g: &Graph, outputs: &[u32], seed_sets: &[Vec<Seed>]) -> (Graph, Vec<u32>) {
