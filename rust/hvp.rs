@@ -235,10 +235,13 @@ impl Derived {
         out: &mut [f64],
     ) -> Result<Vec<f64>, BatchError> {
         let job = Job::Values;
-        let lens = batch::buffer_lens(&self.program, &self.layout, args, n, &job, reduce);
-        let mut spare: Vec<Vec<f64>> = lens[1..].iter().map(|&l| vec![0.0; l]).collect();
-        let mut bufs: Vec<&mut [f64]> = vec![out];
-        bufs.extend(spare.iter_mut().map(|b| b.as_mut_slice()));
+        // Values only: every other buffer is empty.
+        let bufs = batch::Buffers {
+            values: out,
+            tangents: &mut [][..],
+            jacobian: &mut [][..],
+            grads: args.iter().map(|_| &mut [][..]).collect(),
+        };
         let isa = batch::detect_isa();
         let native = self.native();
         let r = batch::run_into(
@@ -250,7 +253,7 @@ impl Derived {
             reduce,
             isa,
             native,
-            &mut bufs,
+            bufs,
         )?;
         Ok(r.values)
     }
