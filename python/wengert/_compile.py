@@ -415,7 +415,7 @@ class Compiled:
         data, per_row, n, batch, _ = self._prepare(args)
         # Only the block of the wrt arguments (in argument order) is computed.
         flags = [i in idx for i in range(len(self._shapes))]
-        _, _, h = self._c.hessian(data, per_row, n, flags)
+        h = self._c.hessian_block(data, per_row, n, flags)  # on SIMD lanes
         sizes = [s if f else 0 for s, f in zip(self._sizes, flags)]
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
@@ -430,6 +430,80 @@ class Compiled:
         if single:
             return block(idx[0], idx[0])
         return tuple(tuple(block(i, j) for j in idx) for i in idx)
+
+    def hvp(self, *args: Any, v: Any, wrt: Any = 0, reduce: str | None = None) -> Any:
+        """Hessian-vector products of a scalar output, per row: ``H @ v`` with ``H`` the
+        Hessian with respect to the ``wrt`` argument, by forward over reverse (one
+        reverse sweep and one tangent sweep per row; the Hessian is never formed).
+
+        ``v`` has the ``wrt`` argument's shape and broadcasts like an argument: one ``v``
+        for every row, or a batch of them (one per row). For a tuple ``wrt``, ``v`` is a
+        tuple with one array per ``wrt`` argument, and the result a tuple whose entry
+        ``i`` is ``sum_j H_ij @ v_j`` (JAX's ``hvp`` with ``argnums``). The result of
+        each ``wrt`` argument has the batch shape in front of its own shape.
+
+        With ``reduce="sum"`` or ``"mean"``: the HVP of the summed (averaged) value, with
+        each argument's own shape, as ``value_and_grad``'s gradient: for parameters shared
+        by every row (``theta`` of a loss over data rows) the sum over rows of their
+        ``H @ v``, what Newton-CG wants; for an argument with one row per batch row,
+        its rows' own products (the Hessian of a sum over rows is block diagonal).
+        """
+        self._scalar_output("hvp")
+        r = _check_reduce(reduce)
+        idx, single = self._wrt(wrt)
+        if single:
+            vs: tuple[Any, ...] = (v,)
+        elif isinstance(v, (tuple, list)) and len(v) == len(idx):
+            vs = tuple(v)
+        else:
+            raise ValueError(
+                f"v: with wrt={wrt!r}, expected a tuple of {len(idx)} arrays (one per wrt argument), "
+                f"got {type(v).__name__}"
+            )
+        arrays, batch = self._arrays(args)
+        v_arrays = [self._arg_array(i, t, "v for") for i, t in zip(idx, vs)]
+        v_batches = [a.shape[: a.ndim - len(self._shapes[i])] for a, i in zip(v_arrays, idx)]
+        try:
+            batch = np.broadcast_shapes(batch, *v_batches)
+        except ValueError:
+            desc = ", ".join(f"{self._names[i]!r}: {b}" for i, b in zip(idx, v_batches))
+            raise ValueError(
+                f"v: batch shapes ({desc}) do not broadcast with the arguments' batch shape {batch}"
+            ) from None
+        data, per_row = [], []
+        for a, s in zip(arrays, self._shapes):
+            d, p = self._flat(a, batch, s)
+            data.append(d)
+            per_row.append(p)
+        vdata, vper = [], []
+        for a, i in zip(v_arrays, idx):
+            d, p = self._flat(a, batch, self._shapes[i])
+            vdata.append(d)
+            vper.append(p)
+        n = math.prod(batch)
+        flags = [i in idx for i in range(len(self._shapes))]
+        order = [i for i in range(len(self._shapes)) if flags[i]]  # the engine's order
+        # Summed in the engine when every wrt argument is shared by the rows; otherwise
+        # per row, then summed to each argument's own shape as value_and_grad does.
+        in_engine = r != "none" and not any(per_row[i] for i in idx)
+        v_in_order = [order.index(i) for i in idx]
+        hv = self._c.hvp(
+            data, per_row, n, flags,
+            [vdata[idx.index(i)] for i in order], [vper[idx.index(i)] for i in order],
+            r if in_engine else "none",
+        )
+        offsets = np.cumsum([0] + [self._sizes[i] for i in order])
+        out = []
+        for i, at in zip(idx, v_in_order):
+            part = hv.reshape(-1, offsets[-1])[:, offsets[at] : offsets[at + 1]]
+            if r == "none":
+                out.append(self._out(part.copy(), batch + self._shapes[i]))
+            elif in_engine:
+                out.append(self._out(part.copy(), arrays[i].shape))
+            else:
+                g = self._grad_out(part, i, arrays, batch, True, True)
+                out.append(g / n if r == "mean" and n else g)
+        return out[0] if single else tuple(out)
 
     def jvp(
         self, primals: Sequence[npt.ArrayLike], tangents: Sequence[npt.ArrayLike], reduce: Reduce = None

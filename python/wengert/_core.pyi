@@ -674,6 +674,21 @@ class _Compiled:
     def hessian(
         self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool] | None = None
     ) -> list[_F64]: ...
+    def hessian_block(self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool]) -> _F64:
+        """Per row, the Hessian block (K x K, row-major) of the wrt arguments, on SIMD lanes."""
+    def _hessian_rows(self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool]) -> _F64:
+        """The same block on dual numbers, one row at a time: the reference for tests."""
+    def hvp(
+        self,
+        args: Sequence[_F64],
+        per_row: Sequence[bool],
+        n: int,
+        wrt: Sequence[bool],
+        v: Sequence[_F64],
+        v_per_row: Sequence[bool],
+        reduce: str,
+    ) -> _F64:
+        """Per row, H v for the elements of the wrt arguments (K numbers per row; K when reduced)."""
     @property
     def n_outputs(self) -> int: ...
     @property

@@ -33,6 +33,7 @@ mod sums;
 #[doc(hidden)]
 pub mod transpose;
 
+pub(crate) use check::check_args;
 #[doc(hidden)]
 pub use driver::{block_groups, buffer_lens, native_pass, run, run_into};
 #[doc(hidden)]

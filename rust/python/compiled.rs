@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyBytes};
 
 /// A compiled function (the engine of `wg.compile`; use that instead).
 #[pyclass(name = "_Compiled", module = "wengert", frozen)]
-pub struct PyCompiled(Compiled);
+pub struct PyCompiled(pub(crate) Compiled);
 
 impl From<Compiled> for PyCompiled {
     fn from(c: Compiled) -> Self {
@@ -19,7 +19,7 @@ impl From<Compiled> for PyCompiled {
     }
 }
 
-fn value_error(e: BatchError) -> PyErr {
+pub(super) fn value_error(e: BatchError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 }
 
 /// One flag per argument, as `wrt` lists in the Python layer are.
-fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
+pub(super) fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
     if flags.len() != n_args {
         return Err(PyValueError::new_err(format!(
             "{what}: expected one flag per argument ({n_args}), got {}",
@@ -51,7 +51,7 @@ fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
     Ok(())
 }
 
-fn reduce_of(s: &str) -> PyResult<Reduce> {
+pub(super) fn reduce_of(s: &str) -> PyResult<Reduce> {
     match s {
         "none" => Ok(Reduce::None),
         "sum" => Ok(Reduce::Sum),
@@ -64,7 +64,7 @@ fn reduce_of(s: &str) -> PyResult<Reduce> {
 
 /// Borrowed slices of the argument arrays (`what` names them in errors: the Python layer
 /// hands over aligned, contiguous float64 copies, so these are internal errors).
-fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
+pub(super) fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
     arrays
         .iter()
         .enumerate()
@@ -75,7 +75,7 @@ fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<V
         .collect()
 }
 
-fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Arg<'a>> {
+pub(super) fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Arg<'a>> {
     data.iter()
         .zip(sizes)
         .zip(per_row)

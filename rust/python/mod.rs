@@ -3,6 +3,7 @@
 mod compiled;
 mod derive;
 mod dual;
+mod hvp;
 mod math;
 pub(crate) mod number;
 mod trace;
