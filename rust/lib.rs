@@ -22,6 +22,7 @@ pub mod hessian;
 pub mod jit;
 pub mod kernel;
 pub mod lanes;
+pub mod nonfinite;
 pub mod op;
 pub mod program;
 pub mod real;

@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyBytes};
 
 /// A compiled function (the engine of `wg.compile`; use that instead).
 #[pyclass(name = "_Compiled", module = "wengert", frozen)]
-pub struct PyCompiled(Compiled);
+pub struct PyCompiled(pub(super) Compiled);
 
 impl From<Compiled> for PyCompiled {
     fn from(c: Compiled) -> Self {

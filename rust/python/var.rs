@@ -7,6 +7,7 @@
 //! compaction once the arena has doubled, so a training loop that builds a fresh graph
 //! each step over persistent leaves stays flat.
 
+use super::debug;
 use super::number::{binary_any, method_result, number_methods, number_result, Number};
 use crate::arena::{Arena, Op, SINK};
 use crate::op::{Binary, Unary};
@@ -254,13 +255,19 @@ impl PyVar {
     pub(crate) fn gradient(&self, wrt: &[&PyVar]) -> PyResult<Vec<f64>> {
         let mut all: Vec<&PyVar> = wrt.to_vec();
         all.push(self);
-        with_tape(&all, |t| {
+        let (grads, found) = with_tape(&all, |t| {
             let mut adj = Vec::new();
-            t.arena.sweep(t.at(self.slot), &mut adj);
-            wrt.iter()
+            let out = t.at(self.slot);
+            t.arena.sweep(out, &mut adj);
+            let found = debug::on().then(|| debug::scan(&t.arena, &adj, out)).flatten();
+            let grads: Vec<f64> = wrt
+                .iter()
                 .map(|v| adj.get(t.at(v.slot) as usize).copied().unwrap_or(0.0))
-                .collect()
-        })
+                .collect();
+            (grads, found)
+        })?;
+        debug::raise(found)?;
+        Ok(grads)
     }
 }
 
@@ -294,17 +301,25 @@ impl Number for PyVar {
 
     fn unary(&self, op: Unary) -> PyResult<Self> {
         let (v, d) = op.rule(self.val());
+        let site = debug_site(op.name(), &[self.val()], v)?;
         with_tape(&[self], |t| {
             let idx = t.arena.unary(Op::Unary(op), t.at(self.slot), d);
+            if let Some(s) = site {
+                debug::note(idx, s, Op::Unary(op), [d, 0.0], &[self.val()]);
+            }
             PyVar::node(t, idx, v, false)
         })
     }
 
     fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
         let (v, dx, dy) = op.rule(self.val(), y.val());
+        let site = debug_site(op.name(), &[self.val(), y.val()], v)?;
         with_tape(&[self, y], |t| {
             let (a, b) = (t.at(self.slot), t.at(y.slot));
             let idx = t.arena.binary(op, a, b, dx, dy);
+            if let Some(s) = site {
+                debug::note(idx, s, Op::Binary(op), [dx, dy], &[self.val(), y.val()]);
+            }
             PyVar::node(t, idx, v, false)
         })
     }
@@ -317,14 +332,33 @@ impl Number for PyVar {
             let (v, d, _) = op.rule(self.val(), c);
             (v, d)
         };
+        let operands = if const_first {
+            [c, self.val()]
+        } else {
+            [self.val(), c]
+        };
+        let site = debug_site(op.name(), &operands, v)?;
         with_tape(&[self], |t| {
             let idx = t.arena.unary(Op::Binary(op), t.at(self.slot), d);
+            if let Some(s) = site {
+                debug::note(idx, s, Op::Binary(op), [d, 0.0], &operands);
+            }
             PyVar::node(t, idx, v, false)
         })
     }
 }
 
 number_methods!(PyVar);
+
+/// `wg.debug_nans` for an eager op: nothing but one load when the check is off.
+#[inline(always)]
+fn debug_site(op: &str, operands: &[f64], value: f64) -> PyResult<Option<i64>> {
+    if debug::on() {
+        debug::eager_var(op, operands, value)
+    } else {
+        Ok(None)
+    }
+}
 
 /// The value of a new leaf: a real number, and not a `Var` or `Dual`, whose derivative
 /// information would silently be dropped.
@@ -409,11 +443,15 @@ impl PyVar {
 
     /// Sets `.grad` of every Var this one depends on to d(self)/d(that Var).
     fn backward(&self) -> PyResult<()> {
-        with_tape(&[self], |t| {
+        let found = with_tape(&[self], |t| {
             let mut adj = std::mem::take(&mut t.grads);
-            t.arena.sweep(t.at(self.slot), &mut adj);
+            let out = t.at(self.slot);
+            t.arena.sweep(out, &mut adj);
+            let found = debug::on().then(|| debug::scan(&t.arena, &adj, out)).flatten();
             t.grads = adj;
-        })
+            found
+        })?;
+        debug::raise(found)
     }
 
     /// Graphviz DOT text of the graph this Var depends on.
