@@ -66,5 +66,8 @@ pub fn first_bad_adjoint(arena: &Arena, adj: &[f64], out: u32) -> Option<BadAdjo
 /// The highest node at or below `out` whose adjoint is not finite.
 pub fn first_nonfinite(adj: &[f64], out: u32) -> Option<u32> {
     let top = (out as usize).min(adj.len().saturating_sub(1));
-    (1..=top).rev().find(|&i| !adj[i].is_finite()).map(|i| i as u32)
+    (1..=top)
+        .rev()
+        .find(|&i| !adj[i].is_finite())
+        .map(|i| i as u32)
 }

@@ -143,10 +143,9 @@ pub(super) fn scan(arena: &Arena, adj: &[f64], out: u32) -> Option<Found> {
     };
     let (_, _, partials) = arena.node(node);
     let (site, operands) = NOTES.with_borrow(|m| match m.get(&node) {
-        Some(n) if n.op == op && n.partials == partials.map(f64::to_bits) => (
-            n.site,
-            n.operands[..n.n_operands as usize].to_vec(),
-        ),
+        Some(n) if n.op == op && n.partials == partials.map(f64::to_bits) => {
+            (n.site, n.operands[..n.n_operands as usize].to_vec())
+        }
         _ => (-1, vec![]),
     });
     Some(Found {

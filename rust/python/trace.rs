@@ -43,7 +43,10 @@ impl Shared {
         })?;
         if let (Some(sites), true) = (&self.sites, idx as usize >= before) {
             let site = super::debug::site();
-            sites.lock().unwrap_or_else(|e| e.into_inner()).insert(idx, site);
+            sites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(idx, site);
         }
         Ok(idx)
     }

@@ -259,7 +259,9 @@ impl PyVar {
             let mut adj = Vec::new();
             let out = t.at(self.slot);
             t.arena.sweep(out, &mut adj);
-            let found = debug::on().then(|| debug::scan(&t.arena, &adj, out)).flatten();
+            let found = debug::on()
+                .then(|| debug::scan(&t.arena, &adj, out))
+                .flatten();
             let grads: Vec<f64> = wrt
                 .iter()
                 .map(|v| adj.get(t.at(v.slot) as usize).copied().unwrap_or(0.0))
@@ -447,7 +449,9 @@ impl PyVar {
             let mut adj = std::mem::take(&mut t.grads);
             let out = t.at(self.slot);
             t.arena.sweep(out, &mut adj);
-            let found = debug::on().then(|| debug::scan(&t.arena, &adj, out)).flatten();
+            let found = debug::on()
+                .then(|| debug::scan(&t.arena, &adj, out))
+                .flatten();
             t.grads = adj;
             found
         })?;
