@@ -440,17 +440,18 @@ def _finite(results):
 @given(programs(), st.lists(st.tuples(any_points, any_points), min_size=1, max_size=9))
 def test_debug_nans_raises_exactly_when_a_result_is_not_finite(prog, points):
     # wg.debug_nans: a compiled call either gives the bits it gives with the check off
-    # or raises NonFiniteError, and raises exactly when one of those results is not
-    # finite; eager ops raise nothing else either.
+    # or raises NonFiniteError, and raises exactly when one of those results, or the
+    # function's value it computes on the way, is not finite; eager ops raise nothing
+    # else either.
     F = _compile(prog)
     X = np.array([p[0] for p in points])
     Y = np.array([p[1] for p in points])
     calls = [
         lambda: [F(X, Y)],
         lambda: [F.value_and_grad(X, Y, wrt=(0, 1))[0], *F.value_and_grad(X, Y, wrt=(0, 1))[1]],
-        lambda: list(F.jacobian(X, Y, wrt=(0, 1))),
+        lambda: [F(X, Y), *F.jacobian(X, Y, wrt=(0, 1))],
         lambda: list(F.jvp((X, Y), (np.ones_like(X), np.full_like(Y, 0.5)))),
-        lambda: [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
+        lambda: [F(X, Y)] + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
         lambda: [F(X, Y, reduce="sum")],
     ]
     for call in calls:

@@ -597,11 +597,9 @@ def check_jvp(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any, va
 
 
 def check_jacobian(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any, values: Any, jac: np.ndarray, wrt: Sequence[bool]) -> None:
-    # Only what the call returns: a value the Jacobian does not depend on finitely
-    # (-x at x = inf) is not the Jacobian's business.
-    if np.isfinite(jac).all():
+    if np.isfinite(values).all() and np.isfinite(jac).all():
         return
-    rows = _bad_rows([jac], n)
+    rows = _bad_rows([values, jac], n)
     m = F._c.n_outputs
     J = jac.reshape(max(n, 1), m, -1)
     r0 = int(rows[0])
@@ -622,13 +620,10 @@ def check_jacobian(F: Any, what: str, data: Any, per_row: Any, n: int, batch: An
 
 
 def check_hessian(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any, v: Any, g: Any, h: Any, wrt: Sequence[bool]) -> None:
-    if np.isfinite(h).all():
+    if np.isfinite(v).all() and np.isfinite(g).all() and np.isfinite(h).all():
         return
-    rows = _bad_rows([h], n)
-    first = _bad_rows([v, g], n)
-    first = first[np.isin(first, rows)]
-    if len(first):
-        rows = first
+    rows = _bad_rows([v, g], n)
+    if len(rows):
         want = []
         at = 0
         for i, s in enumerate(F._sizes):
@@ -638,6 +633,7 @@ def check_hessian(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any
         Check(F, what, data, per_row, n, batch).raise_for(
             rows, "adjoint", lambda r: [1.0], lambda adj: next((k for k in want if not _finite(adj[k])), None)
         )
+    rows = _bad_rows([h], n)
     c = Check(F, what, data, per_row, n, batch)
     raise NonFiniteError(
         f"wg.debug_nans: {c.what}: the Hessian is not finite{c._rows_text(rows)} although values and "
