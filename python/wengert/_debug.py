@@ -120,16 +120,16 @@ _SITES: list[str] = []
 _SITE_IDS: dict[tuple[str, int], int] = {}
 
 
-def _site() -> int:
+def _site(_getframe: Any = sys._getframe, _ids: dict[tuple[str, int], int] = _SITE_IDS) -> int:
     """The id of the innermost source line outside this package running now (called from
-    the core while tracing, and by eager ops while the check is on)."""
-    f = sys._getframe(1)
+    the core for every op it traces, and by eager ops while the check is on)."""
+    f = _getframe(1)
     while f is not None and f.f_code.co_filename.startswith(_PKG):
         f = f.f_back
     if f is None:
         return -1
     key = (f.f_code.co_filename, f.f_lineno)
-    i = _SITE_IDS.get(key)
+    i = _ids.get(key)
     if i is None:
         i = _SITE_IDS[key] = len(_SITES)
         _SITES.append(f"{key[0]}:{key[1]}")

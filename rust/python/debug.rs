@@ -5,9 +5,10 @@
 
 use super::compiled::PyCompiled;
 use super::trace::PyTrace;
-use crate::arena::{Arena, Op};
-use crate::nonfinite::{first_bad_adjoint, first_nonfinite};
-use crate::program::Instr;
+use crate::compile::program::Instr;
+use crate::tape::arena::{Arena, Op};
+use crate::tape::managed::{ManagedTape, Slot};
+use crate::tape::nonfinite::{first_bad_adjoint, first_nonfinite};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rustc_hash::FxHashMap;
@@ -53,11 +54,14 @@ fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     py.import("wengert._debug")
 }
 
-/// The id of the Python source line running now (`wengert._debug.site`), or -1.
+/// `wengert._debug._site`, looked up once: tracing calls it for every recorded op.
+static SITE_FN: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// The id of the Python source line running now (`wengert._debug._site`), or -1.
 pub(super) fn site() -> i64 {
     Python::attach(|py| {
-        module(py)
-            .and_then(|m| m.getattr("_site")?.call0()?.extract::<i64>())
+        let f = SITE_FN.get_or_try_init(py, || module(py)?.getattr("_site").map(Bound::unbind));
+        f.and_then(|f| f.bind(py).call0()?.extract::<i64>())
             .unwrap_or(-1)
     })
 }
@@ -88,8 +92,15 @@ pub(super) fn check_eager(
     })
 }
 
-/// Notes eager node `idx` (call when [`active`], after the op was checked).
-pub(super) fn note(idx: u32, site: i64, op: Op, partials: [f64; 2], operands: &[f64]) {
+/// Notes the node of `slot` with its source site and operands (call when [`active`],
+/// after the op was checked).
+pub(super) fn note_slot(t: &ManagedTape, slot: Slot, site: i64, operands: &[f64]) {
+    let (arena, idx) = t.arena_node(slot);
+    let (op, _, partials) = arena.node(idx);
+    note(idx, site, op, partials, operands);
+}
+
+fn note(idx: u32, site: i64, op: Op, partials: [f64; 2], operands: &[f64]) {
     NOTES.with_borrow_mut(|m| {
         if m.len() >= MAX_NOTES {
             m.clear();
@@ -128,9 +139,23 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
-/// After a sweep from `out` left `adj`: the contribution where an adjoint became
-/// non-finite, when the check is active and one did.
-pub(super) fn scan(arena: &Arena, adj: &[f64], out: u32) -> Option<Found> {
+/// After `backward()` from `y` (`stored`: its adjoints are the tape's), or a gradient
+/// (swept again here, only when the check is active): where an adjoint became
+/// non-finite, if one did.
+pub(super) fn scan_slot(t: &ManagedTape, y: Slot, stored: bool) -> Option<Found> {
+    if !active() {
+        return None;
+    }
+    let (arena, out) = t.arena_node(y);
+    if stored {
+        return scan(arena, t.adjoints(), out);
+    }
+    let mut adj = Vec::new();
+    arena.sweep(out, &mut adj);
+    scan(arena, &adj, out)
+}
+
+fn scan(arena: &Arena, adj: &[f64], out: u32) -> Option<Found> {
     if !active() {
         return None;
     }
@@ -240,7 +265,7 @@ impl PyCompiled {
 impl PyTrace {
     /// The source site (`wengert._debug` ids, -1 unknown) of each instruction that
     /// compiling `outputs` gives: the operations the outputs depend on, in recording
-    /// order, as [`crate::program::Program`] emits them. Empty when sites were not kept.
+    /// order, as [`crate::compile::program::Program`] emits them. Empty when sites were not kept.
     fn _instruction_sites(&self, outputs: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<i64>> {
         let outs = self.output_nodes(&outputs, "wg.compile")?;
         let Some(sites) = self.g.sites() else {
@@ -266,9 +291,9 @@ impl PyTrace {
                     live[i]
                         && matches!(
                             n,
-                            crate::graph::Node::Unary(..)
-                                | crate::graph::Node::Binary(..)
-                                | crate::graph::Node::Select(..)
+                            crate::compile::graph::Node::Unary(..)
+                                | crate::compile::graph::Node::Binary(..)
+                                | crate::compile::graph::Node::Select(..)
                         )
                 })
                 .map(|(i, _)| sites.get(&(i as u32)).copied().unwrap_or(-1))

@@ -28,6 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(debug::_suspend_debug_nans, m)?)?;
     math::add_unary(m)?;
     math::add_binary(m)?;
-    m.add("BYTES_PER_NODE", crate::arena::Arena::BYTES_PER_NODE)?;
+    m.add("BYTES_PER_NODE", crate::tape::arena::Arena::BYTES_PER_NODE)?;
     Ok(())
 }

@@ -4,9 +4,9 @@
 
 use super::compiled::PyCompiled;
 use super::number::{binary_any, method_result, number_arith, number_result, plain_number, Number};
+use crate::compile::graph::{Graph, GraphError, MAX_NODES};
 use crate::compiled::Compiled;
-use crate::graph::{Cmp, Graph, GraphError, MAX_NODES};
-use crate::op::{Binary, Unary};
+use crate::op::{Binary, Cmp, Unary};
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -133,14 +133,7 @@ impl PyTraced {
         let Some(y) = self.operand(o)? else {
             return Ok(None);
         };
-        let cmp = match op {
-            CompareOp::Lt => Cmp::Lt,
-            CompareOp::Le => Cmp::Le,
-            CompareOp::Gt => Cmp::Gt,
-            CompareOp::Ge => Cmp::Ge,
-            CompareOp::Eq => Cmp::Eq,
-            CompareOp::Ne => Cmp::Ne,
-        };
+        let cmp = super::number::cmp_of(op);
         Ok(Some(PyCond {
             g: self.g.clone(),
             cmp,

@@ -2,7 +2,7 @@
 //! for `backward()`. It runs only when the check is on, after the ordinary sweep, so the
 //! sweep itself stays as it is.
 
-use crate::arena::{Arena, Op, SINK};
+use crate::tape::arena::{Arena, Op, SINK};
 
 /// A contribution `adjoint * partial` of node `node` to its argument `arg` (0 or 1) that
 /// is not finite although the adjoint is: the first such, walking backwards as the sweep
@@ -23,12 +23,12 @@ pub struct BadAdjoint {
 /// sum of finite ones: see [`first_nonfinite`]).
 ///
 /// ```
-/// use wengert::arena::Arena;
-/// use wengert::nonfinite::first_bad_adjoint;
+/// use wengert::tape::arena::{Arena, Op};
+/// use wengert::tape::nonfinite::first_bad_adjoint;
 /// use wengert::op::Unary;
 /// let mut a = Arena::new();
 /// let x = a.leaf();
-/// let y = a.unary(wengert::arena::Op::Unary(Unary::Sqrt), x, f64::INFINITY); // sqrt at 0
+/// let y = a.unary(Op::Unary(Unary::Sqrt), x, f64::INFINITY); // sqrt at 0
 /// let mut adj = Vec::new();
 /// a.sweep(y, &mut adj);
 /// let bad = first_bad_adjoint(&a, &adj, y).unwrap();
