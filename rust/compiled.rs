@@ -6,7 +6,7 @@ use crate::compile::trace::{trace, Traced};
 use crate::exec::hessian::{self, Hessians};
 use crate::exec::jit::{Kernel, Pass};
 use crate::exec::pool::pool;
-use crate::exec::{self, Arg, BatchError, Job, Layout, Output, Reduce};
+use crate::exec::{self, Arg, BatchError, Buffers, Job, Layout, Output, Reduce};
 use std::sync::{Arc, OnceLock};
 
 pub use crate::exec::pool::{num_threads, set_num_threads, MAX_THREADS};
@@ -208,7 +208,7 @@ impl Compiled {
     }
 
     /// Lengths of the per-row result buffers of [`Compiled::run_into`].
-    pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Vec<usize> {
+    pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Buffers<usize> {
         exec::buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)
     }
 
@@ -220,7 +220,7 @@ impl Compiled {
         n: usize,
         job: &Job,
         reduce: Reduce,
-        bufs: &mut [&mut [f64]],
+        bufs: Buffers<&mut [f64]>,
     ) -> Result<Output, BatchError> {
         let isa = exec::detect_isa();
         pool().install(|| {

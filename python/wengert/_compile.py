@@ -12,13 +12,16 @@ import functools
 import inspect
 import math
 import operator
-import pickle
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core, _debug
 from ._nested import arguments
+from ._pickling import function_from_state, function_state, missing
+from ._typing import Index, Indices, Reduce, ShapeLike, Values
 
 Shape = tuple[int, ...]
 
@@ -183,6 +186,11 @@ class Compiled:
     >>> v, (gx, gy) = F.value_and_grad(2.0, 0.0, wrt=(0, 1))
     >>> float(gx), float(gy)
     (0.0, 2.0)
+
+    A pickle carries the compiled program, and the Python function only when the loading
+    process can import it (see :mod:`wengert._pickling`): without it, values and
+    derivatives still evaluate, but a new trace or a call on Var, Dual or traced numbers
+    raises a TypeError saying why the function is missing.
     """
 
     def __init__(self, f: Callable[..., Any], shapes: Sequence[Any] | None = None) -> None:
@@ -194,7 +202,8 @@ class Compiled:
         self._shapes: list[Shape] = (
             [()] * len(self._names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)]
         )
-        self._fn = f
+        self._fn: Callable[..., Any] | None = f
+        self._fn_note: str | None = None  # why _fn is None (set when unpickled without it)
         functools.update_wrapper(self, f)
         self._sizes = _check_sizes(self._shapes)
         self._trace()
@@ -203,7 +212,7 @@ class Compiled:
         # Each recorded op keeps the source line that recorded it (at trace time only),
         # so wg.debug_nans can name it later; the sites travel with pickles.
         trace = _core._Trace(self._sizes, sites=True)
-        out = self._fn(*arguments(trace.inputs(), self._shapes))
+        out = self._python_function("a new trace")(*arguments(trace.inputs(), self._shapes))
         if isinstance(out, (list, tuple, np.ndarray)):
             out_arr = np.asarray(out, dtype=object)
             self._out_shape: Shape = out_arr.shape
@@ -281,8 +290,10 @@ class Compiled:
         return a[()] if shape == () else a
 
     def _grad_out(
-        self, g: np.ndarray, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
+        self, g: np.ndarray | None, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
     ) -> Any:
+        # The engine returns None only for arguments its wrt flags left out.
+        assert g is not None, "a gradient the wrt flags asked for"
         shape = self._shapes[i]
         if not reduced:
             return self._out(g, batch + shape)
@@ -292,6 +303,11 @@ class Compiled:
         return self._out(_sum_to(g.reshape(batch + shape), own), own)
 
     # -- public API ----------------------------------------------------------------------
+
+    @overload
+    def __call__(self, *args: npt.ArrayLike, reduce: Reduce = None) -> Values: ...
+    @overload
+    def __call__(self, *args: Any, reduce: None = None) -> Any: ...  # Var, Dual, traced
 
     def __call__(self, *args: Any, reduce: str | None = None) -> Any:
         """Values over the broadcast batch of the arguments (reduced if asked).
@@ -315,17 +331,25 @@ class Compiled:
             raise TypeError(f"{self.__name__} takes {len(self._shapes)} arguments, got {len(args)}")
         call = []
         for name, shape, a in zip(self._names, self._shapes, args):
-            x = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
+            x: Any = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
             if np.shape(x) != shape:
                 raise ValueError(
                     f"argument {name!r}: with Var, Dual or traced numbers a compiled function "
                     f"takes one point, shape {shape}, got {np.shape(x)}"
                 )
             call.append(x)
-        out = self._fn(*call)
+        fn = self._python_function("using it inside another transform (wg.grad(F), a call on Var, Dual or traced numbers)")
+        out = fn(*call)
         if isinstance(out, (list, tuple)):
             return np.asarray(out, dtype=object)
         return out
+
+    def _python_function(self, needs: str) -> Callable[..., Any]:
+        """The Python function, for what ``needs`` it (a new trace, a call on numbers that
+        carry derivatives); raises when the compiled function was unpickled without it."""
+        if self._fn is None:
+            raise TypeError(missing(self.__name__, self._fn_note, needs))
+        return self._fn
 
     def _scalar_output(self, what: str) -> None:
         if self._out_shape != ():
@@ -333,6 +357,13 @@ class Compiled:
                 f"{what} needs a scalar output, but {self.__name__} returns shape "
                 f"{self._out_shape}: reduce it to a scalar (e.g. with sum) or use jacobian / vjp"
             )
+
+    @overload
+    def value_and_grad(self, *args: npt.ArrayLike, wrt: Index = 0, reduce: Reduce = None) -> tuple[Values, Values]: ...
+    @overload
+    def value_and_grad(
+        self, *args: npt.ArrayLike, wrt: Indices, reduce: Reduce = None
+    ) -> tuple[Values, tuple[Values, ...]]: ...
 
     def value_and_grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> tuple[Any, Any]:
         """Values and gradients with respect to the ``wrt`` arguments (JAX's argnums).
@@ -353,9 +384,19 @@ class Compiled:
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
 
-    def grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> Any:
+    @overload
+    def grad(self, *args: npt.ArrayLike, wrt: Index = 0, reduce: Reduce = None) -> Values: ...
+    @overload
+    def grad(self, *args: npt.ArrayLike, wrt: Indices, reduce: Reduce = None) -> tuple[Values, ...]: ...
+
+    def grad(self, *args: Any, wrt: Any = 0, reduce: Any = None) -> Any:
         """Gradients only; see :meth:`value_and_grad`."""
         return self.value_and_grad(*args, wrt=wrt, reduce=reduce)[1]
+
+    @overload
+    def jacobian(self, *args: npt.ArrayLike, wrt: Index = 0) -> Values: ...
+    @overload
+    def jacobian(self, *args: npt.ArrayLike, wrt: Indices) -> tuple[Values, ...]: ...
 
     def jacobian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Jacobians: shape batch + output shape + argument shape, per ``wrt``
@@ -376,6 +417,11 @@ class Compiled:
             at += k
         return out[0] if single else tuple(out)
 
+    @overload
+    def hessian(self, *args: npt.ArrayLike, wrt: Index = 0) -> Values: ...
+    @overload
+    def hessian(self, *args: npt.ArrayLike, wrt: Indices) -> tuple[tuple[Values, ...], ...]: ...
+
     def hessian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
         argument shape + argument shape, or for a tuple ``wrt`` a tuple of tuples of
@@ -392,15 +438,20 @@ class Compiled:
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
         offsets = np.cumsum([0] + sizes)
-        block = lambda i, j: self._out(  # noqa: E731
-            h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
-            batch + self._shapes[i] + self._shapes[j],
-        )
+
+        def block(i: int, j: int) -> Any:
+            return self._out(
+                h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
+                batch + self._shapes[i] + self._shapes[j],
+            )
+
         if single:
             return block(idx[0], idx[0])
         return tuple(tuple(block(i, j) for j in idx) for i in idx)
 
-    def jvp(self, primals: Sequence[Any], tangents: Sequence[Any], reduce: str | None = None) -> tuple[Any, Any]:
+    def jvp(
+        self, primals: Sequence[npt.ArrayLike], tangents: Sequence[npt.ArrayLike], reduce: Reduce = None
+    ) -> tuple[Values, Values]:
         """``(values, tangents of the values)`` for one tangent per argument."""
         r = _check_reduce(reduce)
         primals, tangents = tuple(primals), tuple(tangents)
@@ -424,7 +475,9 @@ class Compiled:
         shape = self._values_shape(batch, r != "none")
         return self._out(v, shape), self._out(t, shape)
 
-    def vjp(self, primals: Sequence[Any], cotangent: Any, reduce: str | None = None) -> tuple[Any, tuple[Any, ...]]:
+    def vjp(
+        self, primals: Sequence[npt.ArrayLike], cotangent: npt.ArrayLike, reduce: Reduce = None
+    ) -> tuple[Values, tuple[Values, ...]]:
         """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(tuple(primals))
@@ -477,16 +530,14 @@ class Compiled:
         shapes = ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
         return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions>"
 
-    # -- pickle: the program itself, and the function by reference when it can be --------
+    # -- pickle: the program itself, and the function when it loads elsewhere (_pickling) --
 
     def __getstate__(self) -> dict[str, Any]:
-        try:
-            fn = self._fn if pickle.loads(pickle.dumps(self._fn)) is self._fn else None
-        except Exception:  # lambdas, closures: the program alone travels
-            fn = None
+        fn, note = function_state(self._fn) if self._fn is not None else (None, self._fn_note)
         return {
             "program": self._c.to_bytes(),
             "fn": fn,
+            "fn_note": note,
             "names": self._names,
             "shapes": self._shapes,
             "out_shape": self._out_shape,
@@ -508,7 +559,7 @@ class Compiled:
         self._names = list(names)
         self._sizes = _check_sizes(self._shapes)
         self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
-        self._fn = s.get("fn")
+        self._fn, self._fn_note = function_from_state(s.get("fn"), s.get("fn_note"))
         self.__name__ = str(s.get("name", "compiled"))
         self.__doc__ = s.get("doc")
         if self._fn is not None:
@@ -525,6 +576,12 @@ class Compiled:
                 f"not a pickled wg.compile function: output shape {self._out_shape} for a "
                 f"program of {self._c.n_outputs} outputs"
             )
+
+
+@overload
+def compile(f: Callable[..., Any], shapes: Sequence[ShapeLike] | None = None) -> Compiled: ...
+@overload
+def compile(f: None = None, shapes: Sequence[ShapeLike] | None = None) -> Callable[[Callable[..., Any]], Compiled]: ...
 
 
 def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:

@@ -14,13 +14,18 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ParamSpec, overload
 
 import numpy as np
 
 from . import _core, _debug
 from ._core import Dual, Var
 from ._nested import NUMBERS, Traced, flat_out
+from ._typing import Index, Indices
+
+# The transformed function takes f's arguments. Its results are Any: floats and float64
+# arrays at the top level, but Var, Dual or traced numbers inside another transform.
+_P = ParamSpec("_P")
 
 
 def _var_grad(y: Var, wrt: Var | Sequence[Var]) -> float | list[float]:
@@ -264,6 +269,12 @@ def _nested_value_and_grad(f: Callable[..., Any], points: list[np.ndarray], idx:
     return out[0], parts
 
 
+@overload
+def value_and_grad(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, tuple[Any, Any]]: ...
+@overload
+def value_and_grad(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[Any, tuple[Any, ...]]]: ...
+
+
 def value_and_grad(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., tuple[Any, Any]]:
     """``f``'s value and its gradient with respect to argument(s) ``wrt`` (reverse mode).
 
@@ -293,6 +304,16 @@ def value_and_grad(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., tuple[A
     return _wraps(f, run)
 
 
+@overload
+def grad(f: Var, wrt: Var) -> float: ...
+@overload
+def grad(f: Var, wrt: Sequence[Var]) -> list[float]: ...
+@overload
+def grad(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, Any]: ...
+@overload
+def grad(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[Any, ...]]: ...
+
+
 def grad(f: Any, wrt: Any = 0) -> Any:
     """The gradient.
 
@@ -314,7 +335,7 @@ def grad(f: Any, wrt: Any = 0) -> Any:
     if isinstance(f, Var):
         return _var_grad(f, wrt)
     if callable(f):
-        vg = value_and_grad(f, wrt)
+        vg: Callable[..., tuple[Any, Any]] = value_and_grad(f, wrt)
         return _wraps(f, lambda *args: vg(*args)[1])
     raise TypeError(
         f"wg.grad(y, wrt): y must be a Var (an eager output), or wg.grad(f, wrt) a function; "
@@ -438,7 +459,11 @@ def _forward(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.
     call = []
     for p, t in zip(points, tangents):
         tv = t.reshape(-1).tolist()
-        call.append(_lift(p, lambda v, k, tv=tv: Dual._seeded(v, tv[k], tag), 0))
+
+        def seed(v: float, k: int, tv: list[float] = tv) -> Dual:
+            return Dual._seeded(v, tv[k], tag)
+
+        call.append(_lift(p, seed, 0))
     with _calling():
         flat, shape = _flat_out(f(*call), what)
     return [_value(v) for v in flat], [_tangent(v, tag) for v in flat], shape
@@ -513,6 +538,12 @@ def _nested_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[
     return jac, t.shape
 
 
+@overload
+def jacobian(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, Any]: ...
+@overload
+def jacobian(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[Any, ...]]: ...
+
+
 def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     """The Jacobian, shape ``output shape + argument shape`` per ``wrt`` argument: forward
     sweeps when there are fewer inputs than outputs, reverse sweeps otherwise. It nests:
@@ -568,6 +599,12 @@ def _eager_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[i
 
 
 # -- second order ------------------------------------------------------------------------
+
+
+@overload
+def hessian(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, Any]: ...
+@overload
+def hessian(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[tuple[Any, ...], ...]]: ...
 
 
 def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
@@ -647,7 +684,7 @@ def check_grad(f: Callable[..., Any], *args: Any) -> float:
 
             def at(v: float) -> float:
                 moved = [p.copy() for p in points]
-                moved[i].reshape(-1)[k] = v
+                moved[i].reshape(-1)[k] = v  # noqa: B023 (called in this iteration)
                 return value(*[_plain(p) for p in moved])
 
             fd = (at(x0 + h) - at(x0 - h)) / (2 * h)
