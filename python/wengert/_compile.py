@@ -204,6 +204,7 @@ class Compiled:
         )
         self._fn: Callable[..., Any] | None = f
         self._fn_note: str | None = None  # why _fn is None (set when unpickled without it)
+        self._debug_what: str | None = None  # what wg.debug_nans calls this function (set by transforms)
         functools.update_wrapper(self, f)
         self._sizes = _check_sizes(self._shapes)
         self._trace()
@@ -568,8 +569,11 @@ class Compiled:
         # Source lines for wg.debug_nans; a pickle without them (or with malformed ones)
         # just reports lines as unknown.
         sites = s.get("sites")
-        ok = isinstance(sites, list) and len(sites) == self._c.n_instructions
-        self._sites = [x if isinstance(x, str) else None for x in sites] if ok else [None] * self._c.n_instructions
+        n_ins = self._c.n_instructions
+        if isinstance(sites, list) and len(sites) == n_ins:
+            self._sites = [x if isinstance(x, str) else None for x in sites]
+        else:
+            self._sites = [None] * n_ins
         self._program = None
         if math.prod(self._out_shape) != self._c.n_outputs:
             raise ValueError(

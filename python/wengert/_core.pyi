@@ -20,7 +20,8 @@ __all__ = [
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
     "log10", "log1p", "sqrt", "cbrt", "abs", "sigmoid", "relu", "softplus", "erf", "atan2",
     "hypot", "pow", "maximum", "minimum", "BYTES_PER_NODE", "set_num_threads",
-    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled",
+    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_debug_nans_enabled",
+    "_set_debug_nans", "_suspend_debug_nans",
 ]
 
 # ---------------------------------------------------------------------------------------

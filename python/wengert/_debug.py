@@ -262,7 +262,7 @@ class Program:
         if tag == 4:
             c = self.chosen(j, vals)
             return [(args[c], t, None)]
-        out = []
+        out: list[tuple[int, float, float | None]] = []
         for a, d in zip(args, parts[j]):
             out.append((a, 0.0 if t == 0.0 else t * d, d))
         return out
@@ -563,7 +563,7 @@ def check_vjp(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any, va
         raise NonFiniteError(f"wg.debug_nans: {what}: the {reduce} over {n} rows overflowed", kind="adjoint")
     m = F._c.n_outputs
     flags = [i for i, w in enumerate(wrt) for _ in range(F._sizes[i]) if w]
-    want = set()
+    want: set[int] = set()
     at = 0
     for i, s in enumerate(F._sizes):
         if wrt[i]:
@@ -571,7 +571,7 @@ def check_vjp(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any, va
         at += s
 
     def seed(r: int) -> list[float]:
-        return (cot[r * m : (r + 1) * m] if cot_per_row else cot[:m]).tolist()
+        return [float(c) for c in (cot[r * m : (r + 1) * m] if cot_per_row else cot[:m])]
 
     def bad(adj: list[float]) -> int | None:
         return next((k for k in sorted(want) if not _finite(adj[k])), None)
@@ -606,7 +606,7 @@ def check_jacobian(F: Any, what: str, data: Any, per_row: Any, n: int, batch: An
     bad_out = int(np.flatnonzero(~np.isfinite(J[r0]).all(axis=1))[0]) if not np.isfinite(J[r0]).all() else 0
     cot = np.zeros(m)
     cot[bad_out] = 1.0
-    want = []
+    want: list[int] = []
     at = 0
     for i, s in enumerate(F._sizes):
         if wrt[i]:
@@ -624,7 +624,7 @@ def check_hessian(F: Any, what: str, data: Any, per_row: Any, n: int, batch: Any
         return
     rows = _bad_rows([v, g], n)
     if len(rows):
-        want = []
+        want: list[int] = []
         at = 0
         for i, s in enumerate(F._sizes):
             if wrt[i]:

@@ -14,7 +14,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ParamSpec, overload
+from typing import Any, ParamSpec, TypeVar, overload
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from . import _core, _debug
 from ._core import Dual, Var
 from ._nested import NUMBERS, Traced, flat_out
 from ._typing import Index, Indices
+
+_R = TypeVar("_R")
 
 # The transformed function takes f's arguments. Its results are Any: floats and float64
 # arrays at the top level, but Var, Dual or traced numbers inside another transform.
@@ -206,7 +208,7 @@ def _all_finite(x: Any) -> bool:
     return bool(np.isfinite(np.asarray(x, dtype=float)).all())
 
 
-def _checked(f: Callable[..., Any], points: list[np.ndarray], what: str, fast: Callable[[], Any], compiled: Callable[[Any], Any]) -> Any:
+def _checked(f: Callable[..., Any], points: list[np.ndarray], what: str, fast: Callable[[], _R], compiled: Callable[[Any], Any]) -> _R:
     """``fast()``, under ``wg.debug_nans`` with eager checks suspended: the eager run
     cannot tell a NaN on the unchosen side of ``wg.where`` from a real one. When a result
     is not finite, ``f`` is compiled and ``compiled(F)`` re-runs the point there, where the
