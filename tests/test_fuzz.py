@@ -477,3 +477,43 @@ def test_lane_hessian_against_the_dual_hessian_and_hvp(prog, points, data):
     for j in (0, 1):
         hx, hy = F.hvp(X, Y, v=(1.0 * (j == 0), 1.0 * (j == 1)), wrt=(0, 1))
         assert equal(hx, lanes[0][j]) and equal(hy, lanes[1][j]), j
+
+
+def _finite(results):
+    return all(bool(np.isfinite(np.asarray(r, dtype=float)).all()) for r in results)
+
+
+@FUZZ
+@given(programs(), st.lists(st.tuples(any_points, any_points), min_size=1, max_size=9))
+def test_debug_nans_raises_exactly_when_a_result_is_not_finite(prog, points):
+    # wg.debug_nans: a compiled call either gives the bits it gives with the check off
+    # or raises NonFiniteError, and raises exactly when one of those results, or the
+    # function's value it computes on the way, is not finite; eager ops raise nothing
+    # else either.
+    F = _compile(prog)
+    X = np.array([p[0] for p in points])
+    Y = np.array([p[1] for p in points])
+    calls = [
+        lambda: [F(X, Y)],
+        lambda: [F.value_and_grad(X, Y, wrt=(0, 1))[0], *F.value_and_grad(X, Y, wrt=(0, 1))[1]],
+        lambda: [F(X, Y), *F.jacobian(X, Y, wrt=(0, 1))],
+        lambda: list(F.jvp((X, Y), (np.ones_like(X), np.full_like(Y, 0.5)))),
+        lambda: [F(X, Y)] + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
+        lambda: [F(X, Y, reduce="sum")],
+    ]
+    for call in calls:
+        off = call()
+        try:
+            with wg.debug_nans():
+                on = call()
+        except wg.NonFiniteError:
+            assert not _finite(off)
+        else:
+            assert _finite(off) and all(same(a, b) for a, b in zip(off, on))
+    x, y = points[0]
+    for kind in (wg.Var, wg.Dual):
+        try:
+            with wg.debug_nans():
+                run_wg(prog, kind(x), kind(y))
+        except wg.NonFiniteError:
+            pass

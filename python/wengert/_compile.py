@@ -18,7 +18,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
+from . import _core, _debug
 from ._nested import arguments
 from ._pickling import function_from_state, function_state, missing
 from ._typing import Index, Indices, Reduce, ShapeLike, Values
@@ -204,12 +204,15 @@ class Compiled:
         )
         self._fn: Callable[..., Any] | None = f
         self._fn_note: str | None = None  # why _fn is None (set when unpickled without it)
+        self._debug_what: str | None = None  # what wg.debug_nans calls this function (set by transforms)
         functools.update_wrapper(self, f)
         self._sizes = _check_sizes(self._shapes)
         self._trace()
 
     def _trace(self) -> None:
-        trace = _core._Trace(self._sizes)
+        # Each recorded op keeps the source line that recorded it (at trace time only),
+        # so wg.debug_nans can name it later; the sites travel with pickles.
+        trace = _core._Trace(self._sizes, sites=True)
         out = self._python_function("a new trace")(*arguments(trace.inputs(), self._shapes))
         if isinstance(out, (list, tuple, np.ndarray)):
             out_arr = np.asarray(out, dtype=object)
@@ -219,6 +222,14 @@ class Compiled:
             self._out_shape = ()
             outputs = [out]
         self._c = trace.compile(outputs)
+        self._sites: list[str | None] = [_debug.site_name(i) for i in trace._instruction_sites(outputs)]
+        self._program: _debug.Program | None = None
+
+    def _debug_program(self) -> _debug.Program:
+        """The value program as ``wg.debug_nans`` re-runs it, built on first need."""
+        if self._program is None:
+            self._program = _debug.Program(self._c, self._sites)
+        return self._program
 
     # -- argument handling -------------------------------------------------------------
 
@@ -310,6 +321,8 @@ class Compiled:
         r = _check_reduce(reduce)
         data, per_row, n, batch, _ = self._prepare(args)
         v = self._c.values(data, per_row, n, r)
+        if _debug.on():
+            _debug.check_values(self, f"{self.__name__}(...)", data, per_row, n, batch, v, r)
         return self._out(v, self._values_shape(batch, r != "none"))
 
     def _call_on_numbers(self, args: tuple[Any, ...], reduce: str | None) -> Any:
@@ -366,6 +379,8 @@ class Compiled:
         data, per_row, n, batch, arrays = self._prepare(args)
         flags = [i in idx for i in range(len(self._shapes))]
         v, gs = self._c.vjp(data, per_row, n, np.ones(1), False, flags, r)
+        if _debug.on():
+            _debug.check_vjp(self, f"{self.__name__}.grad", data, per_row, n, batch, v, gs, np.ones(1), False, flags, r)
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
@@ -390,7 +405,9 @@ class Compiled:
         idx, single = self._wrt(wrt)
         data, per_row, n, batch, _ = self._prepare(args)
         flags = [i in idx for i in range(len(self._shapes))]
-        _, jac = self._c.jacobian(data, per_row, n, flags)
+        v, jac = self._c.jacobian(data, per_row, n, flags)
+        if _debug.on():
+            _debug.check_jacobian(self, f"{self.__name__}.jacobian", data, per_row, n, batch, v, jac, flags)
         m = math.prod(self._out_shape)
         cols = sum(self._sizes[i] for i in idx)
         jac = jac.reshape(batch + (m, cols))
@@ -416,6 +433,11 @@ class Compiled:
         # Only the block of the wrt arguments (in argument order) is computed.
         flags = [i in idx for i in range(len(self._shapes))]
         h = self._c.hessian_block(data, per_row, n, flags)  # on SIMD lanes
+        if _debug.on():
+            # The check names the value, gradient or Hessian entry born non-finite; the
+            # dual-number path gives all three (it runs only with the check on).
+            v, g, _ = self._c.hessian(data, per_row, n, flags)
+            _debug.check_hessian(self, f"{self.__name__}.hessian", data, per_row, n, batch, v, g, h, flags)
         sizes = [s if f else 0 for s, f in zip(self._sizes, flags)]
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
@@ -526,6 +548,8 @@ class Compiled:
             tdata.append(d)
             tper.append(p)
         v, t = self._c.jvp(data, per_row, n, tdata, tper, r)
+        if _debug.on():
+            _debug.check_jvp(self, f"{self.__name__}.jvp", data, per_row, n, batch, v, t, tdata, tper, r)
         shape = self._values_shape(batch, r != "none")
         return self._out(v, shape), self._out(t, shape)
 
@@ -547,9 +571,29 @@ class Compiled:
         cd, cp = self._flat(c, batch, self._out_shape)
         flags = [True] * len(self._shapes)
         v, gs = self._c.vjp(data, per_row, n, cd, cp, flags, r)
+        if _debug.on():
+            _debug.check_vjp(self, f"{self.__name__}.vjp", data, per_row, n, batch, v, gs, cd, cp, flags, r)
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in range(len(gs)))
         return self._out(v, self._values_shape(batch, reduced)), grads
+
+    def explain(self, *args: Any, cotangent: Any = None) -> str:
+        """The instruction list at one point (one row of arguments), as the engine runs
+        it: each instruction with its operands, value, adjoint (of the outputs weighted by
+        ``cotangent``, default all ones), partials and the source line that recorded it;
+        non-finite entries are marked. What ``wg.debug_nans`` re-runs to find a culprit.
+
+        >>> import wengert as wg
+        >>> F = wg.compile(lambda x, y: wg.log(x) * y)
+        >>> print(F.explain(2.0, 3.0))  # doctest: +NORMALIZE_WHITESPACE
+              instruction   value   adjoint  partials / line
+              x (input)         2       1.5
+              y (input)         3  0.693147
+        %0    log(x)     0.693147         3  [0.5] <doctest ...>:1
+        %1    mul(y, %0)  2.07944         1  [0.693147, 3] <doctest ...>:1
+              outputs: %1
+        """
+        return _debug.explain(self, args, cotangent)
 
     def to_dot(self) -> str:
         """Graphviz DOT text of the optimised instruction list."""
@@ -577,6 +621,7 @@ class Compiled:
             "out_shape": self._out_shape,
             "name": self.__name__,
             "doc": self.__doc__,
+            "sites": self._sites,
         }
 
     def __setstate__(self, s: dict[str, Any]) -> None:
@@ -598,6 +643,15 @@ class Compiled:
         if self._fn is not None:
             functools.update_wrapper(self, self._fn)
         self._c = _core._Compiled.from_bytes(s["program"], self._sizes)
+        # Source lines for wg.debug_nans; a pickle without them (or with malformed ones)
+        # just reports lines as unknown.
+        sites = s.get("sites")
+        n_ins = self._c.n_instructions
+        if isinstance(sites, list) and len(sites) == n_ins:
+            self._sites = [x if isinstance(x, str) else None for x in sites]
+        else:
+            self._sites = [None] * n_ins
+        self._program = None
         if math.prod(self._out_shape) != self._c.n_outputs:
             raise ValueError(
                 f"not a pickled wg.compile function: output shape {self._out_shape} for a "

@@ -10,6 +10,7 @@ use crate::op::{Binary, Cmp, Unary};
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +18,8 @@ use std::sync::{Arc, Mutex};
 pub(super) struct Shared {
     id: u64,
     graph: Mutex<Graph>,
+    /// The source site of each new node (see `wengert._debug`), when the trace keeps them.
+    sites: Option<Mutex<FxHashMap<u32, i64>>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -29,15 +32,29 @@ impl Shared {
     /// `f`, which records at most two nodes (an operation and a constant), unless the
     /// graph is full: a MemoryError rather than growing past [`MAX_NODES`].
     fn record(&self, f: impl FnOnce(&mut Graph) -> u32) -> PyResult<u32> {
-        self.with(|g| {
+        let (before, idx) = self.with(|g| {
             if g.len() + 2 > MAX_NODES {
                 return Err(PyMemoryError::new_err(format!(
                     "wg.compile: the trace has reached {MAX_NODES} nodes, the most a compiled \
                      function holds"
                 )));
             }
-            Ok(f(g))
-        })
+            Ok((g.len(), f(g)))
+        })?;
+        if let (Some(sites), true) = (&self.sites, idx as usize >= before) {
+            let site = super::debug::site();
+            sites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(idx, site);
+        }
+        Ok(idx)
+    }
+
+    /// The source sites of the nodes recorded, when the trace keeps them.
+    pub(super) fn sites(&self) -> Option<FxHashMap<u32, i64>> {
+        let s = self.sites.as_ref()?;
+        Some(s.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 
@@ -243,9 +260,11 @@ impl PyTrace {
 
     /// A trace of a function whose arguments have these numbers of elements: at most
     /// `MAX_NODES` in all (ValueError past it, checked before anything is allocated;
-    /// MemoryError when the allocator refuses).
+    /// MemoryError when the allocator refuses). With `sites`, each recorded operation
+    /// keeps the Python source line that recorded it (for `wg.debug_nans`).
     #[new]
-    fn new(sizes: Vec<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (sizes, sites = false))]
+    fn new(sizes: Vec<usize>, sites: bool) -> PyResult<Self> {
         let n = sizes
             .iter()
             .try_fold(0usize, |acc, &s| acc.checked_add(s))
@@ -259,6 +278,7 @@ impl PyTrace {
         let g = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             graph: Mutex::new(graph),
+            sites: sites.then(|| Mutex::new(FxHashMap::default())),
         });
         Ok(PyTrace { g, sizes })
     }

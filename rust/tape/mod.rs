@@ -8,6 +8,7 @@
 pub mod arena;
 mod dot;
 pub mod managed;
+pub mod nonfinite;
 
 use crate::op::{Binary, Unary};
 use arena::Arena;
