@@ -548,11 +548,10 @@ fn blocks<const AVX2: bool>(
                 // The sweep above has plain products; where a gradient came out NaN, the
                 // block again with strong ones (see `kernel`'s module documentation). The
                 // interpreter's strong sweep is bit for bit what native code's would be.
-                // Whether a gradient is NaN, as whether their sum is: four lane groups
-                // at a time in independent chains, a few vector additions a row where
-                // tests lane by lane cost as much as the strong products they spare
-                // (callgrind on `benches/batch.rs`, Rosenbrock-16). `inf + -inf` re-runs
-                // a block that needed none, which changes no result.
+                // Whether a gradient is NaN, as whether their sum is (`inf + -inf` re-runs
+                // a block that needed none, which changes no result). In instructions this
+                // test costs about what the strong products it spares did: see "Strong
+                // zero" in benches/README.md.
                 let nan = |adj: &[F64x4]| {
                     let z = F64x4::default();
                     let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
