@@ -18,6 +18,7 @@ pub mod compiled;
 pub mod derive;
 pub mod dual;
 pub mod graph;
+pub mod guard;
 pub mod hessian;
 pub mod jit;
 pub mod kernel;

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import _core
+from ._guards import Dispatcher, Variant, gather
 from ._nested import arguments
 
 Shape = tuple[int, ...]
@@ -54,7 +55,9 @@ def _check_sizes(shapes: Sequence[Shape]) -> list[int]:
     return sizes
 
 
-def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
+def _param_names(f: Callable[..., Any], n: int | None) -> list[str] | None:
+    """The argument names, or None when the signature does not tell how many there are
+    (``lambda *xs``, a builtin): then the first call decides."""
     try:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):
@@ -64,10 +67,7 @@ def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
     ]
     if n is None:
         if any(p.kind == p.VAR_POSITIONAL for p in params) or not names:
-            raise TypeError(
-                f"wg.compile({getattr(f, '__name__', f)!r}): cannot tell how many arguments it "
-                "takes; pass shapes=[...] with one shape per argument"
-            )
+            return None
         return names
     return (names + [f"arg{i}" for i in range(len(names), n)])[:n]
 
@@ -190,26 +190,77 @@ class Compiled:
             raise TypeError(f"wg.compile(f): f must be callable, got {type(f).__name__}")
         if shapes is not None and (isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__")):
             raise TypeError("wg.compile(f, shapes): shapes must be a list with one shape per argument")
-        self._names = _param_names(f, None if shapes is None else len(shapes))
-        self._shapes: list[Shape] = (
-            [()] * len(self._names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)]
-        )
         self._fn = f
         functools.update_wrapper(self, f)
-        self._sizes = _check_sizes(self._shapes)
-        self._trace()
+        self._variants: list[Variant] = []
+        self._out_shape: Shape | None = None
+        names = _param_names(f, None if shapes is None else len(shapes))
+        if names is None:  # arity from the first call
+            self._names: list[str] | None = None
+            return
+        self._set_signature(names, [()] * len(names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)])
+        self._trace(None)
 
-    def _trace(self) -> None:
-        trace = _core._Trace(self._sizes)
-        out = self._fn(*arguments(trace.inputs(), self._shapes))
+    def _set_signature(self, names: list[str], shapes: list[Shape]) -> None:
+        self._names = names
+        self._shapes: list[Shape] = shapes
+        self._sizes = _check_sizes(self._shapes)
+
+    def _trace(self, row: list[float] | None) -> Variant | None:
+        """Traces the function, from the numbers of one row (flattened inputs) when given.
+        Without a row a function that branches cannot be traced: returns None (it is
+        traced from a row at its first call)."""
+        trace = _core._Trace(self._sizes, row, row is None)
+        try:
+            out = self._fn(*arguments(trace.inputs(), self._shapes))
+        except BaseException:
+            if row is None and trace.needs_row:
+                return None
+            raise
+        if row is None and trace.needs_row:  # the function caught the error itself
+            return None
         if isinstance(out, (list, tuple, np.ndarray)):
             out_arr = np.asarray(out, dtype=object)
-            self._out_shape: Shape = out_arr.shape
+            out_shape: Shape = out_arr.shape
             outputs = list(out_arr.reshape(-1))
         else:
-            self._out_shape = ()
+            out_shape = ()
             outputs = [out]
-        self._c = trace.compile(outputs)
+        if self._out_shape is None:
+            self._out_shape = out_shape
+        elif out_shape != self._out_shape:
+            raise ValueError(
+                f"{self.__name__}: its branches return different shapes ({self._out_shape} "
+                f"and {out_shape}); every row must give an output of one shape"
+            )
+        v = Variant(trace, outputs, trace.n_guards)
+        if row is None:
+            self._variants.append(v)
+        return v
+
+    def _make(self, row: list[float]) -> Variant:
+        if self._fn is None:
+            raise ValueError(
+                f"{self.__name__}: a row follows a branch pattern that was not traced before "
+                "the compiled function was pickled, and the Python function did not travel "
+                "with it (a lambda or closure pickles only its compiled traces). Define the "
+                "function at module level so it pickles by reference, or evaluate rows of "
+                "every branch pattern before pickling, or write the branches with wg.where"
+            )
+        v = self._trace(row)
+        assert v is not None
+        return v
+
+    @property
+    def _dispatch(self) -> Dispatcher:
+        return Dispatcher(self._variants, self._make, self.__name__)
+
+    @property
+    def _c(self) -> Any:
+        """The compiled program of the first trace (tests and tools read it)."""
+        if not self._variants:
+            raise ValueError(f"{self.__name__}: not traced yet (it is traced at its first call)")
+        return self._variants[0].plain
 
     # -- argument handling -------------------------------------------------------------
 
@@ -226,6 +277,10 @@ class Compiled:
         return a
 
     def _arrays(self, args: Sequence[Any]) -> tuple[list[np.ndarray], Shape]:
+        if self._names is None:
+            if not args:
+                raise TypeError(f"{self.__name__}() needs at least one argument")
+            self._set_signature([f"arg{i}" for i in range(len(args))], [()] * len(args))
         if len(args) != len(self._shapes):
             raise TypeError(
                 f"{self.__name__}() takes {len(self._shapes)} arguments "
@@ -257,7 +312,13 @@ class Compiled:
             d, p = self._flat(a, batch, s)
             data.append(d)
             per_row.append(p)
-        return data, per_row, math.prod(batch), batch, arrays
+        n = math.prod(batch)
+        if not self._variants:
+            # The first trace that needs numbers comes from the first row (zeros when there
+            # are no rows: the trace then serves the rows that branch as zeros do).
+            rows = data if n else [np.zeros(k) for k in self._sizes]
+            self._dispatch.new_variant(rows, per_row if n else [False] * len(data), self._sizes, 0)
+        return data, per_row, n, batch, arrays
 
     def _wrt(self, wrt: Any) -> tuple[list[int], bool]:
         return normalize_wrt(wrt, len(self._shapes))
@@ -281,6 +342,138 @@ class Compiled:
             return self._out(g, own)
         return self._out(_sum_to(g.reshape(batch + shape), own), own)
 
+    # -- the engine, each row by the trace of its own branch pattern ----------------------
+    # A function without branches has one trace and goes straight to the engine. With
+    # guards, per-row jobs run the first trace's extended program (outputs, then the flag)
+    # over every row and re-run only the rows it does not serve (see _guards); reduced
+    # jobs reduce optimistically in one pass (the flag's sum tells whether every row was
+    # served) and otherwise sum the reductions of each pattern's rows.
+
+    def _first(self) -> Variant:
+        return self._variants[0]
+
+    def _patterns(self, data: list[np.ndarray], per_row: list[bool], n: int) -> list[tuple[Variant, Any]]:
+        return self._dispatch.partition(data, per_row, self._sizes, n)
+
+    @staticmethod
+    def _all_served(n: int, r: str) -> float:
+        """The reduced flag when every row passes: the engine's sum (or mean) of n ones."""
+        return float(n) * (1.0 / n) if (r == "mean" and n) else float(n)
+
+    def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
+        first = self._first()
+        if not first.guarded:
+            return first.plain.values(data, per_row, n, r)
+        m = first.ext.n_outputs - 1
+        if r == "none":
+            run = lambda v, d, rows, idx: [v.ext.values(d, per_row, rows, "none")]  # noqa: E731
+            return self._dispatch.per_row(data, per_row, self._sizes, n, run, [m + 1])[0]
+        v = first.ext.values(data, per_row, n, r)
+        if v[-1] == self._all_served(n, r):
+            return v[:-1].copy()
+        total = np.zeros(m)
+        for var, idx in self._patterns(data, per_row, n):
+            rows = n if idx is None else len(idx)
+            total += var.ext.values(gather(data, per_row, self._sizes, idx), per_row, rows, "sum")[:-1]
+        return total * (1.0 / n) if r == "mean" else total
+
+    def _engine_vjp(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, cd: np.ndarray, cp: bool, flags: list[bool], r: str
+    ) -> tuple[np.ndarray, list[Any]]:
+        first = self._first()
+        if not first.guarded:
+            return first.plain.vjp(data, per_row, n, cd, cp, flags, r)
+        m = first.ext.n_outputs - 1
+        c = cd.reshape(-1, m)
+        cext = np.concatenate([c, np.zeros((c.shape[0], 1))], axis=1)  # the flag's cotangent: 0
+        sizes = self._sizes
+
+        def rows_of(c: np.ndarray, idx: Any) -> np.ndarray:
+            return (c if (idx is None or not cp) else c[idx]).reshape(-1)
+
+        if r == "none":
+            wrt = [i for i in range(len(sizes)) if flags[i]]
+
+            def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                vals, gs = v.ext.vjp(d, per_row, rows, rows_of(cext, idx), cp, flags, "none")
+                return [vals] + [gs[i] for i in wrt]
+
+            got = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1] + [sizes[i] for i in wrt])
+            grads: list[Any] = [None] * len(sizes)
+            for i, g in zip(wrt, got[1:]):
+                grads[i] = g
+            return got[0], grads
+        vals, gs = first.ext.vjp(data, per_row, n, cext.reshape(-1), cp, flags, r)
+        if vals[-1] == self._all_served(n, r):
+            return vals[:-1].copy(), gs
+        # Each pattern's rows summed; the mean's 1/n goes into every row's cotangent, as
+        # the engine's own mean does.
+        scale = 1.0 / n if r == "mean" else 1.0
+        cs = cext * scale if r == "mean" else cext
+        total = np.zeros(m)
+        grads = [
+            None if not f else (np.empty(n * s) if p else np.zeros(s))
+            for f, p, s in zip(flags, per_row, sizes)
+        ]
+        for var, idx in self._patterns(data, per_row, n):
+            rows = n if idx is None else len(idx)
+            vals, gs = var.ext.vjp(gather(data, per_row, sizes, idx), per_row, rows, rows_of(cs, idx), cp, flags, "sum")
+            total += vals[:-1]
+            for i, g in enumerate(grads):
+                if g is None:
+                    continue
+                if per_row[i]:
+                    g.reshape(n, sizes[i])[slice(None) if idx is None else idx] = gs[i].reshape(rows, sizes[i])
+                else:
+                    g += gs[i]
+        return total * scale, grads
+
+    def _engine_jvp(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, tdata: list[np.ndarray], tper: list[bool], r: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        first = self._first()
+        if not first.guarded:
+            return first.plain.jvp(data, per_row, n, tdata, tper, r)
+        m = first.ext.n_outputs - 1
+        sizes = self._sizes
+        if r == "none":
+
+            def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                return list(v.ext.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, "none"))
+
+            vals, tans = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1, m + 1])
+            return vals, np.ascontiguousarray(tans.reshape(-1, m + 1)[:, :m]).reshape(-1)
+        vals, tans = first.ext.jvp(data, per_row, n, tdata, tper, r)
+        if vals[-1] == self._all_served(n, r):
+            return vals[:-1].copy(), tans[:-1].copy()
+        tv, tt = np.zeros(m), np.zeros(m)
+        for var, idx in self._patterns(data, per_row, n):
+            rows = n if idx is None else len(idx)
+            vals, tans = var.ext.jvp(
+                gather(data, per_row, sizes, idx), per_row, rows, gather(tdata, tper, sizes, idx), tper, "sum"
+            )
+            tv += vals[:-1]
+            tt += tans[:-1]
+        scale = 1.0 / n if r == "mean" else 1.0
+        return tv * scale, tt * scale
+
+    def _engine_scattered(self, data: list[np.ndarray], per_row: list[bool], n: int, call: Callable[..., Any]) -> list[np.ndarray]:
+        """Per-row results of ``call(plain_program, data, rows)`` (Jacobians, Hessians),
+        each row's from the trace of its own pattern."""
+        parts = self._patterns(data, per_row, n) if self._first().guarded else [(self._first(), None)]
+        if len(parts) == 1 and parts[0][1] is None:
+            return list(call(parts[0][0].plain, data, n))
+        out: list[np.ndarray] | None = None
+        for var, idx in parts:
+            rows = n if idx is None else len(idx)
+            got = call(var.plain, gather(data, per_row, self._sizes, idx), rows)
+            if out is None:
+                out = [np.empty((n, len(g) // max(rows, 1))) for g in got]
+            for o, g in zip(out, got):
+                o[slice(None) if idx is None else idx] = g.reshape(rows, -1)
+        assert out is not None
+        return [o.reshape(-1) for o in out]
+
     # -- public API ----------------------------------------------------------------------
 
     def __call__(self, *args: Any, reduce: str | None = None) -> Any:
@@ -293,12 +486,14 @@ class Compiled:
             return self._call_on_numbers(args, reduce)
         r = _check_reduce(reduce)
         data, per_row, n, batch, _ = self._prepare(args)
-        v = self._c.values(data, per_row, n, r)
+        v = self._engine_values(data, per_row, n, r)
         return self._out(v, self._values_shape(batch, r != "none"))
 
     def _call_on_numbers(self, args: tuple[Any, ...], reduce: str | None) -> Any:
         if reduce is not None:
             raise TypeError(f"{self.__name__}(..., reduce=...) takes arrays of real numbers, not Var, Dual or traced values")
+        if self._names is None:
+            self._set_signature([f"arg{i}" for i in range(len(args))], [()] * len(args))
         if len(args) != len(self._shapes):
             raise TypeError(f"{self.__name__} takes {len(self._shapes)} arguments, got {len(args)}")
         call = []
@@ -329,12 +524,12 @@ class Compiled:
         ``"mean"`` the value is reduced over rows and each gradient is that of the
         reduced value, with its argument's own shape.
         """
-        self._scalar_output("value_and_grad")
         r = _check_reduce(reduce)
-        idx, single = self._wrt(wrt)
         data, per_row, n, batch, arrays = self._prepare(args)
+        self._scalar_output("value_and_grad")
+        idx, single = self._wrt(wrt)
         flags = [i in idx for i in range(len(self._shapes))]
-        v, gs = self._c.vjp(data, per_row, n, np.ones(1), False, flags, r)
+        v, gs = self._engine_vjp(data, per_row, n, np.ones(1), False, flags, r)
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
@@ -349,7 +544,7 @@ class Compiled:
         idx, single = self._wrt(wrt)
         data, per_row, n, batch, _ = self._prepare(args)
         flags = [i in idx for i in range(len(self._shapes))]
-        _, jac = self._c.jacobian(data, per_row, n, flags)
+        _, jac = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.jacobian(d, per_row, rows, flags))
         m = math.prod(self._out_shape)
         cols = sum(self._sizes[i] for i in idx)
         jac = jac.reshape(batch + (m, cols))
@@ -364,12 +559,12 @@ class Compiled:
         """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
         argument shape + argument shape, or for a tuple ``wrt`` a tuple of tuples of
         blocks (JAX's layout)."""
+        data, per_row, n, batch, _ = self._prepare(args)
         self._scalar_output("hessian")
         idx, single = self._wrt(wrt)
-        data, per_row, n, batch, _ = self._prepare(args)
         # Only the block of the wrt arguments (in argument order) is computed.
         flags = [i in idx for i in range(len(self._shapes))]
-        _, _, h = self._c.hessian(data, per_row, n, flags)
+        _, _, h = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.hessian(d, per_row, rows, flags))
         sizes = [s if f else 0 for s, f in zip(self._sizes, flags)]
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
@@ -400,7 +595,7 @@ class Compiled:
             d, p = self._flat(a, batch, self._shapes[i])
             tdata.append(d)
             tper.append(p)
-        v, t = self._c.jvp(data, per_row, n, tdata, tper, r)
+        v, t = self._engine_jvp(data, per_row, n, tdata, tper, r)
         shape = self._values_shape(batch, r != "none")
         return self._out(v, shape), self._out(t, shape)
 
@@ -419,36 +614,49 @@ class Compiled:
             )
         cd, cp = self._flat(c, batch, self._out_shape)
         flags = [True] * len(self._shapes)
-        v, gs = self._c.vjp(data, per_row, n, cd, cp, flags, r)
+        v, gs = self._engine_vjp(data, per_row, n, cd, cp, flags, r)
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in range(len(gs)))
         return self._out(v, self._values_shape(batch, reduced)), grads
 
     def to_dot(self) -> str:
-        """Graphviz DOT text of the optimised instruction list."""
+        """Graphviz DOT text of the optimised instruction list (of the first branch
+        pattern traced, for a function that branches)."""
         return self._c.to_dot()
 
     @property
     def n_instructions(self) -> int:
-        """Instructions left after optimisation."""
+        """Instructions left after optimisation (of the first branch pattern traced)."""
         return self._c.n_instructions
 
+    @property
+    def n_traces(self) -> int:
+        """How many traces (one per branch pattern met so far) are cached; at most
+        ``wg.MAX_VARIANTS``."""
+        return len(self._variants)
+
     def __repr__(self) -> str:
+        if self._names is None or not self._variants:
+            args = "..." if self._names is None else ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
+            return f"<wg.compile {self.__name__}({args}), traced at its first call>"
         shapes = ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
-        return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions>"
+        more = f", {len(self._variants)} branch patterns" if self._first().guarded else ""
+        return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions{more}>"
 
     # -- pickle: the program itself, and the function by reference when it can be --------
 
     def __getstate__(self) -> dict[str, Any]:
         try:
             fn = self._fn if pickle.loads(pickle.dumps(self._fn)) is self._fn else None
-        except Exception:  # lambdas, closures: the program alone travels
+        except Exception:  # lambdas, closures: the traces alone travel
             fn = None
+        variants = [v.state() for v in self._variants]
         return {
-            "program": self._c.to_bytes(),
+            "program": variants[0][1] if variants else b"",
+            "variants": variants,
             "fn": fn,
             "names": self._names,
-            "shapes": self._shapes,
+            "shapes": None if self._names is None else self._shapes,
             "out_shape": self._out_shape,
             "name": self.__name__,
             "doc": self.__doc__,
@@ -459,25 +667,37 @@ class Compiled:
         if not isinstance(s, dict) or not {"program", "names", "shapes", "out_shape"} <= s.keys():
             raise TypeError("not a pickled wg.compile function: its state is malformed")
         shapes, names = s["shapes"], s["names"]
-        if not isinstance(shapes, (list, tuple)) or not isinstance(names, (list, tuple)) or len(names) != len(shapes):
-            raise TypeError("not a pickled wg.compile function: shapes and names must be lists of one length")
-        if not all(isinstance(n, str) for n in names) or not isinstance(s["program"], bytes):
-            raise TypeError("not a pickled wg.compile function: malformed names or program")
-        self._shapes = [_as_shape(x, i) for i, x in enumerate(shapes)]
-        self._names = list(names)
-        self._sizes = _check_sizes(self._shapes)
-        self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
         self._fn = s.get("fn")
         self.__name__ = str(s.get("name", "compiled"))
         self.__doc__ = s.get("doc")
         if self._fn is not None:
             functools.update_wrapper(self, self._fn)
-        self._c = _core._Compiled.from_bytes(s["program"], self._sizes)
-        if math.prod(self._out_shape) != self._c.n_outputs:
-            raise ValueError(
-                f"not a pickled wg.compile function: output shape {self._out_shape} for a "
-                f"program of {self._c.n_outputs} outputs"
-            )
+        self._variants = []
+        self._out_shape = None
+        if names is None and shapes is None:  # arity from the first call, nothing traced
+            self._names = None
+            return
+        if not isinstance(shapes, (list, tuple)) or not isinstance(names, (list, tuple)) or len(names) != len(shapes):
+            raise TypeError("not a pickled wg.compile function: shapes and names must be lists of one length")
+        if not all(isinstance(n, str) for n in names) or not isinstance(s["program"], bytes):
+            raise TypeError("not a pickled wg.compile function: malformed names or program")
+        self._set_signature(list(names), [_as_shape(x, i) for i, x in enumerate(shapes)])
+        variants = s.get("variants")
+        if variants is None:  # a single trace, as pickled before branch patterns existed
+            variants = [(None, s["program"], 0)]
+        if not isinstance(variants, (list, tuple)):
+            raise TypeError("not a pickled wg.compile function: malformed branch patterns")
+        self._variants = [Variant.from_state(v, self._sizes) for v in variants]
+        if self._variants:
+            self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
+            for v in self._variants:
+                if math.prod(self._out_shape) != v.plain.n_outputs:
+                    raise ValueError(
+                        f"not a pickled wg.compile function: output shape {self._out_shape} for a "
+                        f"program of {v.plain.n_outputs} outputs"
+                    )
+            if len(self._variants) > 1 and not all(v.guarded for v in self._variants):
+                raise ValueError("not a pickled wg.compile function: an unguarded trace among branch patterns")
 
 
 def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:
@@ -486,7 +706,16 @@ def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = 
     ``shapes`` gives each argument's shape: ``()`` for a scalar (the default for every
     argument), ``n`` or ``(n,)`` for a vector, which ``f`` receives as a NumPy object
     array of numbers. Arguments broadcast over their leading (batch) dimensions by NumPy
-    rules. Branches on traced values cannot be recorded: use ``wg.where``.
+    rules.
+
+    Python control flow on the inputs (``if``/``elif``, ``while``, ``and``/``or``/``not``,
+    ``max``/``min``/``sorted``, early ``return``) works row by row: a function that
+    branches is traced at its first call from the numbers of a row, recording each
+    branch decision as a guard; rows whose decisions differ are evaluated by a trace of
+    their own branch pattern, made on demand from one such row and cached (at most
+    ``wg.MAX_VARIANTS`` per function). So every row gets what calling ``f`` on that row
+    gives, values and derivatives. ``wg.where(cond, a, b)`` instead records one
+    branch-free select (conditions combine with ``&``, ``|``, ``~``).
 
     >>> import numpy as np, wengert as wg
     >>> @wg.compile(shapes=[2])

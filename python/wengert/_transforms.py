@@ -511,8 +511,8 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
 
 
 def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
-    """The exact Hessian, forward over reverse: ``f`` is compiled at each call (so it
-    must not branch on its inputs: use ``wg.where``), then each column is one reverse
+    """The exact Hessian, forward over reverse: ``f`` is compiled at each call (a branch
+    on its inputs is followed at the point given), then each column is one reverse
     sweep on dual numbers, about ``n`` gradient evaluations for ``n`` inputs. Not cached:
     a compile kept across calls would freeze the globals and branches ``f`` saw first
     (for many points at once, compile once yourself: ``wg.compile(f).hessian(X)``).

@@ -1,0 +1,206 @@
+"""Python control flow in ``wg.compile``: one trace per branch pattern, rows dispatched.
+
+While a function is traced from the numbers of one row (its *witness*), the truth value
+of a traced comparison (``if x > 0``, ``while``, ``max``, ``and``...) is that row's
+outcome, recorded by the Rust core as a *guard* (``rust/guard.rs``). The trace is then
+exact for every row whose guards come out the same way: Python would run the same
+operations on it. Such a trace is a :class:`Variant`; it is compiled with one extra,
+value-only output, its *flag* (1 where every guard holds as recorded, 0 elsewhere), so
+one engine pass computes the results and checks the guards at the cost of a comparison
+and a select per guard.
+
+Evaluation (:func:`per_row`, :func:`partition`) runs the first variant over every row;
+rows whose flag is 0 are gathered and tried against the next cached variant, and rows no
+cached variant accepts are traced from the first of them, which gives a new variant
+(cached, at most :data:`MAX_VARIANTS` per function). Each row thus gets the trace of its
+own branch pattern: what calling the Python function on that row gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import _core
+
+#: The most branch patterns (traces) one compiled function caches. Past it, evaluation
+#: raises: a function whose rows take that many different paths is better written with
+#: ``wg.where``, which records one branch-free trace.
+MAX_VARIANTS = 64
+
+
+class VariantLimit(ValueError):
+    """More branch patterns than :data:`MAX_VARIANTS`."""
+
+
+class Variant:
+    """One trace: its compiled programs, and (while it lives) the trace itself.
+
+    ``plain`` computes the function's outputs; for a trace with guards, ``ext`` computes
+    them followed by the flag. ``plain`` is compiled on first use (Jacobians and
+    Hessians need it) when the trace is at hand."""
+
+    def __init__(self, trace: Any, outputs: list[Any], n_guards: int) -> None:
+        self.trace: Any = trace
+        self.outputs = outputs
+        self.guarded = n_guards > 0
+        self.n_guards = n_guards
+        self.ext: Any = trace.compile(outputs, True) if self.guarded else None
+        self._plain: Any = None if self.guarded else trace.compile(outputs)
+        if not self.guarded:
+            self.trace = None
+
+    @property
+    def plain(self) -> Any:
+        if self._plain is None:
+            self._plain = self.trace.compile(self.outputs)
+            self.trace = self.outputs = None  # type: ignore[assignment]
+        return self._plain
+
+    def state(self) -> tuple[bytes | None, bytes, int]:
+        return (
+            None if self.ext is None else self.ext.to_bytes(),
+            self.plain.to_bytes(),
+            self.n_guards,
+        )
+
+    @classmethod
+    def from_state(cls, s: Any, sizes: list[int]) -> "Variant":
+        if not isinstance(s, (tuple, list)) or len(s) != 3:
+            raise TypeError("not a pickled wg.compile function: malformed branch patterns")
+        ext, plain, n_guards = s
+        if not isinstance(plain, bytes) or not (ext is None or isinstance(ext, bytes)):
+            raise TypeError("not a pickled wg.compile function: malformed branch patterns")
+        v = cls.__new__(cls)
+        v.trace = v.outputs = None
+        v.n_guards = int(n_guards)
+        v.guarded = ext is not None
+        v._plain = _core._Compiled.from_bytes(plain, sizes)
+        v.ext = None if ext is None else _core._Compiled.from_bytes(ext, sizes)
+        if v.ext is not None and v.ext.n_outputs != v._plain.n_outputs + 1:
+            raise ValueError("not a pickled wg.compile function: a pattern's check is malformed")
+        return v
+
+
+def gather(data: Sequence[np.ndarray], per_row: Sequence[bool], sizes: Sequence[int], idx: np.ndarray | None) -> list[np.ndarray]:
+    """The rows ``idx`` of each per-row argument (shared ones as they are)."""
+    if idx is None:
+        return list(data)
+    return [
+        np.ascontiguousarray(d.reshape(-1, s)[idx]).reshape(-1) if p else d
+        for d, p, s in zip(data, per_row, sizes)
+    ]
+
+
+def witness(data: Sequence[np.ndarray], per_row: Sequence[bool], sizes: Sequence[int], row: int) -> list[float]:
+    """The flattened inputs of one row."""
+    parts = [d.reshape(-1, s)[row] if p else d for d, p, s in zip(data, per_row, sizes)]
+    return np.concatenate(parts).tolist() if parts else []
+
+
+class Dispatcher:
+    """The variants of one function and how new ones are made.
+
+    ``make(row_inputs)`` traces the function from one row's flattened inputs and returns
+    a :class:`Variant`, or raises (when the Python function is not at hand)."""
+
+    def __init__(self, variants: list[Variant], make: Callable[[list[float]], Variant], name: str) -> None:
+        self.variants = variants
+        self.make = make
+        self.name = name
+
+    def new_variant(self, data: Sequence[np.ndarray], per_row: Sequence[bool], sizes: Sequence[int], row: int) -> Variant:
+        if len(self.variants) >= MAX_VARIANTS:
+            raise VariantLimit(
+                f"{self.name}: the rows follow more than {MAX_VARIANTS} different branch "
+                f"patterns (each is a trace of its own, and wg.compile caches at most "
+                f"{MAX_VARIANTS} per function); write the branches as wg.where(cond, a, b) "
+                "(and wg.maximum / wg.minimum for max / min), which records one branch-free trace"
+            )
+        v = self.make(witness(data, per_row, sizes, row))
+        self.variants.append(v)
+        return v
+
+    def partition(
+        self, data: Sequence[np.ndarray], per_row: Sequence[bool], sizes: Sequence[int], n: int
+    ) -> list[tuple[Variant, np.ndarray | None]]:
+        """Each variant with the rows it serves (None: all rows), every row once."""
+        first = self.variants[0] if self.variants else self.new_variant(data, per_row, sizes, 0)
+        if not first.guarded:
+            return [(first, None)]
+        out: list[tuple[Variant, np.ndarray | None]] = []
+        remaining: np.ndarray | None = None
+        k = 0
+        while True:
+            fresh = k == len(self.variants)
+            if fresh:
+                self.new_variant(data, per_row, sizes, 0 if remaining is None else int(remaining[0]))
+            v = self.variants[k]
+            sub = gather(data, per_row, sizes, remaining)
+            m = 1 if remaining is None else len(remaining)
+            rows = n if remaining is None else m
+            flags = v.ext.values(sub, list(per_row), rows, "none").reshape(rows, -1)[:, -1] == 1.0
+            k += 1
+            if flags.all():
+                out.append((v, remaining))
+                return out
+            if fresh and not flags[0]:
+                raise RuntimeError(
+                    f"internal error in wengert (please report it): {self.name}: a row fails "
+                    "the guards of the trace made from it"
+                )
+            if flags.any():
+                idx = np.flatnonzero(flags)
+                out.append((v, idx if remaining is None else remaining[idx]))
+            bad = np.flatnonzero(~flags)
+            remaining = bad if remaining is None else remaining[bad]
+
+    def per_row(
+        self,
+        data: Sequence[np.ndarray],
+        per_row: Sequence[bool],
+        sizes: Sequence[int],
+        n: int,
+        run: Callable[[Variant, list[np.ndarray], int, np.ndarray | None], list[np.ndarray]],
+        widths: Sequence[int],
+    ) -> list[np.ndarray]:
+        """Per-row results of ``run`` with each row served by its own variant.
+
+        ``run(variant, data, rows, idx)`` runs one variant's extended program (outputs and
+        flag) on the gathered rows ``idx`` and returns per-row arrays, each ``rows *
+        widths[j]`` long, the first of them the values with the flag as the last column.
+        Returned: the same arrays with the flag column dropped from the values."""
+        first = self.variants[0] if self.variants else self.new_variant(data, per_row, sizes, 0)
+        assert first.guarded
+        result: list[np.ndarray] | None = None
+        remaining: np.ndarray | None = None
+        k = 0
+        while True:
+            fresh = k == len(self.variants)
+            if fresh:
+                self.new_variant(data, per_row, sizes, 0 if remaining is None else int(remaining[0]))
+            v = self.variants[k]
+            k += 1
+            rows = n if remaining is None else len(remaining)
+            got = run(v, gather(data, per_row, sizes, remaining), rows, remaining)
+            vals = got[0].reshape(rows, -1)
+            flags = vals[:, -1] == 1.0
+            got = [vals[:, :-1]] + [g.reshape(rows, w) for g, w in zip(got[1:], widths[1:])]
+            if result is None:
+                if flags.all():
+                    return [np.ascontiguousarray(g).reshape(-1) for g in got]
+                result = [np.empty((n, g.shape[1])) for g in got]
+            if fresh and not flags[0]:
+                raise RuntimeError(
+                    f"internal error in wengert (please report it): {self.name}: a row fails "
+                    "the guards of the trace made from it"
+                )
+            ok = np.flatnonzero(flags)
+            at = ok if remaining is None else remaining[ok]
+            for r, g in zip(result, got):
+                r[at] = g[ok]
+            if flags.all():
+                return [r.reshape(-1) for r in result]
+            bad = np.flatnonzero(~flags)
+            remaining = bad if remaining is None else remaining[bad]
