@@ -37,9 +37,10 @@ impl Guard {
 }
 
 /// The most branch decisions (truth values asked for) one trace may take. A `while` loop
-/// that never ends on the witness row would otherwise trace forever; a million is far
-/// past any loop whose trace is worth compiling (each trip is unrolled into the program).
-pub const MAX_DECISIONS: usize = 1_000_000;
+/// that never ends on the witness row would otherwise trace forever; this is far
+/// past any loop whose trace is worth compiling (each trip is unrolled into the program:
+/// a hundred thousand trips make a program of at least as many instructions).
+pub const MAX_DECISIONS: usize = 100_000;
 
 /// The value the batch engine computes for `node` of a graph, given the values of the
 /// earlier nodes (`vals`) and the witness inputs (`inputs`).

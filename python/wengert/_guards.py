@@ -138,8 +138,7 @@ class Dispatcher:
                 self.new_variant(data, per_row, sizes, 0 if remaining is None else int(remaining[0]))
             v = self.variants[k]
             sub = gather(data, per_row, sizes, remaining)
-            m = 1 if remaining is None else len(remaining)
-            rows = n if remaining is None else m
+            rows = n if remaining is None else len(remaining)
             flags = v.ext.values(sub, list(per_row), rows, "none").reshape(rows, -1)[:, -1] == 1.0
             k += 1
             if flags.all():
@@ -184,7 +183,7 @@ class Dispatcher:
             k += 1
             rows = n if remaining is None else len(remaining)
             got = run(v, gather(data, per_row, sizes, remaining), rows, remaining)
-            vals = got[0].reshape(rows, -1)
+            vals = got[0].reshape(rows, widths[0])
             flags = vals[:, -1] == 1.0
             got = [vals[:, :-1]] + [g.reshape(rows, w) for g, w in zip(got[1:], widths[1:])]
             if result is None:

@@ -213,7 +213,7 @@ def _gradient(y: Any, leaves: list[Var]) -> np.ndarray:
 
 
 def _nested_value_and_grad(f: Callable[..., Any], points: list[np.ndarray], idx: list[int], what: str) -> tuple[Any, list[Any]]:
-    t = Traced(f, [p.shape for p in points], what)
+    t = Traced(f, [p.shape for p in points], what, points)
     if t.shape != ():
         _scalar(np.empty(t.shape), what)
     out = t.derive("vjp", [1.0], _elements(points))
@@ -309,7 +309,7 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
     if _nested(points) or isinstance(cotangent, NUMBERS) or (
         isinstance(cotangent, (list, tuple, np.ndarray)) and any(isinstance(v, NUMBERS) for v in np.asarray(cotangent, dtype=object).reshape(-1))
     ):
-        t = Traced(f, [p.shape for p in points], "wg.vjp")
+        t = Traced(f, [p.shape for p in points], "wg.vjp", points)
         ct = _cotangent(cotangent, t.shape)
         seeds = [None if isinstance(c, NUMBERS) else float(c) for c in ct]
         extra = [c for c in ct if isinstance(c, NUMBERS)]
@@ -341,7 +341,7 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
 
 
 def _nested_jvp(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray], what: str) -> tuple[list[Any], list[Any], tuple[int, ...]]:
-    t = Traced(f, [p.shape for p in points], what)
+    t = Traced(f, [p.shape for p in points], what, points)
     flat_t = _elements(tangents)
     seeds = [None if isinstance(v, NUMBERS) else float(v) for v in flat_t]
     extra = [v for v in flat_t if isinstance(v, NUMBERS)]
@@ -441,7 +441,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
 
 
 def _nested_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[int]) -> tuple[np.ndarray, tuple[int, ...]]:
-    t = Traced(f, [p.shape for p in points], "wg.jacobian")
+    t = Traced(f, [p.shape for p in points], "wg.jacobian", points)
     m = len(t.outputs)
     at = _offsets(points)
     cols = [at[i] + k for i in idx for k in range(points[i].size)]
