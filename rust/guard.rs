@@ -14,6 +14,8 @@
 
 use crate::graph::{Cmp, Graph, Node};
 use crate::lanes::F64x4;
+use crate::op::{Binary, Unary};
+use crate::program::{Instr, Program};
 
 /// One recorded branch decision: `x cmp y` came out `outcome` on the witness row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,6 +80,32 @@ pub fn flag(graph: &mut Graph, guards: &[Guard]) -> u32 {
         };
     }
     acc
+}
+
+/// A rough cost of one row of `p`, in units of an addition: calls (transcendentals,
+/// divisions, roots, powers) count ten, as they take about ten times as long. Used to
+/// tell whether checking a trace's guards costs little next to evaluating it.
+pub fn cost(p: &Program) -> usize {
+    p.instrs()
+        .iter()
+        .map(|ins| match ins {
+            Instr::Unary { op, .. } => {
+                if matches!(op, Unary::Neg | Unary::Abs | Unary::Relu) {
+                    1
+                } else {
+                    10
+                }
+            }
+            Instr::Binary { op, .. } => {
+                if matches!(op, Binary::Add | Binary::Sub | Binary::Mul | Binary::Max | Binary::Min) {
+                    1
+                } else {
+                    10
+                }
+            }
+            Instr::Select { .. } => 1,
+        })
+        .sum()
 }
 
 #[cfg(test)]

@@ -344,10 +344,16 @@ class Compiled:
 
     # -- the engine, each row by the trace of its own branch pattern ----------------------
     # A function without branches has one trace and goes straight to the engine. With
-    # guards, per-row jobs run the first trace's extended program (outputs, then the flag)
-    # over every row and re-run only the rows it does not serve (see _guards); reduced
-    # jobs reduce optimistically in one pass (the flag's sum tells whether every row was
-    # served) and otherwise sum the reductions of each pattern's rows.
+    # guards there are two strategies, by the cost of checking them (see _guards.Variant):
+    # - cheap check (guards on values that cost little next to the function): one summed
+    #   pass of the check program tells whether every row follows the first trace; if so
+    #   the plain program runs as if there were no guards (same numbers, same reduction);
+    #   otherwise the rows are partitioned and each part runs its own trace's program.
+    # - costly check (guards deep in the computation, a while loop): per-row jobs run the
+    #   first trace's extended program (outputs, then the flag) over every row and re-run
+    #   only the rows it does not serve; reduced jobs reduce in one pass when the flag's
+    #   sum says every row was served, else sum the reductions of each pattern's rows.
+    # Either way a row's numbers are those of its own trace, the same bits in any batch.
 
     def _first(self) -> Variant:
         return self._variants[0]
@@ -360,119 +366,146 @@ class Compiled:
         """The reduced flag when every row passes: the engine's sum (or mean) of n ones."""
         return float(n) * (1.0 / n) if (r == "mean" and n) else float(n)
 
-    def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
+    def _one_trace(self, data: list[np.ndarray], per_row: list[bool], n: int) -> Variant | None:
+        """The trace that serves every row when one does and that is cheap to tell."""
         first = self._first()
         if not first.guarded:
-            return first.plain.values(data, per_row, n, r)
-        m = first.ext.n_outputs - 1
-        if r == "none":
-            run = lambda v, d, rows, idx: [v.ext.values(d, per_row, rows, "none")]  # noqa: E731
-            return self._dispatch.per_row(data, per_row, self._sizes, n, run, [m + 1])[0]
-        v = first.ext.values(data, per_row, n, r)
-        if v[-1] == self._all_served(n, r):
-            return v[:-1].copy()
-        total = np.zeros(m)
-        for var, idx in self._patterns(data, per_row, n):
+            return first
+        if first.cheap and first.check.values(data, per_row, n, "sum")[0] == float(n):
+            return first
+        return None
+
+    def _by_parts(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, call: Callable[..., Any], kinds: Sequence[str]
+    ) -> list[Any]:
+        """``call(variant, data, rows, idx)`` on each pattern's rows, results joined: per
+        row (``"row"``: scattered back) or summed (``"sum"``). None results stay None."""
+        parts = self._patterns(data, per_row, n)
+        if len(parts) == 1 and parts[0][1] is None:
+            return list(call(parts[0][0], data, n, None))
+        out: list[Any] = [None] * len(kinds)
+        count = len(kinds)
+        for var, idx in parts:
             rows = n if idx is None else len(idx)
-            total += var.ext.values(gather(data, per_row, self._sizes, idx), per_row, rows, "sum")[:-1]
+            got = call(var, gather(data, per_row, self._sizes, idx), rows, idx)
+            count = len(got)
+            for j, (g, kind) in enumerate(zip(got, kinds)):
+                if g is None:
+                    continue
+                if kind == "sum":
+                    out[j] = np.array(g, dtype=float) if out[j] is None else out[j] + g
+                else:
+                    if out[j] is None:
+                        out[j] = np.empty((n, len(g) // rows))
+                    out[j][slice(None) if idx is None else idx] = g.reshape(rows, -1)
+        return [o.reshape(-1) if (k == "row" and o is not None) else o for o, k in zip(out[:count], kinds)]
+
+    def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            return one.plain.values(data, per_row, n, r)
+        first = self._first()
+        m = first.n_outputs
+        if not first.cheap:
+            if r == "none":
+                run = lambda v, d, rows, idx: [v.ext.values(d, per_row, rows, "none")]  # noqa: E731
+                return self._dispatch.per_row(data, per_row, self._sizes, n, run, [m + 1])[0]
+            v = first.ext.values(data, per_row, n, r)
+            if v[-1] == self._all_served(n, r):
+                return v[:-1].copy()
+        if r == "none":
+            return self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "none")], ["row"])[0]
+        total = self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "sum")], ["sum"])[0]
         return total * (1.0 / n) if r == "mean" else total
 
     def _engine_vjp(
         self, data: list[np.ndarray], per_row: list[bool], n: int, cd: np.ndarray, cp: bool, flags: list[bool], r: str
     ) -> tuple[np.ndarray, list[Any]]:
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            return one.plain.vjp(data, per_row, n, cd, cp, flags, r)
         first = self._first()
-        if not first.guarded:
-            return first.plain.vjp(data, per_row, n, cd, cp, flags, r)
-        m = first.ext.n_outputs - 1
-        c = cd.reshape(-1, m)
-        cext = np.concatenate([c, np.zeros((c.shape[0], 1))], axis=1)  # the flag's cotangent: 0
+        m = first.n_outputs
         sizes = self._sizes
+        c = cd.reshape(-1, m)
 
         def rows_of(c: np.ndarray, idx: Any) -> np.ndarray:
             return (c if (idx is None or not cp) else c[idx]).reshape(-1)
 
+        if not first.cheap:
+            cext = np.concatenate([c, np.zeros((c.shape[0], 1))], axis=1)  # the flag's cotangent: 0
+            if r == "none":
+                wrt = [i for i in range(len(sizes)) if flags[i]]
+
+                def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                    vals, gs = v.ext.vjp(d, per_row, rows, rows_of(cext, idx), cp, flags, "none")
+                    return [vals] + [gs[i] for i in wrt]
+
+                got = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1] + [sizes[i] for i in wrt])
+                grads: list[Any] = [None] * len(sizes)
+                for i, g in zip(wrt, got[1:]):
+                    grads[i] = g
+                return got[0], grads
+            vals, gs = first.ext.vjp(data, per_row, n, cext.reshape(-1), cp, flags, r)
+            if vals[-1] == self._all_served(n, r):
+                return vals[:-1].copy(), gs
         if r == "none":
-            wrt = [i for i in range(len(sizes)) if flags[i]]
-
-            def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
-                vals, gs = v.ext.vjp(d, per_row, rows, rows_of(cext, idx), cp, flags, "none")
-                return [vals] + [gs[i] for i in wrt]
-
-            got = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1] + [sizes[i] for i in wrt])
-            grads: list[Any] = [None] * len(sizes)
-            for i, g in zip(wrt, got[1:]):
-                grads[i] = g
-            return got[0], grads
-        vals, gs = first.ext.vjp(data, per_row, n, cext.reshape(-1), cp, flags, r)
-        if vals[-1] == self._all_served(n, r):
-            return vals[:-1].copy(), gs
+            got = self._by_parts(
+                data, per_row, n,
+                lambda v, d, rows, idx: [(vg := v.plain.vjp(d, per_row, rows, rows_of(c, idx), cp, flags, "none"))[0], *vg[1]],
+                ["row"] * (1 + len(sizes)),
+            )
+            return got[0], got[1:]
         # Each pattern's rows summed; the mean's 1/n goes into every row's cotangent, as
-        # the engine's own mean does.
+        # the engine's own mean does. Shared arguments' gradients are sums over the rows,
+        # per-row ones stay per row.
         scale = 1.0 / n if r == "mean" else 1.0
-        cs = cext * scale if r == "mean" else cext
-        total = np.zeros(m)
-        grads = [
-            None if not f else (np.empty(n * s) if p else np.zeros(s))
-            for f, p, s in zip(flags, per_row, sizes)
-        ]
-        for var, idx in self._patterns(data, per_row, n):
-            rows = n if idx is None else len(idx)
-            vals, gs = var.ext.vjp(gather(data, per_row, sizes, idx), per_row, rows, rows_of(cs, idx), cp, flags, "sum")
-            total += vals[:-1]
-            for i, g in enumerate(grads):
-                if g is None:
-                    continue
-                if per_row[i]:
-                    g.reshape(n, sizes[i])[slice(None) if idx is None else idx] = gs[i].reshape(rows, sizes[i])
-                else:
-                    g += gs[i]
-        return total * scale, grads
+        cs = c * scale if r == "mean" else c
+        kinds = ["sum"] + ["row" if p else "sum" for p in per_row]
+        got = self._by_parts(
+            data, per_row, n,
+            lambda v, d, rows, idx: [(vg := v.plain.vjp(d, per_row, rows, rows_of(cs, idx), cp, flags, "sum"))[0], *vg[1]],
+            kinds,
+        )
+        return got[0] * scale, got[1:]
 
     def _engine_jvp(
         self, data: list[np.ndarray], per_row: list[bool], n: int, tdata: list[np.ndarray], tper: list[bool], r: str
     ) -> tuple[np.ndarray, np.ndarray]:
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            return one.plain.jvp(data, per_row, n, tdata, tper, r)
         first = self._first()
-        if not first.guarded:
-            return first.plain.jvp(data, per_row, n, tdata, tper, r)
-        m = first.ext.n_outputs - 1
+        m = first.n_outputs
         sizes = self._sizes
-        if r == "none":
+        if not first.cheap:
+            if r == "none":
 
-            def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
-                return list(v.ext.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, "none"))
+                def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                    return list(v.ext.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, "none"))
 
-            vals, tans = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1, m + 1])
-            return vals, np.ascontiguousarray(tans.reshape(-1, m + 1)[:, :m]).reshape(-1)
-        vals, tans = first.ext.jvp(data, per_row, n, tdata, tper, r)
-        if vals[-1] == self._all_served(n, r):
-            return vals[:-1].copy(), tans[:-1].copy()
-        tv, tt = np.zeros(m), np.zeros(m)
-        for var, idx in self._patterns(data, per_row, n):
-            rows = n if idx is None else len(idx)
-            vals, tans = var.ext.jvp(
-                gather(data, per_row, sizes, idx), per_row, rows, gather(tdata, tper, sizes, idx), tper, "sum"
-            )
-            tv += vals[:-1]
-            tt += tans[:-1]
-        scale = 1.0 / n if r == "mean" else 1.0
-        return tv * scale, tt * scale
+                vals, tans = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1, m + 1])
+                return vals, np.ascontiguousarray(tans.reshape(-1, m + 1)[:, :m]).reshape(-1)
+            vals, tans = first.ext.jvp(data, per_row, n, tdata, tper, r)
+            if vals[-1] == self._all_served(n, r):
+                return vals[:-1].copy(), tans[:-1].copy()
+        kind = "row" if r == "none" else "sum"
+        rr = "none" if r == "none" else "sum"
+        v, t = self._by_parts(
+            data, per_row, n,
+            lambda v, d, rows, idx: list(v.plain.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, rr)),
+            [kind, kind],
+        )
+        if r == "mean":
+            return v * (1.0 / n), t * (1.0 / n)
+        return v, t
 
     def _engine_scattered(self, data: list[np.ndarray], per_row: list[bool], n: int, call: Callable[..., Any]) -> list[np.ndarray]:
         """Per-row results of ``call(plain_program, data, rows)`` (Jacobians, Hessians),
         each row's from the trace of its own pattern."""
-        parts = self._patterns(data, per_row, n) if self._first().guarded else [(self._first(), None)]
-        if len(parts) == 1 and parts[0][1] is None:
-            return list(call(parts[0][0].plain, data, n))
-        out: list[np.ndarray] | None = None
-        for var, idx in parts:
-            rows = n if idx is None else len(idx)
-            got = call(var.plain, gather(data, per_row, self._sizes, idx), rows)
-            if out is None:
-                out = [np.empty((n, len(g) // max(rows, 1))) for g in got]
-            for o, g in zip(out, got):
-                o[slice(None) if idx is None else idx] = g.reshape(rows, -1)
-        assert out is not None
-        return [o.reshape(-1) for o in out]
+        if not self._first().guarded:
+            return list(call(self._first().plain, data, n))
+        return self._by_parts(data, per_row, n, lambda v, d, rows, idx: call(v.plain, d, rows), ["row"] * 3)
 
     # -- public API ----------------------------------------------------------------------
 

@@ -44,42 +44,57 @@ class Variant:
     def __init__(self, trace: Any, outputs: list[Any], n_guards: int) -> None:
         self.trace: Any = trace
         self.outputs = outputs
+        self.n_outputs = len(outputs)
         self.guarded = n_guards > 0
         self.n_guards = n_guards
+        self._plain: Any = trace.compile(outputs)
         self.ext: Any = trace.compile(outputs, True) if self.guarded else None
-        self._plain: Any = None if self.guarded else trace.compile(outputs)
-        if not self.guarded:
-            self.trace = None
+        self.check: Any = trace.compile([], True) if self.guarded else None
+        self._decide()
+        self.trace = self.outputs = None  # type: ignore[assignment]
+
+    def _decide(self) -> None:
+        # The check runs as a pass of its own when it costs at most a tenth of the
+        # function (guards on inputs or on cheap expressions of them); otherwise it rides
+        # along in the extended program (a while loop's guards are the function itself).
+        self.cheap = self.guarded and 10 * self.check.cost <= self._plain.cost
 
     @property
     def plain(self) -> Any:
-        if self._plain is None:
-            self._plain = self.trace.compile(self.outputs)
-            self.trace = self.outputs = None  # type: ignore[assignment]
         return self._plain
 
-    def state(self) -> tuple[bytes | None, bytes, int]:
+    def state(self) -> tuple[bytes | None, bytes, int] | tuple[bytes | None, bytes, int, bytes | None]:
         return (
             None if self.ext is None else self.ext.to_bytes(),
             self.plain.to_bytes(),
             self.n_guards,
+            None if self.check is None else self.check.to_bytes(),
         )
 
     @classmethod
     def from_state(cls, s: Any, sizes: list[int]) -> "Variant":
-        if not isinstance(s, (tuple, list)) or len(s) != 3:
+        if not isinstance(s, (tuple, list)) or len(s) not in (3, 4):
             raise TypeError("not a pickled wg.compile function: malformed branch patterns")
-        ext, plain, n_guards = s
-        if not isinstance(plain, bytes) or not (ext is None or isinstance(ext, bytes)):
+        ext, plain, n_guards = s[:3]
+        check = s[3] if len(s) == 4 else None
+        if (
+            not isinstance(plain, bytes)
+            or not (ext is None or isinstance(ext, bytes))
+            or isinstance(check, bytes) != (ext is not None)
+            or not isinstance(n_guards, int)
+        ):
             raise TypeError("not a pickled wg.compile function: malformed branch patterns")
         v = cls.__new__(cls)
         v.trace = v.outputs = None
-        v.n_guards = int(n_guards)
+        v.n_guards = n_guards
         v.guarded = ext is not None
         v._plain = _core._Compiled.from_bytes(plain, sizes)
+        v.n_outputs = v._plain.n_outputs
         v.ext = None if ext is None else _core._Compiled.from_bytes(ext, sizes)
-        if v.ext is not None and v.ext.n_outputs != v._plain.n_outputs + 1:
+        v.check = None if check is None else _core._Compiled.from_bytes(check, sizes)
+        if v.ext is not None and (v.ext.n_outputs != v.n_outputs + 1 or v.check.n_outputs != 1):
             raise ValueError("not a pickled wg.compile function: a pattern's check is malformed")
+        v._decide()
         return v
 
 
@@ -139,7 +154,8 @@ class Dispatcher:
             v = self.variants[k]
             sub = gather(data, per_row, sizes, remaining)
             rows = n if remaining is None else len(remaining)
-            flags = v.ext.values(sub, list(per_row), rows, "none").reshape(rows, -1)[:, -1] == 1.0
+            prog = v.check if v.cheap else v.ext
+            flags = prog.values(sub, list(per_row), rows, "none").reshape(rows, -1)[:, -1] == 1.0
             k += 1
             if flags.all():
                 out.append((v, remaining))
