@@ -379,3 +379,52 @@ def test_special_values_take_the_branch_python_takes():
     F = wg.compile(lambda x: x * 2 if x > 0 else x - 1)
     X = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324])
     assert same(F(X), [(x * 2 if x > 0 else x - 1) for x in X])
+
+
+# -- both ways of checking guards ------------------------------------------------------
+
+
+def cheap_guard(th, x):
+    # The guard is on an input: checked in a pass of its own (it costs little).
+    if x > 0:
+        return wg.sin(x * th[0]) * wg.exp(th[1])
+    return wg.log1p(x * x) * th[1]
+
+
+def costly_guard(th, x):
+    # The guard is on the result of the computation: checked within it.
+    y = wg.sin(x * th[0]) * wg.exp(th[1])
+    if y > 0.1:
+        return y * y
+    return y - th[0]
+
+
+@pytest.mark.parametrize("fn, cheap", [(cheap_guard, True), (costly_guard, False)])
+@pytest.mark.parametrize("reduce", [None, "sum", "mean"])
+def test_both_checking_strategies_give_every_job_per_row(fn, cheap, reduce):
+    F = wg.compile(fn, shapes=[2, ()])
+    th = np.array([1.3, 0.4])
+    X = np.linspace(-2, 2, 37)
+    F(th, X[:1])
+    assert F._variants[0].cheap is cheap
+    v, (gt, gx) = F.value_and_grad(th, X, wrt=(0, 1), reduce=reduce)
+    per = [eager(lambda a, b, x: fn(np.array([a, b], dtype=object), x), th[0], th[1], x) for x in X]
+    ev = np.array([p[0] for p in per])
+    eg = np.array([p[1] for p in per])
+    k = {None: None, "sum": 1.0, "mean": len(X)}[reduce]
+    if reduce is None:
+        assert close(v, ev, 1e-13) and close(gt, eg[:, :2], 1e-13) and close(gx, eg[:, 2], 1e-13)
+    else:
+        assert close(v, ev.sum() / k, 1e-13)
+        assert close(gt, eg[:, :2].sum(axis=0) / k, 1e-13) and close(gx, eg[:, 2] / k, 1e-13)
+    _, t = F.jvp((th, X), (np.array([1.0, 0.0]), np.ones_like(X)), reduce=reduce)
+    want = eg[:, 0] + eg[:, 2]
+    assert close(t, want if reduce is None else want.sum() / k, 1e-12)
+    if reduce is None:
+        _, (ct, cx) = F.vjp((th, X), np.full_like(X, 0.5))
+        assert close(ct, 0.5 * eg[:, :2], 1e-13) and close(cx, 0.5 * eg[:, 2], 1e-13)
+        jt = F.jacobian(th, X, wrt=0)
+        assert close(jt, eg[:, :2], 1e-13)
+        # Pickled, the strategy and every pattern travel.
+        G = pickle.loads(pickle.dumps(F))
+        assert G._variants[0].cheap is cheap and same(G(th, X), F(th, X))
