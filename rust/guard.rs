@@ -113,6 +113,7 @@ mod tests {
     use super::*;
     use crate::compiled::Compiled;
     use crate::op::Unary;
+    use crate::Real;
 
     #[test]
     fn the_witness_passes_its_own_guards_and_others_fail() {

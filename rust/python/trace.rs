@@ -299,7 +299,7 @@ impl PyCond {
 
     fn show(&self, e: &Expr) -> String {
         match e {
-            Expr::Const(b) => format!("{}", if *b { "True" } else { "False" }),
+            Expr::Const(b) => (if *b { "True" } else { "False" }).to_string(),
             Expr::Cmp(c, x, y) => format!("#{x} {} #{y}", c.symbol()),
             Expr::Not(e) => format!("~({})", self.show(e)),
             Expr::And(p, q) => format!("({}) & ({})", self.show(p), self.show(q)),
