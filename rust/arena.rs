@@ -21,6 +21,7 @@
 //! graph across a chunk boundary does not allocate and free a chunk every step.
 
 use crate::op::{Binary, Unary};
+use crate::real::strong_mul;
 use std::mem;
 
 /// What a node computes. Kept for graph export; the sweep never looks at it.
@@ -356,12 +357,12 @@ impl Arena {
     ///   nothing, since an adjoint starts at `+0.0` and a sum starting there is never
     ///   `-0.0`.
     ///
-    /// Strong zero: a node whose adjoint is exactly zero (`+0.0` or `-0.0`) contributes
-    /// `+0.0` to its arguments, whatever its partials. A node the output does not depend
-    /// on, such as a logged `sqrt(x)` at `x = -1` (partial NaN) or `sqrt(b * b)` at `b = 0`
-    /// (partial inf), so leaves every gradient as it was. This is the one place the
-    /// result differs from the IEEE products of the loop above: there `0 * inf` and
-    /// `0 * nan` add a NaN. A NaN or infinite adjoint still propagates.
+    /// Strong zero ([`strong_mul`]): a node whose adjoint is exactly zero (`+0.0` or
+    /// `-0.0`) contributes a zero to its arguments, whatever its partials. A node the
+    /// output does not depend on, such as a logged `sqrt(x)` at `x = -1` (partial NaN) or
+    /// `sqrt(b * b)` at `b = 0` (partial inf), so leaves every gradient as it was. This is
+    /// the one place the result differs from the IEEE products of the loop above: there
+    /// `0 * inf` and `0 * nan` add a NaN. A NaN or infinite adjoint still propagates.
     pub fn sweep(&self, out: u32, adj: &mut Vec<f64>) {
         let n = out as usize + 1;
         assert!(
@@ -395,12 +396,8 @@ impl Arena {
                 } else {
                     b
                 };
-                // A select, not a branch: whether g is 0 follows the data.
-                let (ga, gb) = if g == 0.0 {
-                    (0.0, 0.0)
-                } else {
-                    (g * da, g * db)
-                };
+                // Selects, not branches: whether g is 0 follows the data.
+                let (ga, gb) = (strong_mul(da, g), strong_mul(db, g));
                 adj[ta] += ga;
                 adj[tb] += gb;
                 carry = if chained { ga } else { 0.0 };
@@ -479,13 +476,12 @@ mod tests {
             adj[n - 1] = 1.0;
             for i in (1..n).rev() {
                 let g = adj[i];
-                if g == 0.0 {
-                    continue; // strong zero
-                }
                 let [a, b] = self.args[i];
                 let [da, db] = self.partials[i];
-                adj[a as usize] += g * da;
-                adj[b as usize] += g * db;
+                // Strong zero: a zero adjoint times an infinite or NaN partial adds 0.
+                let strong = |d: f64| if g == 0.0 && (g * d).is_nan() { 0.0 } else { g * d };
+                adj[a as usize] += strong(da);
+                adj[b as usize] += strong(db);
             }
             adj[0] = 0.0;
             adj

@@ -909,8 +909,9 @@ mod avx2 {
         slots: &[F64x4],
         adj: &mut [F64x4],
         k: usize,
+        strong: bool,
     ) {
-        kernel::reverse(p, parts, slots, adj, k)
+        kernel::reverse(p, parts, slots, adj, k, strong)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
@@ -980,6 +981,7 @@ fn blocks<const AVX2: bool>(
         .map(|a| columns(p, ctx.layout, a, k, true))
         .collect();
     kernel::load_consts(p, slots, k);
+    let strong_terms = p.strong_terms();
 
     let mut b0 = start;
     while b0 < end {
@@ -1021,7 +1023,26 @@ fn blocks<const AVX2: bool>(
             Job::Vjp { wrt, .. } => {
                 if native.is_none() {
                     seeds(adj, seed);
-                    pass!(AVX2, reverse(p, parts, slots, adj, k));
+                    pass!(AVX2, reverse(p, parts, slots, adj, k, false));
+                }
+                // The sweep above has plain products; where a gradient came out NaN, the
+                // block again with strong ones (see `kernel`'s module documentation). The
+                // interpreter's strong sweep is bit for bit what native code's would be.
+                let nan = |adj: &[F64x4]| {
+                    (0..ctx.args.len()).filter(|&a| wrt[a]).any(|a| {
+                        grad_cols[a]
+                            .iter()
+                            .any(|&(_, lo)| adj[lo..lo + k].iter().any(|v| v.0.iter().any(|x| x.is_nan())))
+                    })
+                };
+                if strong_terms && nan(adj) {
+                    kernel::load_consts(p, slots, k);
+                    for (a, arg) in ctx.args.iter().enumerate() {
+                        load::<AVX2>(slots, &input_cols[a], arg, b0, rows, k);
+                    }
+                    seeds(adj, seed);
+                    pass!(AVX2, partials(p, slots, parts, k));
+                    pass!(AVX2, reverse(p, parts, slots, adj, k, true));
                 }
                 for (a, arg) in ctx.args.iter().enumerate() {
                     if !wrt[a] {
@@ -1089,7 +1110,7 @@ fn blocks<const AVX2: bool>(
                         }
                         let (lo, hi) = group(o);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        pass!(AVX2, reverse(p, parts, slots, adj, k));
+                        pass!(AVX2, reverse(p, parts, slots, adj, k, true));
                         for (c, &i) in cols.iter().enumerate() {
                             let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) else {
                                 continue;

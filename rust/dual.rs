@@ -5,7 +5,7 @@
 //! derivatives, and a reverse sweep run over `Dual<f64>` gives Hessian-vector products.
 
 use crate::op::{Binary, Unary};
-use crate::real::Real;
+use crate::real::{strong_mul, Real};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A value with a tangent (first-order dual number).
@@ -61,12 +61,11 @@ impl<T: Real> Dual<T> {
     }
 }
 
-/// `d * eps`, but exactly 0 when the tangent is 0: an argument that does not vary
-/// contributes nothing, even where its partial is inf or nan (d/dy of `(-2) ** y`).
+/// `d * eps` under strong zero ([`strong_mul`]): an argument that does not vary
+/// contributes zero, even where its partial is inf or nan (d/dy of `(-2) ** y`).
 #[inline(always)]
 fn chain<T: Real>(d: T, eps: T) -> T {
-    let zero = T::cst(0.0);
-    T::sel_eq(eps, zero, zero, d * eps)
+    strong_mul(d, eps)
 }
 
 impl<T: Real> Add for Dual<T> {

@@ -89,7 +89,7 @@ impl Scratch {
             kernel::partials(p, slots, parts, 1);
             value = slots[out].re;
             adj[out] = Dual::constant(1.0);
-            kernel::reverse(p, parts, slots, adj, 1);
+            kernel::reverse(p, parts, slots, adj, 1, true);
             for (r, &i) in cols.iter().enumerate() {
                 if let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) {
                     let a = adj[s as usize];

@@ -9,7 +9,8 @@
 //! Results are identical to the interpreter's bit for bit (tested in `tests/jit.rs`): the
 //! arithmetic ops, `sqrt` and `where` are emitted as the same IEEE operations, the
 //! adjoints receive the same contributions in the same order (the plan of
-//! [`crate::program::Adjoint`], slot for slot, strong zero included: see
+//! [`crate::program::Adjoint`], slot for slot, with the plain products of the
+//! interpreter's fast path: strong zero is added by the batch driver, see
 //! [`crate::kernel`]), and every other op calls its rule in
 //! [`crate::op`], compiled in Rust, through [`unary_rule`] and [`binary_rule`].
 //! The one difference: a NaN's sign and payload, which neither compiler keeps (LLVM
@@ -546,40 +547,19 @@ impl<'a, const H: usize> Emit<'a, H> {
         })
     }
 
-    /// `p * g`, the contribution of one partial to an argument's adjoint. Multiplying by
-    /// 1 is exact, so it is left out (only a NaN's payload can differ). With `strong`
-    /// (the partial is not known to be finite: [`Program::finite_partials`]), strong zero
-    /// as the interpreter's [`crate::kernel::Sweep::strong_mul`]: the product and-ed with
-    /// `mask`, the lanes where `g != 0` (true for NaN), made once per instruction.
-    fn term(&mut self, p: Partial<H>, g: V<H>, strong: bool, mask: &mut Option<V<H>>) -> V<H> {
-        let t = match p {
+    /// `p * g`, the contribution of one partial to an argument's adjoint, an IEEE product:
+    /// strong zero is the batch driver's, which re-runs a block whose gradients hold a
+    /// NaN on the interpreter (see [`crate::kernel`]). Multiplying by 1 is exact, so it
+    /// is left out (only a NaN's payload can differ).
+    fn term(&mut self, p: Partial<H>, g: V<H>) -> V<H> {
+        match p {
             Partial::Const(1.0) => g,
             Partial::Const(c) => {
                 let c = self.splat(c);
                 self.mul(c, g)
             }
             Partial::Val(p) => self.mul(p, g),
-        };
-        if !strong {
-            return t;
         }
-        self.masked(t, g, mask)
-    }
-
-    /// `t` where `g != 0`, `+0.0` where not; `mask` caches the comparison.
-    fn masked(&mut self, t: V<H>, g: V<H>, mask: &mut Option<V<H>>) -> V<H> {
-        let m = match *mask {
-            Some(m) => m,
-            None => {
-                let zero = self.splat(0.0);
-                let m = std::array::from_fn(|h| {
-                    let m = self.b.ins().fcmp(FloatCC::NotEqual, g[h], zero[h]);
-                    self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), m)
-                });
-                *mask.insert(m)
-            }
-        };
-        self.map2(t, m, |b, t, m| b.ins().band(t, m))
     }
 
     /// The whole function: inputs, instructions, outputs, and for gradients the reverse
@@ -623,37 +603,32 @@ impl<'a, const H: usize> Emit<'a, H> {
                 Some([c0, c1]) => [Partial::Const(c0), Partial::Const(c1)],
                 None => parts[i],
             };
-            // g != 0, made once per instruction when a term needs it.
-            let mut mask = None;
-            let strong = p.finite_partials()[i].map(|f| !f);
             if let (true, [Adjoint::Set, Adjoint::Add], [Partial::Val(p0), Partial::Val(p1)]) =
-                (a == b && strong == [true; 2], *plan, q)
+                (a == b, *plan, q)
             {
                 if p0 == p1 {
                     // A square's two contributions to its argument's fresh adjoint: the
-                    // interpreter's strong(t) + strong(t) is (t + t) masked once, to the
-                    // bit ((+0) + (+0) is +0). Rosenbrock's squares made this pay.
+                    // interpreter's t + t, with one product.
                     let t = self.mul(p0, g);
-                    let t = self.map2(t, t, |b, x, y| b.ins().fadd(x, y));
-                    adjv[a as usize] = Some(self.masked(t, g, &mut mask));
+                    adjv[a as usize] = Some(self.map2(t, t, |b, x, y| b.ins().fadd(x, y)));
                     continue;
                 }
             }
-            for (((arg, q), how), strong) in [a, b].into_iter().zip(q).zip(*plan).zip(strong) {
+            for ((arg, q), how) in [a, b].into_iter().zip(q).zip(*plan) {
                 let at = adjv[arg as usize];
                 adjv[arg as usize] = Some(match (how, at, q) {
                     (Adjoint::Skip, ..) => continue,
                     // x + (-1 * g) is x - g exactly; one instruction instead of a
                     // multiplication (or a sign flip, which x86 builds in three) and an add.
-                    (Adjoint::Add, Some(x), Partial::Const(-1.0)) if !strong => {
+                    (Adjoint::Add, Some(x), Partial::Const(-1.0)) => {
                         self.map2(x, g, |b, x, g| b.ins().fsub(x, g))
                     }
                     (Adjoint::Add, Some(x), q) => {
-                        let t = self.term(q, g, strong, &mut mask);
+                        let t = self.term(q, g);
                         self.map2(x, t, |b, x, t| b.ins().fadd(x, t))
                     }
                     (Adjoint::Add, None, _) => return None,
-                    (Adjoint::Set, ..) => self.term(q, g, strong, &mut mask),
+                    (Adjoint::Set, ..) => self.term(q, g),
                 });
             }
         }

@@ -13,19 +13,21 @@
 //! # Strong zero
 //!
 //! Both sweeps multiply a partial by an adjoint (reverse) or a tangent (forward) with
-//! [`Sweep::strong_mul`]: when the adjoint or tangent is exactly zero the product is
-//! `+0.0`, whatever the partial. So an instruction no output depends on, or the unchosen
+//! [`Sweep::strong_mul`]: when the adjoint or tangent is exactly zero and the IEEE product
+//! is NaN (the partial is infinite or NaN), the product is `+0.0`; every other product is
+//! IEEE's, signed zeros included. So an instruction no output depends on, or the unchosen
 //! side of a `where`, adds nothing: `where(x > 0, sqrt(x), 0)` has gradient 0 at `x = -1`,
 //! where IEEE products would add `0 * nan`. That is the one difference from plain IEEE
-//! arithmetic (`0 * inf` and `0 * nan` give `0` here); a NaN or infinite adjoint still
-//! propagates. Native code ([`crate::jit`]) emits the same select, bit for bit.
+//! arithmetic; a NaN or infinite adjoint still propagates.
 //!
-//! Partials known to be finite in every row (see [`Program::finite_partials`]: the ±1 of
-//! add, sub and neg, and `c` in `x * c`) keep plain products: a zero adjoint makes them
-//! ±0, which adds nothing but possibly the sign of a zero sum. Both engines make the same
-//! choice per term, so they still agree bit for bit, and the select stays off the
-//! cheapest instructions (native Rosenbrock gradients ran 1.9x slower with it on every
-//! term).
+//! Because strong products differ from plain ones only where the plain product is NaN,
+//! and a NaN adjoint reaches a gradient, a reverse sweep with plain products whose
+//! gradients hold no NaN has exactly the strong sweep's result. The batch driver
+//! ([`crate::batch`]) runs plain sweeps (`strong = false` in [`reverse`], and native code,
+//! which has no other kind) and re-runs only the blocks whose gradients hold a NaN with
+//! strong products: strong zero costs nothing on rows without NaN. Partials known to be
+//! finite in every row (see [`Program::finite_partials`]: the ±1 of add, sub and neg, and
+//! `c` in `x * c`) keep plain products in strong sweeps too; for them the two agree.
 
 use crate::dual::Dual;
 use crate::graph::Cmp;
@@ -36,19 +38,15 @@ use crate::real::Real;
 
 /// A number type the sweeps run on: [`Real`] with the strong-zero product.
 pub trait Sweep: Real {
-    /// `p * g`, but `+0.0` where `g` (the adjoint or tangent) is exactly zero, lane by
-    /// lane, whatever `p` is (see the module documentation).
+    /// `p * g`, but `+0.0` where `g` (the adjoint or tangent) is exactly zero and the
+    /// product is NaN (`p` infinite or NaN), lane by lane (see the module documentation).
     fn strong_mul(p: Self, g: Self) -> Self;
 }
 
 impl Sweep for f64 {
     #[inline(always)]
     fn strong_mul(p: f64, g: f64) -> f64 {
-        if g == 0.0 {
-            0.0
-        } else {
-            p * g
-        }
+        crate::real::strong_mul(p, g)
     }
 }
 
@@ -359,9 +357,18 @@ macro_rules! with_partials {
 /// One reverse sweep. `slots` holds the values a [`partials`] pass left, `parts` its
 /// stored partials, and `adj` the output seeds in the output slots (nothing else needs
 /// clearing: see [`Adjoint`]); afterwards the slot of each input with
-/// [`Program::has_gradient`] holds its adjoint.
+/// [`Program::has_gradient`] holds its adjoint. With `strong` false every product is
+/// IEEE's: the fast path of the batch driver, exact wherever no gradient is NaN (see the
+/// module documentation).
 #[inline(always)]
-pub fn reverse<T: Sweep>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k: usize) {
+pub fn reverse<T: Sweep>(
+    p: &Program,
+    parts: &[T],
+    slots: &[T],
+    adj: &mut [T],
+    k: usize,
+    strong: bool,
+) {
     for (i, (ins, plan)) in p.instrs().iter().zip(p.plan()).enumerate().rev() {
         if *plan == [Adjoint::Skip; 2] {
             continue;
@@ -369,7 +376,7 @@ pub fn reverse<T: Sweep>(p: &Program, parts: &[T], slots: &[T], adj: &mut [T], k
         let (d, a, b) = ins.sweep_slots();
         let [d, a, b] = [d, a, b].map(|s| s as usize * k);
         let range = |s: usize| s..s + k;
-        let strong = p.finite_partials()[i].map(|f| !f);
+        let strong = p.finite_partials()[i].map(|f| strong && !f);
         with_partials!(p, i, parts, slots, k, |q0, q1| {
             if a != b {
                 let [g, x, y] = adj
@@ -493,7 +500,7 @@ mod tests {
         assert!((slots[p.outputs()[0] as usize] - 2.016647).abs() < 1e-6);
         let mut adj = vec![f64::NAN; p.n_slots()]; // stale contents must not matter
         adj[p.outputs()[0] as usize] = 1.0;
-        reverse(&p, &parts, &slots, &mut adj, k);
+        reverse(&p, &parts, &slots, &mut adj, k, true);
         let g: Vec<f64> = (0..2)
             .map(|i| adj[p.inputs()[i].unwrap() as usize])
             .collect();

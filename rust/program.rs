@@ -367,6 +367,15 @@ impl Program {
         &self.finite
     }
 
+    /// Whether a reverse sweep has a product that strong zero can change: a partial not
+    /// known to be finite (see [`Program::finite_partials`]) passed to an argument.
+    pub fn strong_terms(&self) -> bool {
+        self.plan
+            .iter()
+            .zip(&self.finite)
+            .any(|(plan, fin)| (0..2).any(|j| plan[j] != Adjoint::Skip && !fin[j]))
+    }
+
     /// The output slots that hold constants (each once).
     pub fn const_outputs(&self) -> &[u32] {
         &self.const_outputs

@@ -184,3 +184,22 @@ impl Real for f64 {
         f64::hypot(self, y)
     }
 }
+
+/// `p * g` under strong zero: `+0.0` where `g` (an adjoint or a tangent) is exactly zero
+/// and the IEEE product is NaN (`p` infinite or NaN); elsewhere the IEEE product, signed
+/// zeros included. So a zero adjoint never turns a sum into NaN, and where the partial is
+/// finite this is the plain product: the one difference from IEEE arithmetic every sweep
+/// makes (the design's "strong zero").
+///
+/// ```
+/// use wengert::real::strong_mul;
+/// assert_eq!(strong_mul(f64::INFINITY, 0.0), 0.0);
+/// assert!(strong_mul(f64::NAN, 1.0).is_nan());
+/// assert!(strong_mul(-3.0, 0.0).is_sign_negative()); // -0.0, as IEEE
+/// ```
+#[inline(always)]
+pub fn strong_mul<T: Real>(p: T, g: T) -> T {
+    let t = p * g;
+    let zero = T::cst(0.0);
+    T::sel_eq(g, zero, T::sel_eq(t, t, t, zero), t)
+}

@@ -360,3 +360,36 @@ fn a_product_with_an_infinite_constant_keeps_strong_zero() {
     );
     assert_eq!(jac.jacobian, g);
 }
+
+#[test]
+fn strong_zero_changes_only_products_that_would_be_nan() {
+    // Off the chosen side of `where(x > 0, y * y, 0)` the adjoint of `y * y` is +0.0, so
+    // IEEE products give y's two contributions `-1 * +0 = -0.0`: no NaN, nothing for strong
+    // zero to change, and the sweep's result is IEEE's to the sign of its zero (the
+    // interpreter's fast path and native code run plain products; see `kernel`).
+    let c = Compiled::trace(&[1, 1], |v| {
+        let (x, y, zero) = (v[0], v[1], Real::cst(0.0));
+        vec![Real::sel_gt(x, zero, y * y, zero) + (x * y).sqrt()]
+    });
+    // Row 0: no NaN anywhere. Row 1: sqrt(x * y) = sqrt(-2)... its partial is NaN and its
+    // adjoint 1, so the gradient is NaN (IEEE, not strong zero's business). Row 2: the
+    // sqrt's partial is inf at x * y = 0, but its adjoint is 1: inf * 0 = NaN in y's sum.
+    let x = [-1.0, -2.0, 0.0];
+    let y = [-1.0, 1.0, -1.0];
+    let ones = [1.0; 3];
+    let job = Job::Vjp {
+        cotangent: Arg::rows(&ones, 1),
+        wrt: vec![true, true],
+    };
+    let out = every_engine(&c, &[Arg::rows(&x, 1), Arg::rows(&y, 1)], 3, &job);
+    // Row 0: d/dy = -0.0 (IEEE) + sqrt's 0.5 / sqrt(1) * x = -0.5; d/dx = 0.5 * y = -0.5.
+    assert_eq!((out.grads[0][0], out.grads[1][0]), (-0.5, -0.5));
+    assert!(out.grads[0][1].is_nan() && out.grads[1][1].is_nan());
+    let d = Compiled::trace(&[1, 1], |v| {
+        let (x, y, zero) = (v[0], v[1], Real::cst(0.0));
+        vec![Real::sel_gt(x, zero, y * y, zero)]
+    });
+    let out = every_engine(&d, &[Arg::rows(&x, 1), Arg::rows(&y, 1)], 3, &job);
+    assert_eq!(out.grads[1][0].to_bits(), (-0.0f64).to_bits(), "IEEE's -1 * +0 + -1 * +0");
+    assert_eq!(out.grads[1][1].to_bits(), 0.0f64.to_bits());
+}
