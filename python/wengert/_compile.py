@@ -193,6 +193,7 @@ class Compiled:
         self._fn = f
         functools.update_wrapper(self, f)
         self._variants: list[Variant] = []
+        self._mixed = False
         self._out_shape: Shape | None = None
         names = _param_names(f, None if shapes is None else len(shapes))
         if names is None:  # arity from the first call
@@ -371,7 +372,9 @@ class Compiled:
         first = self._first()
         if not first.guarded:
             return first
-        if first.cheap and first.check.values(data, per_row, n, "sum")[0] == float(n):
+        # After a call whose rows were mixed, straight to the per-row check (the summed one
+        # would be a wasted pass); the numbers are the same either way.
+        if first.cheap and not self._mixed and first.check.values(data, per_row, n, "sum")[0] == float(n):
             return first
         return None
 
@@ -381,6 +384,7 @@ class Compiled:
         """``call(variant, data, rows, idx)`` on each pattern's rows, results joined: per
         row (``"row"``: scattered back) or summed (``"sum"``). None results stay None."""
         parts = self._patterns(data, per_row, n)
+        self._mixed = len(parts) > 1
         if len(parts) == 1 and parts[0][1] is None:
             return list(call(parts[0][0], data, n, None))
         out: list[Any] = [None] * len(kinds)
@@ -395,10 +399,16 @@ class Compiled:
                 if kind == "sum":
                     out[j] = np.array(g, dtype=float) if out[j] is None else out[j] + g
                 else:
+                    w = len(g) // rows
                     if out[j] is None:
-                        out[j] = np.empty((n, len(g) // rows))
-                    out[j][slice(None) if idx is None else idx] = g.reshape(rows, -1)
-        return [o.reshape(-1) if (k == "row" and o is not None) else o for o, k in zip(out[:count], kinds)]
+                        out[j] = np.empty(n * w)
+                    if idx is None:
+                        out[j][:] = g
+                    elif w == 1:
+                        out[j][idx] = g  # 1-D scatter: far faster than into an (n, 1) view
+                    else:
+                        out[j].reshape(n, w)[idx] = g.reshape(rows, w)
+        return out[:count]
 
     def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
         one = self._one_trace(data, per_row, n)
@@ -706,6 +716,7 @@ class Compiled:
         if self._fn is not None:
             functools.update_wrapper(self, self._fn)
         self._variants = []
+        self._mixed = False
         self._out_shape = None
         if names is None and shapes is None:  # arity from the first call, nothing traced
             self._names = None

@@ -102,8 +102,9 @@ def gather(data: Sequence[np.ndarray], per_row: Sequence[bool], sizes: Sequence[
     """The rows ``idx`` of each per-row argument (shared ones as they are)."""
     if idx is None:
         return list(data)
+    # take along the first axis: several times faster than fancy indexing of a 2-D view.
     return [
-        np.ascontiguousarray(d.reshape(-1, s)[idx]).reshape(-1) if p else d
+        (d.take(idx) if s == 1 else d.reshape(-1, s).take(idx, axis=0).reshape(-1)) if p else d
         for d, p, s in zip(data, per_row, sizes)
     ]
 
@@ -214,7 +215,10 @@ class Dispatcher:
             ok = np.flatnonzero(flags)
             at = ok if remaining is None else remaining[ok]
             for r, g in zip(result, got):
-                r[at] = g[ok]
+                if r.shape[1] == 1:  # 1-D take and scatter: far faster than on (n, 1) views
+                    r.reshape(-1)[at] = g.reshape(-1).take(ok)
+                else:
+                    r[at] = g.take(ok, axis=0)
             if flags.all():
                 return [r.reshape(-1) for r in result]
             bad = np.flatnonzero(~flags)
