@@ -234,7 +234,7 @@ class Compiled:
                 f"{self.__name__}: its branches return different shapes ({self._out_shape} "
                 f"and {out_shape}); every row must give an output of one shape"
             )
-        v = Variant(trace, outputs, trace.n_guards)
+        v = Variant(trace, outputs, trace.n_guards, row is not None)
         if row is None:
             self._variants.append(v)
         return v

@@ -41,11 +41,13 @@ class Variant:
     them followed by the flag. ``plain`` is compiled on first use (Jacobians and
     Hessians need it) when the trace is at hand."""
 
-    def __init__(self, trace: Any, outputs: list[Any], n_guards: int) -> None:
+    def __init__(self, trace: Any, outputs: list[Any], n_guards: int, from_row: bool = False) -> None:
         self.trace: Any = trace
         self.outputs = outputs
         self.n_outputs = len(outputs)
-        self.guarded = n_guards > 0
+        # A trace made from a row always takes part in dispatch, even with no guard (its
+        # flag is then 1 everywhere): a function that decided differently without a row.
+        self.guarded = n_guards > 0 or from_row
         self.n_guards = n_guards
         self._plain: Any = trace.compile(outputs)
         self.ext: Any = trace.compile(outputs, True) if self.guarded else None
