@@ -6,10 +6,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use wengert::batch::{self, Arg, Job, Layout, Reduce};
+use wengert::compile::trace::Traced;
 use wengert::compiled::{set_num_threads, Compiled};
-use wengert::jit::{Kernel, Pass};
-use wengert::trace::Traced;
+use wengert::exec::jit::{Kernel, Pass};
+use wengert::exec::{self, Arg, Job, Layout, Reduce};
 use wengert::Real;
 
 fn griewank<T: Real>(x: &[T]) -> T {
@@ -90,7 +90,7 @@ fn native_blocks(c: &mut Criterion) {
         ("rosenbrock16/value", &rosen, 16, Pass::Values),
         ("x_times_3/value", &triple, 1, Pass::Values),
     ];
-    let isa = batch::detect_isa();
+    let isa = exec::detect_isa();
     let mut group = c.benchmark_group("native_blocks/1thread");
     group.throughput(Throughput::Elements(n as u64));
     group.sample_size(20);
@@ -106,7 +106,7 @@ fn native_blocks(c: &mut Criterion) {
             };
             group.bench_function(format!("{name}/{k}groups"), |b| {
                 b.iter(|| {
-                    let out = batch::run(p, &layout, &args, n, job, Reduce::None, isa, Some(&kern));
+                    let out = exec::run(p, &layout, &args, n, job, Reduce::None, isa, Some(&kern));
                     black_box(out.unwrap())
                 })
             });

@@ -14,7 +14,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use wengert::arena::Arena;
+use wengert::tape::arena::Arena;
 use wengert::Tape;
 
 struct Counting;
@@ -98,7 +98,7 @@ fn main() {
         "\npayload per node: {payload} B (op code {} B + args {} B + partials {} B), in chunks of {chunk} nodes;\n\
          live adds the unused part of the top chunk (< {} KiB) and the chunk headers; full chunks are never copied,\n\
          so peak = live past the first chunk, which alone grows by doubling",
-        std::mem::size_of::<wengert::arena::Op>(),
+        std::mem::size_of::<wengert::tape::arena::Op>(),
         std::mem::size_of::<[u32; 2]>(),
         std::mem::size_of::<[f64; 2]>(),
         chunk * payload / 1024,

@@ -1,17 +1,21 @@
 //! Compiled functions: trace once, then evaluate values and derivatives over many rows.
 
-use crate::batch::{self, Arg, BatchError, Job, Layout, Output, Reduce};
-use crate::graph::Graph;
-use crate::jit::{Kernel, Pass};
-use crate::program::Program;
-use crate::trace::{trace, Traced};
-use std::sync::{Arc, Mutex, OnceLock};
+use crate::compile::graph::Graph;
+use crate::compile::program::Program;
+use crate::compile::trace::{trace, Traced};
+use crate::exec::hessian::{self, Hessians};
+use crate::exec::jit::{Kernel, Pass};
+use crate::exec::pool::pool;
+use crate::exec::{self, Arg, BatchError, Job, Layout, Output, Reduce};
+use std::sync::{Arc, OnceLock};
+
+pub use crate::exec::pool::{num_threads, set_num_threads, MAX_THREADS};
 
 /// A function compiled for batch evaluation: its [`Program`] and the sizes of its
 /// arguments (the program's inputs are the arguments' elements, flattened in order).
 ///
 /// ```
-/// use wengert::batch::{Arg, Reduce};
+/// use wengert::exec::{Arg, Reduce};
 /// use wengert::compiled::Compiled;
 /// use wengert::Real;
 /// // Griewank's example, generic over the number type.
@@ -38,7 +42,7 @@ pub struct Compiled {
     natives: Natives,
 }
 
-/// Native code for the two programs (see [`crate::jit`]), built on first use: values for
+/// Native code for the two programs (see [`crate::exec::jit`]), built on first use: values for
 /// `program`, values and gradients for `gradients`. A cache, not part of the function's
 /// identity.
 #[derive(Clone, Default)]
@@ -56,18 +60,19 @@ impl std::fmt::Debug for Natives {
     }
 }
 
-/// When compiled functions run native code (see [`crate::jit`]), from `WENGERT_JIT`.
+/// When compiled functions run native code (see [`crate::exec::jit`]), from `WENGERT_JIT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JitMode {
     /// `0`: always interpret (to compare, or on a host where code generation misbehaves).
     Off,
     /// `1`: native code whenever the host and the program allow it.
     On,
-    /// Unset (or anything else): native code where [`crate::jit::worthwhile`] says it pays.
+    /// Unset (or anything else): native code where [`crate::exec::jit::worthwhile`] says it pays.
     Auto,
 }
 
-/// The [`JitMode`] `WENGERT_JIT` asks for.
+/// The [`JitMode`] `WENGERT_JIT` asks for. Read at each batch call (once per call, not per
+/// chunk), because the test suites switch engines within one process.
 pub fn jit_mode() -> JitMode {
     match std::env::var("WENGERT_JIT").as_deref() {
         Ok("0") => JitMode::Off,
@@ -105,7 +110,7 @@ impl Compiled {
 
     /// Decodes [`Compiled::to_bytes`] for arguments of the given sizes.
     pub fn from_bytes(b: &[u8], arg_sizes: &[usize]) -> Result<Self, BatchError> {
-        let bad = |e: crate::program::DecodeError| BatchError::Invalid(e.to_string());
+        let bad = |e: crate::compile::DecodeError| BatchError::Invalid(e.to_string());
         let short = || BatchError::Invalid("not a serialized wengert function: truncated".into());
         let len = u64::from_le_bytes(b.get(..8).ok_or_else(short)?.try_into().unwrap()) as usize;
         let a = b.get(8..8usize.saturating_add(len)).ok_or_else(short)?;
@@ -157,18 +162,20 @@ impl Compiled {
     /// needs the interpreter, native code is off or does not pay (see [`jit_mode`]), or
     /// it is unavailable.
     pub fn native(&self, job: &Job) -> Option<&Kernel> {
-        let pass = batch::native_pass(job)?;
+        let pass = exec::native_pass(job)?;
         let (p, i) = match pass {
             Pass::Values => (&self.program, 0),
             Pass::Gradient => (&self.gradients, 1),
         };
         match jit_mode() {
             JitMode::Off => return None,
-            JitMode::Auto if !crate::jit::worthwhile(p) => return None,
+            JitMode::Auto if !crate::exec::jit::worthwhile(p) => return None,
             _ => {}
         }
         self.natives.0[i]
-            .get_or_init(|| Kernel::new(p, pass, crate::jit::block_groups(p, pass)).map(Arc::new))
+            .get_or_init(|| {
+                Kernel::new(p, pass, crate::exec::jit::block_groups(p, pass)).map(Arc::new)
+            })
             .as_deref()
     }
 
@@ -185,9 +192,9 @@ impl Compiled {
         job: &Job,
         reduce: Reduce,
     ) -> Result<Output, BatchError> {
-        let isa = batch::detect_isa();
+        let isa = exec::detect_isa();
         pool().install(|| {
-            batch::run(
+            exec::run(
                 self.program_for(job),
                 &self.layout,
                 args,
@@ -200,18 +207,13 @@ impl Compiled {
         })
     }
 
-    /// Runs `f` on the wengert thread pool.
-    pub(crate) fn pool_install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        pool().install(f)
-    }
-
     /// Lengths of the per-row result buffers of [`Compiled::run_into`].
     pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Vec<usize> {
-        batch::buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)
+        exec::buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)
     }
 
     /// Like [`Compiled::run`], writing per-row results into caller-owned buffers (see
-    /// [`batch::run_into`]).
+    /// [`exec::run_into`]).
     pub fn run_into(
         &self,
         args: &[Arg],
@@ -220,9 +222,9 @@ impl Compiled {
         reduce: Reduce,
         bufs: &mut [&mut [f64]],
     ) -> Result<Output, BatchError> {
-        let isa = batch::detect_isa();
+        let isa = exec::detect_isa();
         pool().install(|| {
-            batch::run_into(
+            exec::run_into(
                 self.program_for(job),
                 &self.layout,
                 args,
@@ -239,6 +241,41 @@ impl Compiled {
     /// Values, `n_outputs` per row (one row when reduced).
     pub fn values(&self, args: &[Arg], n: usize, reduce: Reduce) -> Result<Vec<f64>, BatchError> {
         Ok(self.run(args, n, &Job::Values, reduce)?.values)
+    }
+
+    /// Per row: the value, the gradient (`N` numbers) and the Hessian (`N x N`, row-major)
+    /// with respect to all `N` inputs, for a scalar output. Rows are split across the
+    /// thread pool. See [`Compiled::hessian_wrt`] for a block of it.
+    pub fn hessian(&self, args: &[Arg], n: usize) -> Result<Hessians, BatchError> {
+        self.hessian_wrt(args, n, &vec![true; self.arg_sizes().len()])
+    }
+
+    /// Per row: the value, the gradient entries and the Hessian block (row-major) of the
+    /// program inputs of the arguments marked in `wrt` (one flag per argument; inputs in
+    /// argument order), for a scalar output. One dual sweep per input in the block, and
+    /// only the block's rows are kept: a function of a long vector and a scalar costs one
+    /// sweep per row for the scalar's 1 x 1 block. A result beyond 2^34 numbers (128 GiB),
+    /// or one the allocator refuses, is [`BatchError::Memory`], checked before the work.
+    ///
+    /// ```
+    /// use wengert::exec::Arg;
+    /// use wengert::compiled::Compiled;
+    /// use wengert::Real;
+    /// // f(v, t) = t^2 (v0 + v1): d2f/dt2 = 2 (v0 + v1).
+    /// let c = Compiled::trace(&[2, 1], |x| vec![x[2] * x[2] * (x[0] + x[1])]);
+    /// let (v, g, h) = c
+    ///     .hessian_wrt(&[Arg::rows(&[1.0, 2.0], 2), Arg::rows(&[3.0], 1)], 1, &[false, true])
+    ///     .unwrap();
+    /// assert_eq!((v, g, h), (vec![27.0], vec![18.0], vec![6.0]));
+    /// ```
+    pub fn hessian_wrt(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+    ) -> Result<Hessians, BatchError> {
+        let p = self.gradient_program();
+        pool().install(|| hessian::hessian_wrt(p, self.arg_sizes(), args, n, wrt))
     }
 
     /// Values and gradients with respect to every argument, for a scalar output.
@@ -261,54 +298,4 @@ impl Compiled {
         let out = self.run(args, n, &job, reduce)?;
         Ok((out.values, out.grads))
     }
-}
-
-/// The pool batch calls run on; replaced by [`set_num_threads`].
-static POOL: Mutex<Option<Arc<rayon::ThreadPool>>> = Mutex::new(None);
-
-/// The most threads [`set_num_threads`] starts. A CPU-bound engine gains nothing past a
-/// few threads per core; the bound keeps a mistaken count from spawning OS threads until
-/// the machine stalls.
-pub const MAX_THREADS: usize = 1024;
-
-/// Threads used when none were set: `WENGERT_NUM_THREADS` when it is a count in
-/// `1..=MAX_THREADS`, else (unset, garbage or out of range) every core.
-fn default_threads() -> usize {
-    std::env::var("WENGERT_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| (1..=MAX_THREADS).contains(n))
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
-        })
-}
-
-fn pool() -> Arc<rayon::ThreadPool> {
-    let mut p = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    p.get_or_insert_with(|| Arc::new(build_pool(default_threads())))
-        .clone()
-}
-
-fn build_pool(n: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("wengert-{i}"))
-        .build()
-        .expect("cannot start wengert's worker threads")
-}
-
-/// Sets the number of threads batch evaluation uses, clamped to `1..=MAX_THREADS`.
-///
-/// ```
-/// wengert::compiled::set_num_threads(2);
-/// assert_eq!(wengert::compiled::num_threads(), 2);
-/// ```
-pub fn set_num_threads(n: usize) {
-    let n = n.clamp(1, MAX_THREADS);
-    *POOL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(build_pool(n)));
-}
-
-/// The number of threads batch evaluation uses.
-pub fn num_threads() -> usize {
-    pool().current_num_threads()
 }

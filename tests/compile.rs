@@ -1,10 +1,10 @@
 //! The Rust compile-and-batch path (reverse sweeps) against forward-mode dual numbers,
 //! on many rows.
 
-use wengert::batch::{Arg, BatchError, Job, Reduce};
+use wengert::compile::program::Program;
 use wengert::compiled::{self, Compiled};
+use wengert::exec::{Arg, BatchError, Job, Reduce};
 use wengert::op::{Binary, Unary};
-use wengert::program::Program;
 use wengert::{Dual, Real};
 
 /// A function with every kind of instruction the tracer records, generic over the number type.
@@ -42,7 +42,7 @@ fn batch_gradients_equal_forward_mode() {
                 .map(|j| Dual::new(x[j], if i == j { 1.0 } else { 0.0 }))
                 .collect();
             let y = f(&d);
-            // The lanes use crate::vmath (exp, sin, tanh, ln_1p here), a few ulp from libm.
+            // The lanes use crate::scalar::vmath (exp, sin, tanh, ln_1p here), a few ulp from libm.
             assert!(
                 (v[r] - y.re).abs() <= 8.0 * f64::EPSILON * y.re.abs(),
                 "row {r}: {} vs {}",

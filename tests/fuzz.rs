@@ -7,10 +7,10 @@
 
 use proptest::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use wengert::batch::{Arg, Reduce};
+use wengert::compile::program::Program;
 use wengert::compiled::Compiled;
+use wengert::exec::{Arg, Reduce};
 use wengert::op::{Binary, Unary};
-use wengert::program::Program;
 use wengert::{Dual, Real, Tape};
 
 /// A few compiled functions whose encodings the mutations start from.

@@ -1,13 +1,14 @@
 //! Native kernels (rust/jit.rs) against the interpreter (rust/kernel.rs): the same
 //! numbers, bit for bit, on random programs with every op, and through the batch path.
 
-use wengert::batch::{self, Arg, Job, Layout, Reduce};
-use wengert::graph::{Cmp, Graph};
-use wengert::jit::{self, Kernel, Pass, MAX_KEPT};
-use wengert::kernel;
-use wengert::lanes::F64x4;
+use wengert::compile::graph::Graph;
+use wengert::compile::program::Program;
+use wengert::exec::interp;
+use wengert::exec::jit::{self, Kernel, Pass, MAX_KEPT};
+use wengert::exec::{self, Arg, Job, Layout, Reduce};
+use wengert::op::Cmp;
 use wengert::op::{Binary, Unary};
-use wengert::program::Program;
+use wengert::scalar::lanes::F64x4;
 
 /// A small xorshift generator: a fixed pseudo-random sequence, no dependency.
 struct Rng(u64);
@@ -99,7 +100,7 @@ fn same(a: f64, b: f64) -> bool {
 fn check_block(rng: &mut Rng, p: &Program, k: usize, case: usize) {
     let ns = p.n_slots();
     let mut slots = vec![F64x4::default(); ns * k];
-    kernel::load_consts(p, &mut slots, k);
+    interp::load_consts(p, &mut slots, k);
     for s in p.inputs().iter().flatten() {
         for g in 0..k {
             slots[*s as usize * k + g] = F64x4(std::array::from_fn(|_| rng.number()));
@@ -114,7 +115,7 @@ fn check_block(rng: &mut Rng, p: &Program, k: usize, case: usize) {
 
     // Values.
     let mut interp = slots.clone();
-    kernel::values(p, &mut interp, k);
+    interp::values(p, &mut interp, k);
     let kern = Kernel::new(p, Pass::Values, k).expect("a native kernel");
     let mut native = slots.clone();
     kern.run(&mut native, &mut []);
@@ -135,10 +136,10 @@ fn check_block(rng: &mut Rng, p: &Program, k: usize, case: usize) {
     // Values and one reverse sweep.
     let mut interp = slots.clone();
     let mut parts = vec![F64x4::default(); 2 * p.instrs().len() * k];
-    kernel::partials(p, &mut interp, &mut parts, k);
+    interp::partials(p, &mut interp, &mut parts, k);
     let mut adj_i = seeds.clone();
-    // Native code has plain products only: the batch driver adds strong zero (see `kernel`).
-    kernel::reverse(p, &parts, &interp, &mut adj_i, k, false);
+    // Native code has plain products only: the batch driver adds strong zero (see `interp`).
+    interp::reverse(p, &parts, &interp, &mut adj_i, k, false);
     let kern = Kernel::new(p, Pass::Gradient, k).expect("a native kernel");
     let mut native = slots.clone();
     let mut adj_n = seeds.clone();
@@ -214,7 +215,7 @@ fn batch_results_do_not_depend_on_the_engine() {
             cotangent: Arg::rows(&ct, outs.len()),
             wrt: vec![true, true],
         };
-        let isa = batch::detect_isa();
+        let isa = exec::detect_isa();
         // Native blocks of any size (the one used, and odd ones) cut the rows elsewhere
         // than the interpreter's; sums must not notice.
         for (reduce, k) in [Reduce::None, Reduce::Sum]
@@ -222,8 +223,8 @@ fn batch_results_do_not_depend_on_the_engine() {
             .flat_map(|r| [(r, jit::block_groups(&p, Pass::Gradient)), (r, 3)])
         {
             let kern = Kernel::new(&p, Pass::Gradient, k).unwrap();
-            let a = batch::run(&p, &layout, &args, n, &job, reduce, isa, None).unwrap();
-            let b = batch::run(&p, &layout, &args, n, &job, reduce, isa, Some(&kern)).unwrap();
+            let a = exec::run(&p, &layout, &args, n, &job, reduce, isa, None).unwrap();
+            let b = exec::run(&p, &layout, &args, n, &job, reduce, isa, Some(&kern)).unwrap();
             let pairs = a
                 .values
                 .iter()

@@ -2,10 +2,10 @@
 //! exactly zero adds nothing, whatever the partial), every output slot written on every
 //! call, and Hessian blocks computed alone.
 
-use wengert::batch::{self, Arg, BatchError, Isa, Job, Layout, Reduce};
 use wengert::compiled::Compiled;
-use wengert::hessian::hessian_at;
-use wengert::jit::{self, Kernel};
+use wengert::exec::hessian::hessian_at;
+use wengert::exec::jit::{self, Kernel};
+use wengert::exec::{self, Arg, BatchError, Isa, Job, Layout, Reduce};
 use wengert::{Real, Tape};
 
 #[test]
@@ -41,7 +41,7 @@ fn where_sqrt() -> Compiled {
 /// The ISAs this machine can run.
 fn isas() -> Vec<Isa> {
     let mut v = vec![Isa::Portable];
-    if batch::detect_isa() == Isa::Avx2Fma {
+    if exec::detect_isa() == Isa::Avx2Fma {
         v.push(Isa::Avx2Fma);
     }
     v
@@ -49,22 +49,22 @@ fn isas() -> Vec<Isa> {
 
 /// `job` over `args` by every engine (interpreter and, where the job allows, native code)
 /// and every ISA: all must agree bit for bit; returns the interpreter's portable result.
-fn every_engine(c: &Compiled, args: &[Arg], n: usize, job: &Job) -> batch::Output {
+fn every_engine(c: &Compiled, args: &[Arg], n: usize, job: &Job) -> exec::Output {
     let p = match job {
         Job::Values => c.program(),
         _ => c.gradient_program(),
     };
     let layout = Layout::new(c.arg_sizes());
     let kern =
-        batch::native_pass(job).and_then(|pass| Kernel::new(p, pass, jit::block_groups(p, pass)));
-    if batch::native_pass(job).is_some() {
+        exec::native_pass(job).and_then(|pass| Kernel::new(p, pass, jit::block_groups(p, pass)));
+    if exec::native_pass(job).is_some() {
         assert!(kern.is_some(), "this host builds native code");
     }
-    let mut want: Option<batch::Output> = None;
+    let mut want: Option<exec::Output> = None;
     for isa in isas() {
         for native in [None, kern.as_ref()] {
-            let got = batch::run(p, &layout, args, n, job, Reduce::None, isa, native).unwrap();
-            let bits = |o: &batch::Output| {
+            let got = exec::run(p, &layout, args, n, job, Reduce::None, isa, native).unwrap();
+            let bits = |o: &exec::Output| {
                 let mut all = o.values.clone();
                 all.extend(o.tangents.iter().chain(&o.jacobian));
                 o.grads.iter().for_each(|g| all.extend(g));
@@ -390,6 +390,10 @@ fn strong_zero_changes_only_products_that_would_be_nan() {
         vec![Real::sel_gt(x, zero, y * y, zero)]
     });
     let out = every_engine(&d, &[Arg::rows(&x, 1), Arg::rows(&y, 1)], 3, &job);
-    assert_eq!(out.grads[1][0].to_bits(), (-0.0f64).to_bits(), "IEEE's -1 * +0 + -1 * +0");
+    assert_eq!(
+        out.grads[1][0].to_bits(),
+        (-0.0f64).to_bits(),
+        "IEEE's -1 * +0 + -1 * +0"
+    );
     assert_eq!(out.grads[1][1].to_bits(), 0.0f64.to_bits());
 }

@@ -1,7 +1,12 @@
-//! The lane functions of `wengert::vmath` against libm (std) over many points, and against
+//! The lane functions of `wengert::scalar::vmath` against libm (std) over many points, and against
 //! high-precision values at a few: errors in ulps of the correctly rounded result.
 
-use wengert::vmath;
+#![allow(
+    clippy::approx_constant,
+    reason = "reference values as mpmath prints them, e and ln 2 among them"
+)]
+
+use wengert::scalar::vmath;
 
 /// Distance in ulps between two finite doubles of the same sign (or both zero).
 fn ulps(a: f64, b: f64) -> u64 {
@@ -243,7 +248,7 @@ fn logarithms_exp_m1_tanh_against_high_precision_values() {
 /// sits in the other lanes (out-of-range, non-finite or ordinary numbers).
 #[test]
 fn lanes_do_not_depend_on_their_neighbours() {
-    let fs: [(&str, fn([f64; 4]) -> [f64; 4]); 7] = [
+    let fs: [(&str, LaneFn); 7] = [
         ("exp", vmath::exp),
         ("exp_m1", vmath::exp_m1),
         ("ln", vmath::ln),
@@ -448,3 +453,6 @@ fn avx2_build_agrees_bit_for_bit() {
         }
     }
 }
+
+/// A vectorised function of [`vmath`].
+type LaneFn = fn([f64; 4]) -> [f64; 4];

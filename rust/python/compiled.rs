@@ -2,8 +2,8 @@
 //! float64 arrays already checked and broadcast by `wengert._compile`; each call converts,
 //! runs one core function with the GIL released, and returns flat arrays.
 
-use crate::batch::{Arg, BatchError, Job, Output, Reduce};
 use crate::compiled::{self, Compiled};
+use crate::exec::{Arg, BatchError, Job, Output, Reduce};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -320,10 +320,10 @@ impl PyCompiled {
     fn n_instructions(&self) -> usize {
         self.0.program().instrs().len()
     }
-    /// A rough cost of one row (see `crate::guard::cost`).
+    /// A rough cost of one row (see `crate::compile::guard::cost`).
     #[getter]
     fn cost(&self) -> usize {
-        crate::guard::cost(self.0.program())
+        crate::compile::guard::cost(self.0.program())
     }
     #[getter]
     fn n_slots(&self) -> usize {

@@ -1,11 +1,11 @@
 //! Derivative graphs for nested transforms: `_Trace._derive` turns a finished trace into
-//! the graph of its forward or reverse sweep ([`crate::derive`]) and hands it to Python
+//! the graph of its forward or reverse sweep ([`crate::compile::derive`]) and hands it to Python
 //! as a node list, which `wengert._nested` evaluates on whatever numbers the enclosing
 //! transform passed in.
 
 use super::trace::PyTrace;
-use crate::derive::{jvp_graph, vjp_graph, Seed};
-use crate::graph::{Graph, Node};
+use crate::compile::derive::{jvp_graph, vjp_graph, Seed};
+use crate::compile::graph::{Graph, Node};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;

@@ -1,12 +1,10 @@
 //! Python `Dual`: forward mode. A thin wrapper over [`crate::Dual`]; every rule comes from
 //! [`crate::op`] through it.
 
-use super::number::{
-    binary_any, method_result, number_methods, number_result, plain_number, Number,
-};
+use super::number::{binary_any, number_methods, number_result, plain_number, Number};
 use super::var::short;
-use crate::dual::Dual;
 use crate::op::{Binary, Unary};
+use crate::scalar::dual::Dual;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -36,9 +34,7 @@ impl PyDual {
     /// mode. A Dual with tangent exactly 0 made by the user is a constant of any
     /// perturbation.
     fn join(&self, y: &Self) -> PyResult<u64> {
-        if self.tag == y.tag {
-            Ok(self.tag)
-        } else if y.tag == 0 && y.d.eps == 0.0 {
+        if self.tag == y.tag || (y.tag == 0 && y.d.eps == 0.0) {
             Ok(self.tag)
         } else if self.tag == 0 && self.d.eps == 0.0 {
             Ok(y.tag)

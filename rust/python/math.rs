@@ -68,44 +68,60 @@ fn binary_any_args<'py>(
         .call1((op.name(), x, y))
 }
 
+/// One `#[pyfunction]` per op of kind `func` in the registry ([`crate::op::unary_ops!`]),
+/// and `add_unary` to register them.
 macro_rules! unary_functions {
-    ($($name:ident => $op:ident),* $(,)?) => {
-        $(
-            #[doc = concat!("`", stringify!($name), "(x)` for a float, Var, Dual or array.")]
-            #[pyfunction]
-            pub fn $name<'py>(x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                unary_any(Unary::$op, x)
-            }
-        )*
+    (() $($v:ident $name:ident $kind:ident [$($alias:ident)*];)*) => {
+        $(unary_function!($kind $v $name);)*
         pub fn add_unary(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $(m.add_function(wrap_pyfunction!($name, m)?)?;)*
+            $(register!($kind m $name);)*
             Ok(())
         }
     };
 }
 
-unary_functions!(
-    sin => Sin, cos => Cos, tan => Tan, asin => Asin, acos => Acos, atan => Atan,
-    sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh, atanh => Atanh,
-    exp => Exp, exp2 => Exp2, expm1 => Expm1, log => Log, log2 => Log2, log10 => Log10,
-    log1p => Log1p, sqrt => Sqrt, cbrt => Cbrt, abs => Abs, sigmoid => Sigmoid, relu => Relu,
-    softplus => Softplus, erf => Erf,
-);
+macro_rules! unary_function {
+    (func $v:ident $name:ident) => {
+        #[doc = concat!("`", stringify!($name), "(x)` for a float, Var, Dual or array.")]
+        #[pyfunction]
+        pub fn $name<'py>(x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+            unary_any(Unary::$v, x)
+        }
+    };
+    (op $v:ident $name:ident) => {};
+}
 
+/// The binary counterpart of `unary_functions!`.
 macro_rules! binary_functions {
-    ($($name:ident => $op:ident),* $(,)?) => {
-        $(
-            #[doc = concat!("`", stringify!($name), "(x, y)` for floats, Vars, Duals or arrays.")]
-            #[pyfunction]
-            pub fn $name<'py>(x: &Bound<'py, PyAny>, y: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                binary_any_args(Binary::$op, x, y)
-            }
-        )*
+    (() $($v:ident $name:ident $kind:ident $param:tt [$($alias:ident)*];)*) => {
+        $(binary_function!($kind $v $name);)*
         pub fn add_binary(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            $(m.add_function(wrap_pyfunction!($name, m)?)?;)*
+            $(register!($kind m $name);)*
             Ok(())
         }
     };
 }
 
-binary_functions!(atan2 => Atan2, hypot => Hypot, pow => Pow, maximum => Max, minimum => Min);
+macro_rules! binary_function {
+    (func $v:ident $name:ident) => {
+        #[doc = concat!("`", stringify!($name), "(x, y)` for floats, Vars, Duals or arrays.")]
+        #[pyfunction]
+        pub fn $name<'py>(
+            x: &Bound<'py, PyAny>,
+            y: &Bound<'py, PyAny>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            binary_any_args(Binary::$v, x, y)
+        }
+    };
+    (op $v:ident $name:ident) => {};
+}
+
+macro_rules! register {
+    (func $m:ident $name:ident) => {
+        $m.add_function(wrap_pyfunction!($name, $m)?)?;
+    };
+    (op $m:ident $name:ident) => {};
+}
+
+crate::op::unary_ops!(unary_functions);
+crate::op::binary_ops!(binary_functions);

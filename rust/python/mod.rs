@@ -24,6 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(var::var_gradient, m)?)?;
     math::add_unary(m)?;
     math::add_binary(m)?;
-    m.add("BYTES_PER_NODE", crate::arena::Arena::BYTES_PER_NODE)?;
+    m.add("BYTES_PER_NODE", crate::tape::arena::Arena::BYTES_PER_NODE)?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use crate::op::{Binary, Unary};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyInt};
 
 /// A class of differentiable Python numbers.
@@ -18,6 +19,10 @@ pub(crate) trait Number: Sized {
     fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self>;
 }
 
+/// `numpy.number` and `numpy.bool_`, looked up once: [`plain_number`] runs for every
+/// operand of every operation that is not a float or int.
+static NUMPY_SCALARS: PyOnceLock<[Py<PyAny>; 2]> = PyOnceLock::new();
+
 /// A plain real number from Python: float (and its subclasses, `np.float64` among them),
 /// int, bool, or a NumPy integer/float scalar. Anything else, a `Dual` or `Var` among
 /// them, is not a plain number: converting it with `__float__` would drop its derivative.
@@ -29,9 +34,14 @@ pub(crate) fn plain_number(ob: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
         return ob.extract::<f64>().map(Some);
     }
     let py = ob.py();
-    let numpy_number = py.import("numpy")?.getattr("number")?;
-    let numpy_bool = py.import("numpy")?.getattr("bool_")?;
-    if ob.is_instance(&numpy_number)? || ob.is_instance(&numpy_bool)? {
+    let [numpy_number, numpy_bool] = NUMPY_SCALARS.get_or_try_init(py, || -> PyResult<_> {
+        let np = py.import("numpy")?;
+        Ok([
+            np.getattr("number")?.unbind(),
+            np.getattr("bool_")?.unbind(),
+        ])
+    })?;
+    if ob.is_instance(numpy_number.bind(py))? || ob.is_instance(numpy_bool.bind(py))? {
         let v = ob.call_method0("__float__")?;
         return Ok(Some(v.cast::<PyFloat>()?.value()));
     }
@@ -102,17 +112,8 @@ macro_rules! number_compare {
                 } else {
                     return Ok(py.NotImplemented());
                 };
-                use pyo3::basic::CompareOp;
-                let x = self.val();
                 // IEEE comparisons, as float's own: every comparison with nan is False but !=.
-                let r = match cmp {
-                    CompareOp::Lt => x < y,
-                    CompareOp::Le => x <= y,
-                    CompareOp::Gt => x > y,
-                    CompareOp::Ge => x >= y,
-                    CompareOp::Eq => x == y,
-                    CompareOp::Ne => x != y,
-                };
+                let r = $crate::python::number::cmp_of(cmp).holds(self.val(), y);
                 Ok(pyo3::types::PyBool::new(py, r)
                     .to_owned()
                     .into_any()
@@ -219,126 +220,97 @@ macro_rules! number_arith {
                 let _ = ndigits;
                 Err($crate::python::number::no_rule(slf.as_any(), "round"))
             }
-            fn sin(&self) -> PyResult<Self> {
-                self.unary(Unary::Sin)
-            }
-            fn cos(&self) -> PyResult<Self> {
-                self.unary(Unary::Cos)
-            }
-            fn tan(&self) -> PyResult<Self> {
-                self.unary(Unary::Tan)
-            }
-            fn asin(&self) -> PyResult<Self> {
-                self.unary(Unary::Asin)
-            }
-            fn acos(&self) -> PyResult<Self> {
-                self.unary(Unary::Acos)
-            }
-            fn atan(&self) -> PyResult<Self> {
-                self.unary(Unary::Atan)
-            }
-            fn sinh(&self) -> PyResult<Self> {
-                self.unary(Unary::Sinh)
-            }
-            fn cosh(&self) -> PyResult<Self> {
-                self.unary(Unary::Cosh)
-            }
-            fn tanh(&self) -> PyResult<Self> {
-                self.unary(Unary::Tanh)
-            }
-            fn asinh(&self) -> PyResult<Self> {
-                self.unary(Unary::Asinh)
-            }
-            fn acosh(&self) -> PyResult<Self> {
-                self.unary(Unary::Acosh)
-            }
-            fn atanh(&self) -> PyResult<Self> {
-                self.unary(Unary::Atanh)
-            }
-            fn exp(&self) -> PyResult<Self> {
-                self.unary(Unary::Exp)
-            }
-            fn exp2(&self) -> PyResult<Self> {
-                self.unary(Unary::Exp2)
-            }
-            fn expm1(&self) -> PyResult<Self> {
-                self.unary(Unary::Expm1)
-            }
-            fn log(&self) -> PyResult<Self> {
-                self.unary(Unary::Log)
-            }
-            fn log2(&self) -> PyResult<Self> {
-                self.unary(Unary::Log2)
-            }
-            fn log10(&self) -> PyResult<Self> {
-                self.unary(Unary::Log10)
-            }
-            fn log1p(&self) -> PyResult<Self> {
-                self.unary(Unary::Log1p)
-            }
-            fn sqrt(&self) -> PyResult<Self> {
-                self.unary(Unary::Sqrt)
-            }
-            fn cbrt(&self) -> PyResult<Self> {
-                self.unary(Unary::Cbrt)
-            }
-            fn abs(&self) -> PyResult<Self> {
-                self.unary(Unary::Abs)
-            }
-            fn sigmoid(&self) -> PyResult<Self> {
-                self.unary(Unary::Sigmoid)
-            }
-            fn relu(&self) -> PyResult<Self> {
-                self.unary(Unary::Relu)
-            }
-            fn softplus(&self) -> PyResult<Self> {
-                self.unary(Unary::Softplus)
-            }
-            fn erf(&self) -> PyResult<Self> {
-                self.unary(Unary::Erf)
-            }
-            // NumPy's names, so ufuncs on object arrays (np.arcsin(arr)) find them.
-            fn arcsin(&self) -> PyResult<Self> {
-                self.unary(Unary::Asin)
-            }
-            fn arccos(&self) -> PyResult<Self> {
-                self.unary(Unary::Acos)
-            }
-            fn arctan(&self) -> PyResult<Self> {
-                self.unary(Unary::Atan)
-            }
-            fn arcsinh(&self) -> PyResult<Self> {
-                self.unary(Unary::Asinh)
-            }
-            fn arccosh(&self) -> PyResult<Self> {
-                self.unary(Unary::Acosh)
-            }
-            fn arctanh(&self) -> PyResult<Self> {
-                self.unary(Unary::Atanh)
-            }
-
-            fn atan2(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
-                method_result::<Self>("atan2", x, binary_any(self, Binary::Atan2, x, false)?)
-            }
-            fn arctan2(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
-                method_result::<Self>("arctan2", x, binary_any(self, Binary::Atan2, x, false)?)
-            }
-            fn hypot(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
-                method_result::<Self>("hypot", y, binary_any(self, Binary::Hypot, y, false)?)
-            }
-            fn pow(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
-                method_result::<Self>("pow", y, binary_any(self, Binary::Pow, y, false)?)
-            }
-            fn maximum(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
-                method_result::<Self>("maximum", y, binary_any(self, Binary::Max, y, false)?)
-            }
-            fn minimum(&self, y: &Bound<'_, PyAny>) -> PyResult<Self> {
-                method_result::<Self>("minimum", y, binary_any(self, Binary::Min, y, false)?)
-            }
         }
+        $crate::op::unary_ops!($crate::python::number::unary_methods($ty));
+        $crate::op::binary_ops!($crate::python::number::binary_methods($ty));
     };
 }
 pub(crate) use number_arith;
+
+/// The math methods (`x.sin()`, and NumPy's spellings such as `x.arcsin()`) for `$ty`, one
+/// per op of kind `func` in the registry ([`crate::op::unary_ops!`]). A muncher: it
+/// collects the `func` entries first, because `#[pymethods]` sees its body before any
+/// macro in it expands.
+macro_rules! unary_methods {
+    (@keep ($ty:ty) [$($acc:tt)*] $v:ident $name:ident func [$($alias:ident)*]; $($rest:tt)*) => {
+        $crate::python::number::unary_methods!(@keep ($ty) [$($acc)* ($v $name $($alias)*)] $($rest)*);
+    };
+    (@keep ($ty:ty) [$($acc:tt)*] $v:ident $name:ident op [$($alias:ident)*]; $($rest:tt)*) => {
+        $crate::python::number::unary_methods!(@keep ($ty) [$($acc)*] $($rest)*);
+    };
+    (@keep ($ty:ty) [$(($v:ident $name:ident $($alias:ident)*))*]) => {
+        #[pyo3::pymethods]
+        impl $ty {
+            $(
+                fn $name(&self) -> PyResult<Self> {
+                    self.unary($crate::op::Unary::$v)
+                }
+                $(
+                    fn $alias(&self) -> PyResult<Self> {
+                        self.unary($crate::op::Unary::$v)
+                    }
+                )*
+            )*
+        }
+    };
+    (($ty:ty) $($entries:tt)*) => {
+        $crate::python::number::unary_methods!(@keep ($ty) [] $($entries)*);
+    };
+}
+pub(crate) use unary_methods;
+
+/// The binary math methods (`x.atan2(other)`) for `$ty`, as [`unary_methods!`]: unlike an
+/// operator, a method cannot return NotImplemented, so an unsupported argument is a
+/// TypeError (see [`method_result`]).
+macro_rules! binary_methods {
+    (@keep ($ty:ty) [$($acc:tt)*] $v:ident $name:ident func $param:ident [$($alias:ident)*]; $($rest:tt)*) => {
+        $crate::python::number::binary_methods!(@keep ($ty) [$($acc)* ($v $name $param $($alias)*)] $($rest)*);
+    };
+    (@keep ($ty:ty) [$($acc:tt)*] $v:ident $name:ident op $param:tt [$($alias:ident)*]; $($rest:tt)*) => {
+        $crate::python::number::binary_methods!(@keep ($ty) [$($acc)*] $($rest)*);
+    };
+    (@keep ($ty:ty) [$(($v:ident $name:ident $param:ident $($alias:ident)*))*]) => {
+        #[pyo3::pymethods]
+        impl $ty {
+            $(
+                fn $name(&self, $param: &Bound<'_, PyAny>) -> PyResult<Self> {
+                    $crate::python::number::method_result::<Self>(
+                        stringify!($name),
+                        $param,
+                        $crate::python::number::binary_any(self, $crate::op::Binary::$v, $param, false)?,
+                    )
+                }
+                $(
+                    fn $alias(&self, $param: &Bound<'_, PyAny>) -> PyResult<Self> {
+                        $crate::python::number::method_result::<Self>(
+                            stringify!($alias),
+                            $param,
+                            $crate::python::number::binary_any(self, $crate::op::Binary::$v, $param, false)?,
+                        )
+                    }
+                )*
+            )*
+        }
+    };
+    (($ty:ty) $($entries:tt)*) => {
+        $crate::python::number::binary_methods!(@keep ($ty) [] $($entries)*);
+    };
+}
+pub(crate) use binary_methods;
+
+/// The core comparison a Python rich comparison stands for.
+pub(crate) fn cmp_of(op: pyo3::basic::CompareOp) -> crate::op::Cmp {
+    use crate::op::Cmp;
+    use pyo3::basic::CompareOp;
+    match op {
+        CompareOp::Lt => Cmp::Lt,
+        CompareOp::Le => Cmp::Le,
+        CompareOp::Gt => Cmp::Gt,
+        CompareOp::Ge => Cmp::Ge,
+        CompareOp::Eq => Cmp::Eq,
+        CompareOp::Ne => Cmp::Ne,
+    }
+}
 
 /// The TypeError for a rounding function (`math.floor(x)`, `np.floor` on an object array),
 /// which has no wengert rule: it would drop the derivative.

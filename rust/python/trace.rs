@@ -2,18 +2,18 @@
 //! element and records every operation into the trace's [`Graph`]; comparisons give a
 //! `_Cond`, a condition for `wg.where` (combined with `&`, `|`, `~`). A trace made from
 //! the numbers of one row (its witness) answers a condition's truth value with that row's
-//! outcome and records it as a guard (see [`crate::guard`]); without a row it cannot.
+//! outcome and records it as a guard (see [`crate::compile::guard`]); without a row it cannot.
 
 use super::compiled::PyCompiled;
 use super::number::{binary_any, method_result, number_arith, number_result, plain_number, Number};
+use crate::compile::graph::{Graph, GraphError, MAX_NODES};
+use crate::compile::guard::{self, Guard, MAX_DECISIONS};
 use crate::compiled::Compiled;
-use crate::graph::{Cmp, Graph, GraphError, MAX_NODES};
-use crate::guard::{self, Guard, MAX_DECISIONS};
-use crate::op::{Binary, Unary};
+use crate::op::{Binary, Cmp, Unary};
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
-use rustc_hash::FxHashSet;
 use pyo3::prelude::*;
+use rustc_hash::FxHashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -179,14 +179,7 @@ impl PyTraced {
         let Some(y) = self.operand(o)? else {
             return Ok(None);
         };
-        let cmp = match op {
-            CompareOp::Lt => Cmp::Lt,
-            CompareOp::Le => Cmp::Le,
-            CompareOp::Gt => Cmp::Gt,
-            CompareOp::Ge => Cmp::Ge,
-            CompareOp::Eq => Cmp::Eq,
-            CompareOp::Ne => Cmp::Ne,
-        };
+        let cmp = super::number::cmp_of(op);
         Ok(Some(PyCond {
             g: self.g.clone(),
             e: Expr::Cmp(cmp, self.idx, y),

@@ -1,59 +1,12 @@
-//! The elementary operations and their derivative rules, each stated once.
+//! The derivative rules, each stated once.
 //!
 //! A rule returns the value together with the local partial derivatives. The eager tape
 //! stores those partials at record time, [`crate::Dual`] multiplies them by tangents, and
 //! compiled tapes re-evaluate them per row. The matches have no catch-all arm: a new
 //! operation does not compile until it has its rule.
 
-use crate::real::Real;
-
-/// An operation of one argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Unary {
-    Neg,
-    Sin,
-    Cos,
-    Tan,
-    Asin,
-    Acos,
-    Atan,
-    Sinh,
-    Cosh,
-    Tanh,
-    Asinh,
-    Acosh,
-    Atanh,
-    Exp,
-    Exp2,
-    Expm1,
-    Log,
-    Log2,
-    Log10,
-    Log1p,
-    Sqrt,
-    Cbrt,
-    Abs,
-    Sigmoid,
-    Relu,
-    Softplus,
-    Erf,
-}
-
-/// An operation of two arguments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Binary {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Atan2,
-    Hypot,
-    Max,
-    Min,
-}
+use super::{Binary, Unary};
+use crate::scalar::real::Real;
 
 /// |x| for the rules that fold a symmetric formula onto x >= 0 (so `exp(-|x|)` never
 /// overflows): `x` where `x > 0`, else `-x`, the same value as `abs` (nan included). Unlike
@@ -72,70 +25,6 @@ fn finite<T: Real>(x: T) -> T {
 }
 
 impl Unary {
-    /// Every unary operation, in declaration order.
-    pub const ALL: [Unary; 27] = [
-        Unary::Neg,
-        Unary::Sin,
-        Unary::Cos,
-        Unary::Tan,
-        Unary::Asin,
-        Unary::Acos,
-        Unary::Atan,
-        Unary::Sinh,
-        Unary::Cosh,
-        Unary::Tanh,
-        Unary::Asinh,
-        Unary::Acosh,
-        Unary::Atanh,
-        Unary::Exp,
-        Unary::Exp2,
-        Unary::Expm1,
-        Unary::Log,
-        Unary::Log2,
-        Unary::Log10,
-        Unary::Log1p,
-        Unary::Sqrt,
-        Unary::Cbrt,
-        Unary::Abs,
-        Unary::Sigmoid,
-        Unary::Relu,
-        Unary::Softplus,
-        Unary::Erf,
-    ];
-
-    /// The name used by the Python API (`wg.sin`, `v.sin()`) and in DOT output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Unary::Neg => "neg",
-            Unary::Sin => "sin",
-            Unary::Cos => "cos",
-            Unary::Tan => "tan",
-            Unary::Asin => "asin",
-            Unary::Acos => "acos",
-            Unary::Atan => "atan",
-            Unary::Sinh => "sinh",
-            Unary::Cosh => "cosh",
-            Unary::Tanh => "tanh",
-            Unary::Asinh => "asinh",
-            Unary::Acosh => "acosh",
-            Unary::Atanh => "atanh",
-            Unary::Exp => "exp",
-            Unary::Exp2 => "exp2",
-            Unary::Expm1 => "expm1",
-            Unary::Log => "log",
-            Unary::Log2 => "log2",
-            Unary::Log10 => "log10",
-            Unary::Log1p => "log1p",
-            Unary::Sqrt => "sqrt",
-            Unary::Cbrt => "cbrt",
-            Unary::Abs => "abs",
-            Unary::Sigmoid => "sigmoid",
-            Unary::Relu => "relu",
-            Unary::Softplus => "softplus",
-            Unary::Erf => "erf",
-        }
-    }
-
     /// Value and derivative of `self` at `x`.
     ///
     /// ```
@@ -280,34 +169,6 @@ fn scaled<T: Real>(x: T, y: T) -> (T, T, T) {
 }
 
 impl Binary {
-    /// Every binary operation, in declaration order.
-    pub const ALL: [Binary; 9] = [
-        Binary::Add,
-        Binary::Sub,
-        Binary::Mul,
-        Binary::Div,
-        Binary::Pow,
-        Binary::Atan2,
-        Binary::Hypot,
-        Binary::Max,
-        Binary::Min,
-    ];
-
-    /// The name used by the Python API and in DOT output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Binary::Add => "add",
-            Binary::Sub => "sub",
-            Binary::Mul => "mul",
-            Binary::Div => "div",
-            Binary::Pow => "pow",
-            Binary::Atan2 => "atan2",
-            Binary::Hypot => "hypot",
-            Binary::Max => "maximum",
-            Binary::Min => "minimum",
-        }
-    }
-
     /// Value and the two partial derivatives of `self` at `(x, y)`.
     ///
     /// ```

@@ -192,7 +192,7 @@ impl Real for f64 {
 /// makes (the design's "strong zero").
 ///
 /// ```
-/// use wengert::real::strong_mul;
+/// use wengert::scalar::real::strong_mul;
 /// assert_eq!(strong_mul(f64::INFINITY, 0.0), 0.0);
 /// assert!(strong_mul(f64::NAN, 1.0).is_nan());
 /// assert!(strong_mul(-3.0, 0.0).is_sign_negative()); // -0.0, as IEEE

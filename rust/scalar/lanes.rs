@@ -4,7 +4,7 @@
 //! `crate::compiled`), LLVM turns the lane loops into 256-bit instructions; elsewhere the
 //! same code runs as scalar loops. No intrinsics, so no `unsafe` here.
 
-use crate::real::Real;
+use crate::scalar::real::Real;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// Number of lanes.
@@ -13,7 +13,7 @@ pub const LANES: usize = 4;
 /// Four `f64` lanes.
 ///
 /// ```
-/// use wengert::lanes::F64x4;
+/// use wengert::scalar::lanes::F64x4;
 /// use wengert::Real;
 /// let x = F64x4([0.0, 1.0, 2.0, 3.0]);
 /// assert_eq!((x * x).0, [0.0, 1.0, 4.0, 9.0]);
@@ -94,34 +94,34 @@ impl Real for F64x4 {
         tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, exp2, log2, log10, sqrt, cbrt, abs,
         erf,
     );
-    // Vectorised (crate::vmath); the rest call libm lane by lane.
+    // Vectorised (crate::scalar::vmath); the rest call libm lane by lane.
     #[inline(always)]
     fn exp(self) -> Self {
-        F64x4(crate::vmath::exp(self.0))
+        F64x4(crate::scalar::vmath::exp(self.0))
     }
     #[inline(always)]
     fn exp_m1(self) -> Self {
-        F64x4(crate::vmath::exp_m1(self.0))
+        F64x4(crate::scalar::vmath::exp_m1(self.0))
     }
     #[inline(always)]
     fn ln(self) -> Self {
-        F64x4(crate::vmath::ln(self.0))
+        F64x4(crate::scalar::vmath::ln(self.0))
     }
     #[inline(always)]
     fn ln_1p(self) -> Self {
-        F64x4(crate::vmath::ln_1p(self.0))
+        F64x4(crate::scalar::vmath::ln_1p(self.0))
     }
     #[inline(always)]
     fn tanh(self) -> Self {
-        F64x4(crate::vmath::tanh(self.0))
+        F64x4(crate::scalar::vmath::tanh(self.0))
     }
     #[inline(always)]
     fn sin(self) -> Self {
-        F64x4(crate::vmath::sin(self.0))
+        F64x4(crate::scalar::vmath::sin(self.0))
     }
     #[inline(always)]
     fn cos(self) -> Self {
-        F64x4(crate::vmath::cos(self.0))
+        F64x4(crate::scalar::vmath::cos(self.0))
     }
     #[inline(always)]
     fn powf(self, y: Self) -> Self {

@@ -1,12 +1,17 @@
 //! `exp`, `exp_m1`, `ln`, `ln_1p`, `sin`, `cos` and `tanh` on four lanes at once, written
 //! as straight-line lane-wise code that LLVM turns into AVX2 instructions inside the batch
-//! kernels (see `crate::batch`). Each lane's result depends on that lane alone.
+//! kernels (see `crate::exec::driver`). Each lane's result depends on that lane alone.
 //!
 //! The algorithms are the classic ones (Cody-Waite range reduction, then the fdlibm
 //! polynomials), without `mul_add`, so the AVX2 and the portable builds agree bit for bit.
 //! `tests/vmath.rs` bounds the error against libm and high-precision references.
 //! sin/cos arguments outside the fast range (|x| >= 2^20, inf, NaN) go through libm, lane
 //! by lane.
+
+#![allow(
+    clippy::excessive_precision,
+    reason = "coefficients keep the digits of their source (fdlibm), so they can be checked against it"
+)]
 
 type L = [f64; 4];
 
@@ -112,7 +117,7 @@ fn pow2(n: f64) -> f64 {
 /// e^x, within 1 ulp of libm (2 in the subnormal range).
 ///
 /// ```
-/// let y = wengert::vmath::exp([0.0, 1.0, -1.0, 710.0]);
+/// let y = wengert::scalar::vmath::exp([0.0, 1.0, -1.0, 710.0]);
 /// assert_eq!(y[0], 1.0);
 /// assert!((y[1] - std::f64::consts::E).abs() <= f64::EPSILON * 3.0);
 /// assert_eq!(y[3], f64::INFINITY);
@@ -225,7 +230,7 @@ fn sincos(x: L) -> (L, L) {
 /// sin x, within 2 ulp of libm for |x| < 2^20 (libm's result beyond).
 ///
 /// ```
-/// let y = wengert::vmath::sin([0.0, 1.0, -0.0, 1e300]);
+/// let y = wengert::scalar::vmath::sin([0.0, 1.0, -0.0, 1e300]);
 /// assert_eq!(y[0], 0.0);
 /// assert!((y[1] - 1.0_f64.sin()).abs() <= f64::EPSILON);
 /// assert!(y[2] == 0.0 && y[2].is_sign_negative());
@@ -239,7 +244,7 @@ pub fn sin(x: L) -> L {
 /// cos x, within 2 ulp of libm for |x| < 2^20 (libm's result beyond).
 ///
 /// ```
-/// let y = wengert::vmath::cos([0.0, 1.0, 1e7, f64::NAN]);
+/// let y = wengert::scalar::vmath::cos([0.0, 1.0, 1e7, f64::NAN]);
 /// assert_eq!(y[0], 1.0);
 /// assert!((y[1] - 1.0_f64.cos()).abs() <= f64::EPSILON);
 /// assert_eq!(y[2], 1e7_f64.cos());
@@ -302,7 +307,7 @@ fn ln_lane(x: f64) -> f64 {
 /// ln x, within 1 ulp of libm; IEEE results at 0, negative numbers, inf and NaN.
 ///
 /// ```
-/// let y = wengert::vmath::ln([1.0, std::f64::consts::E, 0.0, -1.0]);
+/// let y = wengert::scalar::vmath::ln([1.0, std::f64::consts::E, 0.0, -1.0]);
 /// assert_eq!(y[0], 0.0);
 /// assert!((y[1] - 1.0).abs() <= f64::EPSILON);
 /// assert_eq!(y[2], f64::NEG_INFINITY);
@@ -316,7 +321,7 @@ pub fn ln(x: L) -> L {
 /// ln(1 + x), within 2 ulp of libm: ln u corrected by the rounding of u = 1 + x.
 ///
 /// ```
-/// let y = wengert::vmath::ln_1p([1e-20, 0.0, -1.0, 1.0]);
+/// let y = wengert::scalar::vmath::ln_1p([1e-20, 0.0, -1.0, 1.0]);
 /// assert_eq!(y[0], 1e-20);
 /// assert_eq!(y[2], f64::NEG_INFINITY);
 /// assert!((y[3] - std::f64::consts::LN_2).abs() <= f64::EPSILON);
@@ -337,7 +342,7 @@ pub fn ln_1p(x: L) -> L {
 /// e^x - 1, within 2 ulp of libm (and exact near 0, where it is x).
 ///
 /// ```
-/// let y = wengert::vmath::exp_m1([1e-20, 0.0, -800.0, 1.0]);
+/// let y = wengert::scalar::vmath::exp_m1([1e-20, 0.0, -800.0, 1.0]);
 /// assert_eq!(y[0], 1e-20);
 /// assert_eq!(y[2], -1.0);
 /// assert!((y[3] - (std::f64::consts::E - 1.0)).abs() <= 2.0 * f64::EPSILON);
@@ -358,7 +363,7 @@ pub fn exp_m1(x: L) -> L {
 /// tanh rounds to 1. Within 4 ulp of libm.
 ///
 /// ```
-/// let y = wengert::vmath::tanh([0.5, -0.0, 30.0, -1.0]);
+/// let y = wengert::scalar::vmath::tanh([0.5, -0.0, 30.0, -1.0]);
 /// assert!((y[0] - 0.5_f64.tanh()).abs() <= 2.0 * f64::EPSILON);
 /// assert!(y[1] == 0.0 && y[1].is_sign_negative());
 /// assert_eq!(y[2], 1.0);

@@ -4,64 +4,8 @@
 //! `x ** 2 -> x * x`) are applied. Every simplification keeps values and derivatives bit-for-bit the same
 //! (IEEE), so the compiled function gives what the eager one gives.
 
-use crate::op::{Binary, Unary};
+use crate::op::{Binary, Cmp, Unary};
 use rustc_hash::FxHashMap;
-
-/// A comparison, as recorded by `where(x < y, a, b)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Cmp {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-}
-
-impl Cmp {
-    pub const ALL: [Cmp; 6] = [Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge, Cmp::Eq, Cmp::Ne];
-
-    /// The truth of `x self y`, with IEEE semantics (every comparison with nan is false
-    /// except `!=`).
-    pub fn holds(self, x: f64, y: f64) -> bool {
-        match self {
-            Cmp::Lt => x < y,
-            Cmp::Le => x <= y,
-            Cmp::Gt => x > y,
-            Cmp::Ge => x >= y,
-            Cmp::Eq => x == y,
-            Cmp::Ne => x != y,
-        }
-    }
-
-    /// The operator's symbol, for DOT output.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Cmp::Lt => "<",
-            Cmp::Le => "<=",
-            Cmp::Gt => ">",
-            Cmp::Ge => ">=",
-            Cmp::Eq => "==",
-            Cmp::Ne => "!=",
-        }
-    }
-
-    /// `if x self y { a } else { b }` lane-wise, from the two selects every [`Real`] has.
-    ///
-    /// [`Real`]: crate::Real
-    #[inline(always)]
-    pub fn select<T: crate::Real>(self, x: T, y: T, a: T, b: T) -> T {
-        match self {
-            Cmp::Lt => T::sel_gt(y, x, a, b),
-            Cmp::Le => T::sel_gt(y, x, a, T::sel_eq(x, y, a, b)),
-            Cmp::Gt => T::sel_gt(x, y, a, b),
-            Cmp::Ge => T::sel_gt(x, y, a, T::sel_eq(x, y, a, b)),
-            Cmp::Eq => T::sel_eq(x, y, a, b),
-            Cmp::Ne => T::sel_eq(x, y, b, a),
-        }
-    }
-}
 
 /// One operation of a traced function. Arguments are indices of earlier nodes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,7 +44,7 @@ impl Node {
 /// A traced function under construction.
 ///
 /// ```
-/// use wengert::graph::Graph;
+/// use wengert::compile::graph::Graph;
 /// use wengert::op::Binary;
 /// let mut g = Graph::new(2);
 /// let (x, y) = (g.input(0), g.input(1));

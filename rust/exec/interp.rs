@@ -1,6 +1,6 @@
 //! The passes of a [`Program`] over one block of rows.
 //!
-//! A block holds `k` groups of lanes (`T` is a lane type such as [`crate::lanes::F64x4`],
+//! A block holds `k` groups of lanes (`T` is a lane type such as [`crate::scalar::lanes::F64x4`],
 //! or `f64`); slot `s` of group `j` lives at `s * k + j`. Each pass walks the instructions
 //! once and, per instruction, loops over the `k` groups with the op fixed, so the op's
 //! dispatch is paid once per block and the inner loop is straight-line lane code.
@@ -23,18 +23,17 @@
 //! Because strong products differ from plain ones only where the plain product is NaN,
 //! and a NaN adjoint reaches a gradient, a reverse sweep with plain products whose
 //! gradients hold no NaN has exactly the strong sweep's result. The batch driver
-//! ([`crate::batch`]) runs plain sweeps (`strong = false` in [`reverse`], and native code,
+//! ([`crate::exec::driver`]) runs plain sweeps (`strong = false` in [`reverse`], and native code,
 //! which has no other kind) and re-runs only the blocks whose gradients hold a NaN with
 //! strong products: strong zero costs nothing on rows without NaN. Partials known to be
 //! finite in every row (see [`Program::finite_partials`]: the ±1 of add, sub and neg, and
 //! `c` in `x * c`) keep plain products in strong sweeps too; for them the two agree.
 
-use crate::dual::Dual;
-use crate::graph::Cmp;
-use crate::lanes::F64x4;
-use crate::op::{Binary, Unary};
-use crate::program::{Adjoint, Instr, Program};
-use crate::real::Real;
+use crate::compile::program::{Adjoint, Instr, Program};
+use crate::op::{with_binary, with_cmp, with_unary};
+use crate::scalar::dual::Dual;
+use crate::scalar::lanes::F64x4;
+use crate::scalar::real::Real;
 
 /// A number type the sweeps run on: [`Real`] with the strong-zero product.
 pub trait Sweep: Real {
@@ -46,7 +45,7 @@ pub trait Sweep: Real {
 impl Sweep for f64 {
     #[inline(always)]
     fn strong_mul(p: f64, g: f64) -> f64 {
-        crate::real::strong_mul(p, g)
+        crate::scalar::real::strong_mul(p, g)
     }
 }
 
@@ -67,55 +66,6 @@ impl<T: Sweep> Sweep for Dual<T> {
             eps: T::strong_mul(p.eps, g.re) + T::strong_mul(p.re, g.eps),
         }
     }
-}
-
-/// Runs `$body` with `$c` bound to a constant equal to `$op`, one arm per variant and no
-/// catch-all: inside each arm the rule's own `match` folds away, and a new op does not
-/// compile until it is listed here.
-macro_rules! with_unary {
-    ($op:expr, $c:ident => $body:expr) => {
-        with_unary!(@arms $op, $c, $body; Neg Sin Cos Tan Asin Acos Atan Sinh Cosh Tanh Asinh
-            Acosh Atanh Exp Exp2 Expm1 Log Log2 Log10 Log1p Sqrt Cbrt Abs Sigmoid Relu
-            Softplus Erf)
-    };
-    (@arms $op:expr, $c:ident, $body:expr; $($v:ident)*) => {
-        match $op {
-            $(Unary::$v => {
-                const $c: Unary = Unary::$v;
-                $body
-            })*
-        }
-    };
-}
-
-/// The binary counterpart of `with_unary!`.
-macro_rules! with_binary {
-    ($op:expr, $c:ident => $body:expr) => {
-        with_binary!(@arms $op, $c, $body; Add Sub Mul Div Pow Atan2 Hypot Max Min)
-    };
-    (@arms $op:expr, $c:ident, $body:expr; $($v:ident)*) => {
-        match $op {
-            $(Binary::$v => {
-                const $c: Binary = Binary::$v;
-                $body
-            })*
-        }
-    };
-}
-
-/// The comparison counterpart of `with_unary!`.
-macro_rules! with_cmp {
-    ($cmp:expr, $c:ident => $body:expr) => {
-        with_cmp!(@arms $cmp, $c, $body; Lt Le Gt Ge Eq Ne)
-    };
-    (@arms $cmp:expr, $c:ident, $body:expr; $($v:ident)*) => {
-        match $cmp {
-            $(Cmp::$v => {
-                const $c: Cmp = Cmp::$v;
-                $body
-            })*
-        }
-    };
 }
 
 /// Splits `s` into the mutable `k` elements at `d` and shared views of the `k` elements at
@@ -465,7 +415,8 @@ fn tangent<T: Sweep>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Graph;
+    use crate::compile::graph::Graph;
+    use crate::op::{Binary, Unary};
 
     /// Griewank's example, built by hand.
     fn seed() -> [Program; 2] {

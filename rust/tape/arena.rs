@@ -21,7 +21,7 @@
 //! graph across a chunk boundary does not allocate and free a chunk every step.
 
 use crate::op::{Binary, Unary};
-use crate::real::strong_mul;
+use crate::scalar::real::strong_mul;
 use std::mem;
 
 /// What a node computes. Kept for graph export; the sweep never looks at it.
@@ -129,7 +129,7 @@ impl Chunk {
 /// The recorded operations of one tape.
 ///
 /// ```
-/// use wengert::arena::Arena;
+/// use wengert::tape::arena::Arena;
 /// use wengert::op::Binary;
 /// let mut a = Arena::new();
 /// let x = a.leaf();
@@ -176,7 +176,7 @@ impl Arena {
     /// Nodes per chunk of storage (a power of two).
     ///
     /// ```
-    /// use wengert::arena::Arena;
+    /// use wengert::tape::arena::Arena;
     /// let mut a = Arena::new();
     /// for _ in 0..Arena::CHUNK {
     ///     a.leaf();
@@ -277,6 +277,42 @@ impl Arena {
         self.push(Op::Binary(op), [a, b], [da, db])
     }
 
+    /// Evaluates `op`'s rule at `x` (the value of node `a`) and records the node: its
+    /// index and value. Every tape records through these three.
+    #[inline(always)]
+    pub fn record_unary(&mut self, op: Unary, a: u32, x: f64) -> (u32, f64) {
+        let (v, d) = op.rule(x);
+        (self.unary(Op::Unary(op), a, d), v)
+    }
+
+    /// As [`Arena::record_unary`], for `op(x, y)` of nodes `a` and `b`.
+    #[inline(always)]
+    pub fn record_binary(&mut self, op: Binary, a: u32, x: f64, b: u32, y: f64) -> (u32, f64) {
+        let (v, dx, dy) = op.rule(x, y);
+        (self.binary(op, a, b, dx, dy), v)
+    }
+
+    /// As [`Arena::record_unary`], for `op(x, c)` (or `op(c, x)` when `const_first`) with
+    /// a constant `c`: one argument, the partial in `x`.
+    #[inline(always)]
+    pub fn record_binary_const(
+        &mut self,
+        op: Binary,
+        a: u32,
+        x: f64,
+        c: f64,
+        const_first: bool,
+    ) -> (u32, f64) {
+        let (v, d) = if const_first {
+            let (v, _, d) = op.rule(c, x);
+            (v, d)
+        } else {
+            let (v, d, _) = op.rule(x, c);
+            (v, d)
+        };
+        (self.unary(Op::Binary(op), a, d), v)
+    }
+
     /// Drops every node from `len` on (the sink always stays).
     ///
     /// Chunks left empty are freed, except one, kept as a spare for the next time recording
@@ -285,7 +321,7 @@ impl Arena {
     /// (wherever it falls); a larger graph reuses the spare and allocates the rest.
     ///
     /// ```
-    /// use wengert::arena::Arena;
+    /// use wengert::tape::arena::Arena;
     /// use wengert::op::Binary;
     /// let mut a = Arena::new();
     /// let x = a.leaf();
@@ -419,34 +455,6 @@ impl Arena {
     pub const BYTES_PER_NODE: usize = std::mem::size_of::<Op>()
         + std::mem::size_of::<[u32; 2]>()
         + std::mem::size_of::<[f64; 2]>();
-
-    /// Graphviz DOT text of the nodes `out` depends on.
-    pub fn to_dot(&self, out: u32) -> String {
-        let mut reach = vec![false; out as usize + 1];
-        reach[out as usize] = true;
-        let mut s = String::from("digraph wengert {\n  rankdir=BT;\n");
-        for i in (1..=out as usize).rev() {
-            if !reach[i] {
-                continue;
-            }
-            let (op, args, partials) = self.node(i as u32);
-            let label = match op {
-                Op::Leaf => "input".to_string(),
-                Op::Unary(u) => u.name().to_string(),
-                Op::Binary(b) => b.name().to_string(),
-            };
-            s.push_str(&format!("  n{i} [label=\"{label} #{i}\"];\n"));
-            for (k, &a) in args.iter().enumerate() {
-                if a != SINK {
-                    reach[a as usize] = true;
-                    let p = partials[k];
-                    s.push_str(&format!("  n{a} -> n{i} [label=\"{p:.6}\"];\n"));
-                }
-            }
-        }
-        s.push_str("}\n");
-        s
-    }
 }
 
 #[cfg(test)]
@@ -479,7 +487,13 @@ mod tests {
                 let [a, b] = self.args[i];
                 let [da, db] = self.partials[i];
                 // Strong zero: a zero adjoint times an infinite or NaN partial adds 0.
-                let strong = |d: f64| if g == 0.0 && (g * d).is_nan() { 0.0 } else { g * d };
+                let strong = |d: f64| {
+                    if g == 0.0 && (g * d).is_nan() {
+                        0.0
+                    } else {
+                        g * d
+                    }
+                };
                 adj[a as usize] += strong(da);
                 adj[b as usize] += strong(db);
             }

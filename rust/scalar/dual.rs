@@ -5,7 +5,7 @@
 //! derivatives, and a reverse sweep run over `Dual<f64>` gives Hessian-vector products.
 
 use crate::op::{Binary, Unary};
-use crate::real::{strong_mul, Real};
+use crate::scalar::real::{strong_mul, Real};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A value with a tangent (first-order dual number).

@@ -16,9 +16,10 @@
 //! `d` where `|d| < inf`, else 0: where `t` is zero and `d` is not finite, the second-order
 //! term is zero, strong zero one order up.
 
-use crate::graph::{Cmp, Graph, Node};
-use crate::real::Real;
-use crate::trace::{trace, Traced};
+use crate::compile::graph::{Graph, Node};
+use crate::compile::trace::{trace, Traced};
+use crate::op::Cmp;
+use crate::scalar::real::Real;
 
 /// What to seed a sweep with, per input (forward) or per output (reverse).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,6 +32,10 @@ pub enum Seed {
 }
 
 /// `t * d` under strong zero, `None` when nothing flows.
+#[allow(
+    clippy::redundant_guards,
+    reason = "`c == 0.0` says that -0.0 counts too, which a `0.0` pattern leaves implicit"
+)]
 fn contribution(t: Option<Traced>, d: Traced) -> Option<Traced> {
     let t = t?;
     match t.constant() {
@@ -112,15 +117,19 @@ fn check_seeds(what: &str, seeds: &[Seed], want: usize) {
 /// `outputs` followed by their tangents.
 ///
 /// ```
-/// use wengert::derive::{jvp_graph, Seed};
-/// use wengert::graph::Graph;
+/// use wengert::compile::derive::{jvp_graph, Seed};
+/// use wengert::compile::graph::Graph;
 /// use wengert::op::Unary;
 /// let mut g = Graph::new(1);
 /// let y = g.unary(Unary::Sin, 0);
 /// let (d, outs) = jvp_graph(&g, &[y], &[Seed::Const(1.0)]);
-/// let program = wengert::program::Program::new(&d, &outs);
+/// let program = wengert::compile::program::Program::new(&d, &outs);
 /// assert_eq!(program.eval(&[0.5]), vec![0.5_f64.sin(), 0.5_f64.cos()]);
 /// ```
+#[allow(
+    clippy::redundant_guards,
+    reason = "`c == 0.0` says that -0.0 counts too, which a `0.0` pattern leaves implicit"
+)]
 pub fn jvp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>) {
     let n = g.n_inputs() as usize;
     check_seeds("jvp_graph", seeds, n);
@@ -177,15 +186,19 @@ pub fn jvp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>
 /// `outputs` followed by the adjoint of each of `g`'s inputs.
 ///
 /// ```
-/// use wengert::derive::{vjp_graph, Seed};
-/// use wengert::graph::Graph;
+/// use wengert::compile::derive::{vjp_graph, Seed};
+/// use wengert::compile::graph::Graph;
 /// use wengert::op::Binary;
 /// let mut g = Graph::new(2);
 /// let y = g.binary(Binary::Mul, 0, 1);
 /// let (d, outs) = vjp_graph(&g, &[y], &[Seed::Const(1.0)]);
-/// let program = wengert::program::Program::new(&d, &outs);
+/// let program = wengert::compile::program::Program::new(&d, &outs);
 /// assert_eq!(program.eval(&[3.0, 4.0]), vec![12.0, 4.0, 3.0]);
 /// ```
+#[allow(
+    clippy::redundant_guards,
+    reason = "`c == 0.0` says that -0.0 counts too, which a `0.0` pattern leaves implicit"
+)]
 pub fn vjp_graph(g: &Graph, outputs: &[u32], seeds: &[Seed]) -> (Graph, Vec<u32>) {
     let n = g.n_inputs() as usize;
     check_seeds("vjp_graph", seeds, outputs.len());

@@ -2,8 +2,12 @@
 //! overloading. Each operation evaluates its rule from [`crate::op`] and records the
 //! partials; [`Var::grad`] runs the sweep.
 
-use crate::arena::{Arena, Op};
+pub mod arena;
+mod dot;
+pub mod managed;
+
 use crate::op::{Binary, Unary};
+use arena::Arena;
 use std::cell::RefCell;
 use std::ops::{Add, Div, Index, Mul, Neg, Sub};
 
@@ -58,46 +62,51 @@ impl Tape {
 
     #[inline(always)]
     fn unary(&self, op: Unary, x: Var<'_>) -> Var<'_> {
-        let (v, d) = op.rule(x.value);
-        let idx = self.arena.borrow_mut().unary(Op::Unary(op), x.idx, d);
+        let (idx, value) = self.arena.borrow_mut().record_unary(op, x.idx, x.value);
         Var {
             tape: self,
             idx,
-            value: v,
+            value,
         }
     }
 
     #[inline(always)]
     fn binary<'t>(&'t self, op: Binary, x: Var<'t>, y: Var<'t>) -> Var<'t> {
         debug_assert!(std::ptr::eq(x.tape, y.tape), "variables from two tapes");
-        let (v, dx, dy) = op.rule(x.value, y.value);
-        let idx = self.arena.borrow_mut().binary(op, x.idx, y.idx, dx, dy);
+        let (idx, value) = self
+            .arena
+            .borrow_mut()
+            .record_binary(op, x.idx, x.value, y.idx, y.value);
         Var {
             tape: self,
             idx,
-            value: v,
+            value,
         }
     }
 
     #[inline(always)]
     fn binary_const_rhs<'t>(&'t self, op: Binary, x: Var<'t>, y: f64) -> Var<'t> {
-        let (v, dx, _) = op.rule(x.value, y);
-        let idx = self.arena.borrow_mut().unary(Op::Binary(op), x.idx, dx);
+        let (idx, value) = self
+            .arena
+            .borrow_mut()
+            .record_binary_const(op, x.idx, x.value, y, false);
         Var {
             tape: self,
             idx,
-            value: v,
+            value,
         }
     }
 
     #[inline(always)]
     fn binary_const_lhs<'t>(&'t self, op: Binary, x: f64, y: Var<'t>) -> Var<'t> {
-        let (v, _, dy) = op.rule(x, y.value);
-        let idx = self.arena.borrow_mut().unary(Op::Binary(op), y.idx, dy);
+        let (idx, value) = self
+            .arena
+            .borrow_mut()
+            .record_binary_const(op, y.idx, y.value, x, true);
         Var {
             tape: self,
             idx,
-            value: v,
+            value,
         }
     }
 }

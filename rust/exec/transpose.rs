@@ -8,7 +8,7 @@
 /// The transpose of `m`, row `i` of the result holding element `i` of each row of `m`.
 ///
 /// ```
-/// use wengert::transpose::transpose;
+/// use wengert::exec::transpose::transpose;
 /// let m = [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 10.0, 11.0], [12.0, 13.0, 14.0, 15.0]];
 /// assert_eq!(transpose(m)[1], [1.0, 5.0, 9.0, 13.0]);
 /// ```

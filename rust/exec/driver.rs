@@ -4,161 +4,21 @@
 //! Rows are cut into chunks whose size depends only on the number of rows, each chunk is
 //! one rayon task, and reductions add chunk results in chunk order, so results do not
 //! depend on the number of threads. Within a chunk, blocks of `4k` rows run the kernels of
-//! [`crate::kernel`] on [`F64x4`] lanes; `k` is chosen so one block's working set stays
+//! [`crate::exec::interp`] on [`F64x4`] lanes; `k` is chosen so one block's working set stays
 //! within the L2 cache. On x86-64 with AVX2 and FMA the chunk loop is compiled a second
 //! time for those features and chosen at run time.
 
-use crate::jit::{Kernel, Pass};
-use crate::kernel;
-use crate::lanes::{F64x4, LANES};
-use crate::program::Program;
-use crate::transpose;
+use super::check::check;
+use super::gather::{columns, load, prefetch, store, store_rows};
+use super::interp;
+use super::isa::{avx2_fma, Isa};
+use super::jit::{Kernel, Pass};
+use super::layout::Layout;
+use super::request::{Arg, BatchError, Job, Output, Reduce};
+use super::sums::Sums;
+use crate::compile::program::Program;
+use crate::scalar::lanes::{F64x4, LANES};
 use rayon::prelude::*;
-
-/// One argument's data: `size` numbers per row, either one row per batch row
-/// (`per_row`, `data.len() == n * size`) or one row shared by all (`data.len() == size`).
-#[derive(Clone, Copy, Debug)]
-pub struct Arg<'a> {
-    pub data: &'a [f64],
-    pub size: usize,
-    pub per_row: bool,
-}
-
-impl<'a> Arg<'a> {
-    /// Per-row data, `size` numbers per row.
-    pub fn rows(data: &'a [f64], size: usize) -> Self {
-        Arg {
-            data,
-            size,
-            per_row: true,
-        }
-    }
-    /// One row shared by every batch row.
-    pub fn shared(data: &'a [f64]) -> Self {
-        Arg {
-            data,
-            size: data.len(),
-            per_row: false,
-        }
-    }
-}
-
-/// How per-row results are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduce {
-    /// Per-row results.
-    None,
-    /// Values summed over rows; gradients are those of the sum.
-    Sum,
-    /// Values averaged over rows; gradients are those of the mean.
-    Mean,
-}
-
-/// What a batch call computes besides the values.
-#[derive(Clone, Debug)]
-pub enum Job<'a> {
-    /// Values only.
-    Values,
-    /// Values and the vector-Jacobian product with `cotangent` (`n_outputs` per row),
-    /// for the arguments marked in `wrt`.
-    Vjp { cotangent: Arg<'a>, wrt: Vec<bool> },
-    /// Values and the Jacobian-vector product with one tangent per argument.
-    Jvp { tangents: Vec<Arg<'a>> },
-    /// Values and the full Jacobian with respect to the arguments marked in `wrt`.
-    Jacobian { wrt: Vec<bool> },
-}
-
-/// Results of a batch call. Per-row results are row-major; reduced ones hold one row.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Output {
-    /// `n_outputs` per row (or one row when reduced).
-    pub values: Vec<f64>,
-    /// Per argument: its VJP (`size` per row, or one row when the argument is shared and
-    /// the call reduces); empty for arguments not differentiated.
-    pub grads: Vec<Vec<f64>>,
-    /// JVP: `n_outputs` per row (or one row when reduced).
-    pub tangents: Vec<f64>,
-    /// Jacobian: per row, `n_outputs` rows of as many columns as the `wrt` arguments have
-    /// elements, in argument order.
-    pub jacobian: Vec<f64>,
-}
-
-/// Errors a batch call reports instead of panicking.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BatchError {
-    /// Argument `arg` has the wrong number of elements.
-    Shape {
-        arg: usize,
-        expected: usize,
-        got: usize,
-    },
-    /// A request the job cannot serve.
-    Invalid(String),
-    /// A result too large to allocate (refused before any work).
-    Memory(String),
-}
-
-impl std::fmt::Display for BatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BatchError::Shape { arg, expected, got } => {
-                write!(f, "argument {arg}: expected {expected} numbers, got {got}")
-            }
-            BatchError::Invalid(s) | BatchError::Memory(s) => f.write_str(s),
-        }
-    }
-}
-
-impl std::error::Error for BatchError {}
-
-/// A program with its arguments' sizes: input `i` of the program is element `e` of
-/// argument `a`, arguments in order, elements in order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Layout {
-    pub sizes: Vec<usize>,
-    /// `(arg, element)` of each program input.
-    inputs: Vec<(usize, usize)>,
-    /// First program input of each argument.
-    offsets: Vec<usize>,
-}
-
-impl Layout {
-    pub fn new(sizes: &[usize]) -> Self {
-        let mut inputs = Vec::new();
-        let mut offsets = Vec::new();
-        for (a, &s) in sizes.iter().enumerate() {
-            offsets.push(inputs.len());
-            inputs.extend((0..s).map(|e| (a, e)));
-        }
-        Layout {
-            sizes: sizes.to_vec(),
-            inputs,
-            offsets,
-        }
-    }
-    pub fn n_inputs(&self) -> usize {
-        self.inputs.len()
-    }
-}
-
-/// Which kernel build runs; `Portable` can be forced (WENGERT_PORTABLE=1) to compare.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Portable,
-    Avx2Fma,
-}
-
-/// The best kernel build this CPU supports, unless `WENGERT_PORTABLE` is set to 1.
-pub fn detect_isa() -> Isa {
-    if std::env::var("WENGERT_PORTABLE").is_ok_and(|v| v == "1") {
-        return Isa::Portable;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        return Isa::Avx2Fma;
-    }
-    Isa::Portable
-}
 
 /// The kernel pass that serves `job` on its own: values, or values and one reverse sweep;
 /// the other jobs need the interpreter's stored partials.
@@ -179,7 +39,7 @@ fn chunk_rows(n: usize) -> usize {
 }
 
 /// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
-pub fn groups_per_block(p: &Program, job: &Job) -> usize {
+pub fn block_groups(p: &Program, job: &Job) -> usize {
     let per_slot = std::mem::size_of::<F64x4>();
     let slots = p.n_slots().max(1);
     // Partials are only stored for instructions whose partials are neither constants nor
@@ -267,7 +127,7 @@ pub fn run_into(
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let native = native.filter(|kn| Some(kn.pass()) == native_pass(job));
     // Native code has blocks of its own size (see `jit::block_groups`).
-    let k = native.map_or_else(|| groups_per_block(p, job), Kernel::block_groups);
+    let k = native.map_or_else(|| block_groups(p, job), Kernel::block_groups);
     let chunk = chunk_rows(n);
     let widths = ctx.widths();
     if bufs.len() != widths.len()
@@ -316,10 +176,7 @@ pub fn run_into(
                 let mut st = State::new(scratch, &ctx, k);
                 match isa {
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma
-                        if std::arch::is_x86_feature_detected!("avx2")
-                            && std::arch::is_x86_feature_detected!("fma") =>
-                    {
+                    Isa::Avx2Fma if avx2_fma() => {
                         // SAFETY: this CPU has AVX2 and FMA (checked here and in
                         // detect_isa), the only requirement of a target_feature function.
                         unsafe {
@@ -339,80 +196,6 @@ pub fn run_into(
         }
     }
     Ok(ctx.finish(acc, m))
-}
-
-/// One argument against its declared size: `size` numbers, or `n * size` when per row.
-fn check_arg(i: usize, a: &Arg, size: usize, n: usize) -> Result<(), BatchError> {
-    let expected = if a.per_row { n * size } else { size };
-    if a.size != size || a.data.len() != expected {
-        return Err(BatchError::Shape {
-            arg: i,
-            expected,
-            got: a.data.len(),
-        });
-    }
-    Ok(())
-}
-
-/// The arguments against the declared sizes, one per argument, over `n` rows.
-pub(crate) fn check_args(sizes: &[usize], args: &[Arg], n: usize) -> Result<(), BatchError> {
-    if args.len() != sizes.len() {
-        return Err(BatchError::Invalid(format!(
-            "expected {} arguments, got {}",
-            sizes.len(),
-            args.len()
-        )));
-    }
-    for (i, (a, &size)) in args.iter().zip(sizes).enumerate() {
-        check_arg(i, a, size, n)?;
-    }
-    Ok(())
-}
-
-fn check(
-    p: &Program,
-    layout: &Layout,
-    args: &[Arg],
-    n: usize,
-    job: &Job,
-) -> Result<(), BatchError> {
-    if layout.n_inputs() != p.n_inputs() {
-        return Err(BatchError::Invalid(format!(
-            "layout has {} inputs, program {}",
-            layout.n_inputs(),
-            p.n_inputs()
-        )));
-    }
-    check_args(&layout.sizes, args, n)?;
-    match job {
-        Job::Values => {}
-        Job::Vjp { cotangent, wrt } => {
-            check_arg(args.len(), cotangent, p.n_outputs(), n)?;
-            if wrt.len() != args.len() {
-                return Err(BatchError::Invalid(
-                    "wrt needs one flag per argument".into(),
-                ));
-            }
-        }
-        Job::Jvp { tangents } => {
-            if tangents.len() != args.len() {
-                return Err(BatchError::Invalid(
-                    "jvp needs one tangent per argument".into(),
-                ));
-            }
-            for (i, t) in tangents.iter().enumerate() {
-                check_arg(i, t, layout.sizes[i], n)?;
-            }
-        }
-        Job::Jacobian { wrt } => {
-            if wrt.len() != args.len() {
-                return Err(BatchError::Invalid(
-                    "wrt needs one flag per argument".into(),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Everything a chunk task reads.
@@ -566,7 +349,7 @@ fn blocks_portable(
 thread_local! {
     /// Each worker thread's block state, reused across chunks and calls: no allocation,
     /// zeroing or page faults per chunk. Stale contents are harmless: every read follows
-    /// a write (see [`crate::program::Adjoint`]).
+    /// a write (see [`crate::compile::program::Adjoint`]).
     static SCRATCH: std::cell::RefCell<Vec<F64x4>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -604,257 +387,6 @@ impl<'a> State<'a> {
     }
 }
 
-/// Fills lane groups from rows `b0..b0 + rows` of `arg`: `cols` holds (element of the
-/// argument, first lane group in `dst`). Lanes past the last row repeat it, so padding
-/// computes something valid that is never written out.
-#[inline(always)]
-fn load<const AVX2: bool>(
-    dst: &mut [F64x4],
-    cols: &[(usize, usize)],
-    arg: &Arg,
-    b0: usize,
-    rows: usize,
-    k: usize,
-) {
-    let size = arg.size;
-    if !arg.per_row {
-        for &(e, lo) in cols {
-            dst[lo..lo + k].fill(F64x4::splat(arg.data[e]));
-        }
-        return;
-    }
-    let data = &arg.data[b0 * size..(b0 + rows) * size];
-    if let [(0, lo)] = *cols {
-        if size == 1 {
-            // A scalar per row: each lane group is four consecutive numbers.
-            let full = (rows / LANES).min(k);
-            for (d, four) in dst[lo..lo + full].iter_mut().zip(data.chunks_exact(LANES)) {
-                *d = F64x4(four.try_into().unwrap());
-            }
-            for g in full..k {
-                dst[lo + g] = F64x4(std::array::from_fn(|l| data[(g * LANES + l).min(rows - 1)]));
-            }
-            return;
-        }
-    }
-    let row = |g: usize, l: usize| {
-        let r = (g * LANES + l).min(rows - 1) * size;
-        &data[r..r + size]
-    };
-    let dense = contiguous(cols, size, k);
-    for g in 0..k {
-        let (r0, r1, r2, r3) = (row(g, 0), row(g, 1), row(g, 2), row(g, 3));
-        if let Some(base) = dense {
-            // Every element, slots in order (inputs are allocated first): no lookups, and
-            // 4x4 tiles that compile to vector loads and shuffles.
-            let mut e = 0;
-            while e + LANES <= size {
-                let four = |r: &[f64]| -> [f64; LANES] { r[e..e + LANES].try_into().unwrap() };
-                let t = tile::<AVX2>([four(r0), four(r1), four(r2), four(r3)]);
-                let at = base + e * k + g;
-                for (i, t) in t.into_iter().enumerate() {
-                    dst[at + i * k] = F64x4(t);
-                }
-                e += LANES;
-            }
-            for e in e..size {
-                dst[base + e * k + g] = F64x4([r0[e], r1[e], r2[e], r3[e]]);
-            }
-        } else {
-            for &(e, lo) in cols {
-                dst[lo + g] = F64x4([r0[e], r1[e], r2[e], r3[e]]);
-            }
-        }
-    }
-}
-
-/// Asks the CPU to bring `data` into cache without waiting for it.
-#[inline(always)]
-fn prefetch(data: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in data.chunks(8) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch reads nothing architecturally and cannot fault; the address
-        // is in `data` anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
-/// A 4x4 transpose (see [`crate::transpose`]), with AVX shuffles when `AVX2`.
-#[inline(always)]
-fn tile<const AVX2: bool>(m: [[f64; LANES]; LANES]) -> [[f64; LANES]; LANES] {
-    #[cfg(target_arch = "x86_64")]
-    if AVX2 {
-        // SAFETY: `AVX2` is true only inside `blocks_avx2`, whose caller has checked that
-        // the CPU has AVX2 (and so AVX).
-        return unsafe { transpose::transpose_avx(m) };
-    }
-    transpose::transpose(m)
-}
-
-/// `Some(first lane group)` when `cols` lists every element of a `size`-element argument
-/// with consecutive slots: the layout of an argument whose elements are all used.
-#[inline(always)]
-fn contiguous(cols: &[(usize, usize)], size: usize, k: usize) -> Option<usize> {
-    let base = cols.first()?.1;
-    let dense = cols.len() == size
-        && cols
-            .iter()
-            .enumerate()
-            .all(|(i, &(e, lo))| e == i && lo == base + i * k);
-    dense.then_some(base)
-}
-
-/// (element, first lane group) of the elements of argument `a` that have a slot, and
-/// with `only_grad`, only those with a gradient.
-fn columns(
-    p: &Program,
-    layout: &Layout,
-    a: usize,
-    k: usize,
-    only_grad: bool,
-) -> Vec<(usize, usize)> {
-    let first = layout.offsets[a];
-    (0..layout.sizes[a])
-        .filter_map(|e| {
-            let i = first + e;
-            let s = p.inputs()[i].filter(|_| !only_grad || p.has_gradient(i))?;
-            Some((e, s as usize * k))
-        })
-        .collect()
-}
-
-/// Writes lane values `src` (`k` groups) of the first `rows` rows to column `col` of a
-/// row-major buffer of `width` columns.
-#[inline(always)]
-fn store(buf: &mut [f64], width: usize, col: usize, src: &[F64x4], rows: usize) {
-    if width == 1 {
-        debug_assert_eq!(col, 0);
-        // One column: the rows are consecutive, whole lane groups copy at once.
-        let full = rows / LANES;
-        for (four, s) in buf.chunks_exact_mut(LANES).take(full).zip(src) {
-            four.copy_from_slice(&s.0);
-        }
-        for r in full * LANES..rows {
-            buf[r] = src[r / LANES].0[r % LANES];
-        }
-        return;
-    }
-    for (r, out) in buf.chunks_exact_mut(width).take(rows).enumerate() {
-        out[col] = src[r / LANES].0[r % LANES];
-    }
-}
-
-/// Writes the first `rows` rows of several lane-group columns to a row-major buffer of
-/// `width` columns: `cols` holds (buffer column, first lane group of the source in `src`).
-/// Row by row, so each output row is written in one pass; `k` is the block's lane groups.
-#[inline(always)]
-fn store_rows<const AVX2: bool>(
-    buf: &mut [f64],
-    width: usize,
-    cols: &[(usize, usize)],
-    src: &[F64x4],
-    rows: usize,
-    k: usize,
-) {
-    if let (1, [(0, lo)]) = (width, cols) {
-        return store(buf, 1, 0, &src[*lo..], rows);
-    }
-    let dense = contiguous(cols, width, k);
-    let buf = &mut buf[..rows * width];
-    let full = rows / LANES;
-    // Whole lane groups: four output rows at a time, one load per element.
-    for (g, four) in buf.chunks_exact_mut(LANES * width).take(full).enumerate() {
-        let (r0, rest) = four.split_at_mut(width);
-        let (r1, rest) = rest.split_at_mut(width);
-        let (r2, r3) = rest.split_at_mut(width);
-        if let Some(base) = dense {
-            // Every column, in order: 4x4 tiles, four columns of four rows at a time, that
-            // compile to vector loads, shuffles and stores.
-            let mut e = 0;
-            while e + LANES <= width {
-                let at = base + e * k + g;
-                let t = tile::<AVX2>([
-                    src[at].0,
-                    src[at + k].0,
-                    src[at + 2 * k].0,
-                    src[at + 3 * k].0,
-                ]);
-                r0[e..e + LANES].copy_from_slice(&t[0]);
-                r1[e..e + LANES].copy_from_slice(&t[1]);
-                r2[e..e + LANES].copy_from_slice(&t[2]);
-                r3[e..e + LANES].copy_from_slice(&t[3]);
-                e += LANES;
-            }
-            for e in e..width {
-                let v = src[base + e * k + g].0;
-                r0[e] = v[0];
-                r1[e] = v[1];
-                r2[e] = v[2];
-                r3[e] = v[3];
-            }
-            continue;
-        }
-        for &(c, lo) in cols {
-            let v = src[lo + g].0;
-            r0[c] = v[0];
-            r1[c] = v[1];
-            r2[c] = v[2];
-            r3[c] = v[3];
-        }
-    }
-    for r in full * LANES..rows {
-        let out = &mut buf[r * width..(r + 1) * width];
-        for &(c, lo) in cols {
-            out[c] = src[lo + r / LANES].0[r % LANES];
-        }
-    }
-}
-
-/// A chunk's running sums of per-row results (for `reduce`), one per accumulator entry:
-/// whole lane groups added as vectors, four sums per entry, one per lane (so the adds do
-/// not wait on each other row by row); rows of a partial group, only ever the chunk's
-/// last, apart. The order depends on the chunk's rows only, not on where blocks cut them:
-/// native code and the interpreter cut different blocks and agree to the bit.
-struct Sums {
-    lanes: Vec<F64x4>,
-    tail: Vec<f64>,
-}
-
-impl Sums {
-    fn new(len: usize) -> Self {
-        Sums {
-            lanes: vec![F64x4::default(); len],
-            tail: vec![0.0; len],
-        }
-    }
-
-    /// Adds the first `rows` lane values of `src` to entry `i`.
-    #[inline(always)]
-    fn add(&mut self, i: usize, src: &[F64x4], rows: usize) {
-        let full = rows / LANES;
-        let mut acc = self.lanes[i];
-        for &v in &src[..full] {
-            acc = acc + v;
-        }
-        self.lanes[i] = acc;
-        for r in full * LANES..rows {
-            self.tail[i] += src[full].0[r % LANES];
-        }
-    }
-
-    /// Each entry's sum: its lanes, then its partial group.
-    fn total(&self) -> Vec<f64> {
-        let lanes = self.lanes.iter().map(|v| {
-            let [a, b, c, d] = v.0;
-            (a + b) + (c + d)
-        });
-        lanes.zip(&self.tail).map(|(s, t)| s + t).collect()
-    }
-}
-
 /// Seeds the reverse sweep: each output slot's adjoint is the cotangent column of its
 /// output (outputs sharing a slot add up), times `mean` (the mean's 1/n). The rest of
 /// `adj` needs no clearing.
@@ -889,17 +421,17 @@ fn seed_outputs<const AVX2: bool>(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
-    use crate::kernel;
+    use crate::exec::interp;
 
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     pub(super) fn values(p: &Program, slots: &mut [F64x4], k: usize) {
-        kernel::values(p, slots, k)
+        interp::values(p, slots, k)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     pub(super) fn partials(p: &Program, slots: &mut [F64x4], parts: &mut [F64x4], k: usize) {
-        kernel::partials(p, slots, parts, k)
+        interp::partials(p, slots, parts, k)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
@@ -911,7 +443,7 @@ mod avx2 {
         k: usize,
         strong: bool,
     ) {
-        kernel::reverse(p, parts, slots, adj, k, strong)
+        interp::reverse(p, parts, slots, adj, k, strong)
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
@@ -922,7 +454,7 @@ mod avx2 {
         tan: &mut [F64x4],
         k: usize,
     ) {
-        kernel::tangents(p, parts, slots, tan, k)
+        interp::tangents(p, parts, slots, tan, k)
     }
 }
 
@@ -935,10 +467,10 @@ macro_rules! pass {
             // checked that the CPU has AVX2 and FMA.
             unsafe { avx2::$name($($arg),*) }
         } else {
-            kernel::$name($($arg),*)
+            interp::$name($($arg),*)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        kernel::$name($($arg),*)
+        interp::$name($($arg),*)
     }};
 }
 
@@ -980,7 +512,7 @@ fn blocks<const AVX2: bool>(
     let grad_cols: Vec<_> = (0..ctx.args.len())
         .map(|a| columns(p, ctx.layout, a, k, true))
         .collect();
-    kernel::load_consts(p, slots, k);
+    interp::load_consts(p, slots, k);
     let strong_terms = p.strong_terms();
 
     let mut b0 = start;
@@ -1030,13 +562,15 @@ fn blocks<const AVX2: bool>(
                 // interpreter's strong sweep is bit for bit what native code's would be.
                 let nan = |adj: &[F64x4]| {
                     (0..ctx.args.len()).filter(|&a| wrt[a]).any(|a| {
-                        grad_cols[a]
-                            .iter()
-                            .any(|&(_, lo)| adj[lo..lo + k].iter().any(|v| v.0.iter().any(|x| x.is_nan())))
+                        grad_cols[a].iter().any(|&(_, lo)| {
+                            adj[lo..lo + k]
+                                .iter()
+                                .any(|v| v.0.iter().any(|x| x.is_nan()))
+                        })
                     })
                 };
                 if strong_terms && nan(adj) {
-                    kernel::load_consts(p, slots, k);
+                    interp::load_consts(p, slots, k);
                     for (a, arg) in ctx.args.iter().enumerate() {
                         load::<AVX2>(slots, &input_cols[a], arg, b0, rows, k);
                     }

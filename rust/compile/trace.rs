@@ -1,9 +1,9 @@
 //! Tracing Rust code into a [`Graph`]: [`Traced`] is a [`Real`] whose operations record
 //! themselves, so any function generic over `Real` compiles as it is.
 
-use crate::graph::{Cmp, Graph};
-use crate::op::{Binary, Unary};
-use crate::real::Real;
+use crate::compile::graph::Graph;
+use crate::op::{Binary, Cmp, Unary};
+use crate::scalar::real::Real;
 use std::cell::RefCell;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -22,7 +22,7 @@ fn with_graph<R>(f: impl FnOnce(&mut Graph) -> R) -> R {
         let mut g = g.borrow_mut();
         let g = g
             .as_mut()
-            .expect("a Traced value used outside wengert::trace::trace");
+            .expect("a Traced value used outside wengert::compile::trace::trace");
         f(g)
     })
 }
@@ -31,7 +31,7 @@ fn with_graph<R>(f: impl FnOnce(&mut Graph) -> R) -> R {
 ///
 /// ```
 /// use wengert::Real;
-/// use wengert::trace::trace;
+/// use wengert::compile::trace::trace;
 /// fn f<T: Real>(x: &[T]) -> Vec<T> { vec![x[0] * x[1].sin() + T::cst(1.0)] }
 /// let (g, out) = trace(2, |x| f(x));
 /// assert_eq!(out.len(), 1);
@@ -61,7 +61,7 @@ impl Traced {
     /// The constant this value is, when the graph folded it to one (tracing only).
     pub fn constant(self) -> Option<f64> {
         with_graph(|g| match g.nodes()[self.0 as usize] {
-            crate::graph::Node::Const(c) => Some(c),
+            crate::compile::graph::Node::Const(c) => Some(c),
             _ => None,
         })
     }

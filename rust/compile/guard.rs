@@ -12,10 +12,10 @@
 //! bit), so the outcome seen while tracing is the one the engine computes for that row:
 //! a row always passes the guards of the trace made from it.
 
-use crate::graph::{Cmp, Graph, Node};
-use crate::lanes::F64x4;
-use crate::op::{Binary, Unary};
-use crate::program::{Instr, Program};
+use crate::compile::graph::{Graph, Node};
+use crate::compile::program::{Instr, Program};
+use crate::op::{Binary, Cmp, Unary};
+use crate::scalar::lanes::F64x4;
 
 /// One recorded branch decision: `x cmp y` came out `outcome` on the witness row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,7 +131,7 @@ mod tests {
         let c = Compiled::new(&g, &[s, f], &[1]);
         let x = [0.5, -1.0, 0.2, 3.0];
         let v = c
-            .values(&[crate::batch::Arg::rows(&x, 1)], 4, crate::batch::Reduce::None)
+            .values(&[crate::exec::Arg::rows(&x, 1)], 4, crate::exec::Reduce::None)
             .unwrap();
         let flags: Vec<f64> = v.chunks(2).map(|r| r[1]).collect();
         assert_eq!(flags, [1.0, 0.0, 0.0, 0.0]);

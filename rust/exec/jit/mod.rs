@@ -1,6 +1,6 @@
 //! Native code for a [`Program`], generated at run time with Cranelift.
 //!
-//! The interpreter in [`crate::kernel`] makes one pass over memory per instruction, so a
+//! The interpreter in [`crate::exec::interp`] makes one pass over memory per instruction, so a
 //! long program is bound by loads and stores, not arithmetic. A [`Kernel`] is one function
 //! per program that takes a lane group (four rows) through every instruction, and for
 //! gradients back through the reverse sweep, with the values in registers: only the
@@ -9,9 +9,9 @@
 //! Results are identical to the interpreter's bit for bit (tested in `tests/jit.rs`): the
 //! arithmetic ops, `sqrt` and `where` are emitted as the same IEEE operations, the
 //! adjoints receive the same contributions in the same order (the plan of
-//! [`crate::program::Adjoint`], slot for slot, with the plain products of the
+//! [`crate::compile::program::Adjoint`], slot for slot, with the plain products of the
 //! interpreter's fast path: strong zero is added by the batch driver, see
-//! [`crate::kernel`]), and every other op calls its rule in
+//! [`crate::exec::interp`]), and every other op calls its rule in
 //! [`crate::op`], compiled in Rust, through [`unary_rule`] and [`binary_rule`].
 //! The one difference: a NaN's sign and payload, which neither compiler keeps (LLVM
 //! turns the interpreter's `-1 * g` into a sign flip, for one).
@@ -19,10 +19,9 @@
 //! A lane group is four `f64` lanes; the code holds it as two 128-bit vectors, the widest
 //! Cranelift emits.
 
-use crate::graph::Cmp;
-use crate::lanes::{F64x4, LANES};
-use crate::op::{Binary, Unary};
-use crate::program::{Adjoint, Instr, Program};
+use crate::compile::program::{Adjoint, Instr, Program};
+use crate::op::{Binary, Cmp, Unary};
+use crate::scalar::lanes::{F64x4, LANES};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     types, AbiParam, InstBuilder, MemFlagsData, SigRef, StackSlot, StackSlotData, StackSlotKind,
@@ -33,10 +32,49 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 
+/// The unary ops native code runs as calls into their rules (through [`unary_rule`]);
+/// the others are emitted inline. A pattern, so the matches over ops stay exhaustive: a
+/// new op does not compile until it is listed here or given inline code.
+macro_rules! unary_calls {
+    () => {
+        Unary::Sin
+            | Unary::Cos
+            | Unary::Tan
+            | Unary::Asin
+            | Unary::Acos
+            | Unary::Atan
+            | Unary::Sinh
+            | Unary::Cosh
+            | Unary::Tanh
+            | Unary::Asinh
+            | Unary::Acosh
+            | Unary::Atanh
+            | Unary::Exp
+            | Unary::Exp2
+            | Unary::Expm1
+            | Unary::Log
+            | Unary::Log2
+            | Unary::Log10
+            | Unary::Log1p
+            | Unary::Cbrt
+            | Unary::Abs
+            | Unary::Sigmoid
+            | Unary::Relu
+            | Unary::Softplus
+            | Unary::Erf
+    };
+}
+/// The binary ops native code runs as calls into their rules, as [`unary_calls!`].
+macro_rules! binary_calls {
+    () => {
+        Binary::Pow | Binary::Atan2 | Binary::Hypot | Binary::Max | Binary::Min
+    };
+}
+
 /// Programs longer than this, or with more slots, stay with the interpreter: Cranelift's
 /// time grows faster than the program, and every slot live at once is a value in a
-/// register or on the kernel's stack. A value kernel of 1000 multiply-adds compiles in
-/// 16 ms (`benches/engines.py`, first calls).
+/// register or on the kernel's stack (first-call costs: `benches/engines.py`; figures in
+/// `benches/README.md`, "Native code policy").
 pub const MAX_INSTRS: usize = 1024;
 /// See [`MAX_INSTRS`].
 pub const MAX_SLOTS: usize = 1024;
@@ -44,14 +82,9 @@ pub const MAX_SLOTS: usize = 1024;
 /// Gradient kernels keep at most this many partials (see [`kept_partials`]) from the
 /// forward pass for the reverse sweep. All of them are live at once, in registers or
 /// spilled; the register allocator's time grows with the square of their number times
-/// the lane groups per call, and the spills cost more than the interpreter's stored
-/// partials. `benches/engines.py` prints the first-call cost up to the cap (32, 64 and
-/// 128 kept: 6, 15 and 49 ms) and Rosenbrock-16 (105 kept: value and gradient 30 ns/row
-/// native vs 84 interpreted). Past the cap nothing can be timed any more; one-off runs
-/// made before it existed gave about 36 ns per (partials x groups x 2) squared of
-/// compile time (256 partials: 0.16 s with four groups; a chain of 1023 divisions:
-/// 19 s) and, for value and gradient, a chain of 64 multiply-adds (128 kept) 88 ns/row
-/// native vs 83 interpreted, 256 divisions (512 kept) 656 vs 300.
+/// the lane groups per call, and past about this many the spills cost more than the
+/// interpreter's stored partials (`benches/engines.py`; figures in `benches/README.md`,
+/// "Native code policy").
 pub const MAX_KEPT: usize = 128;
 
 /// Lane groups per block of rows run with native code for `p` and `pass`: as many as keep
@@ -59,10 +92,9 @@ pub const MAX_KEPT: usize = 128;
 /// lane groups of one call). The interpreter wants long blocks, to spread each
 /// instruction's dispatch over many rows; native code has no dispatch, and short blocks
 /// keep a block's inputs, slots, adjoints and gradients in L1 while the next block's rows
-/// are fetched. But each block costs a little, which a short program notices. Measured
-/// by `cargo bench --bench batch -- native_blocks` (1 thread, ns/row, 4 / 8 / 16 / 32
-/// groups): Rosenbrock's value and gradient (65 slots) 20.5 / 27.5 / 28.4 / 28.5, its
-/// value 8.3 / 8.0 / 8.4 / 8.8; `x * 3` 1.02 / 0.78 / 0.65 / 0.60.
+/// are fetched. But each block costs a little, which a short program notices (`cargo
+/// bench --bench batch -- native_blocks`; figures in `benches/README.md`, "Native code
+/// policy").
 pub fn block_groups(p: &Program, pass: Pass) -> usize {
     let per_group = p.n_slots().max(1) * std::mem::size_of::<F64x4>();
     let per_group = match pass {
@@ -84,20 +116,23 @@ pub fn kept_partials(p: &Program) -> usize {
 /// Whether native code pays for `p`: ops other than the arithmetic ones, `sqrt` and
 /// `where` run as calls into Rust on four lane groups at a time, each paying for its
 /// arguments' trip through memory, where the interpreter runs such an op over a whole
-/// block in one loop. Measured by `benches/engines.py` (ns/row, 1 thread, interpreted vs
-/// native): `exp` alone 3.0 vs 5.1; Griewank's example (2 calls in 7 ops) 7.7 vs 11.3
-/// for values, 14.0 vs 13.4 with gradients; an `exp` and 32 multiply-adds 49.3 vs 41.3
-/// with gradients; Rosenbrock (no calls) 83.7 vs 30.1. So: native when at most one op in
-/// eight is a call. Divisions and square roots count as calls: they are bound by the
-/// divider, which takes 256 bits at a time where native code gives it 128 (a chain of 64
-/// divisions: 25 vs 50 for values, 85 vs 129 with gradients; `sqrt` alone 1.5 vs 2.1).
+/// block in one loop. So: native when at most one op in eight is a call (measured by
+/// `benches/engines.py`; figures in `benches/README.md`, "Native code policy").
+/// Divisions and square roots count as calls: they are bound by the divider, which takes
+/// 256 bits at a time where native code gives it 128.
 pub fn worthwhile(p: &Program) -> bool {
     let slow = p
         .instrs()
         .iter()
-        .filter(|ins| match ins {
-            Instr::Unary { op, .. } => !matches!(op, Unary::Neg),
-            Instr::Binary { op, .. } => !matches!(op, Binary::Add | Binary::Sub | Binary::Mul),
+        .filter(|ins| match **ins {
+            Instr::Unary { op, .. } => match op {
+                Unary::Neg => false,
+                Unary::Sqrt | unary_calls!() => true,
+            },
+            Instr::Binary { op, .. } => match op {
+                Binary::Add | Binary::Sub | Binary::Mul => false,
+                Binary::Div | binary_calls!() => true,
+            },
             Instr::Select { .. } => false,
         })
         .count();
@@ -110,7 +145,7 @@ pub enum Pass {
     /// Output values.
     Values,
     /// Output values, then the adjoints of the inputs from the seeds in the output slots
-    /// (one reverse sweep, as [`crate::kernel::partials`] and [`crate::kernel::reverse`]).
+    /// (one reverse sweep, as [`crate::exec::interp::partials`] and [`crate::exec::interp::reverse`]).
     Gradient,
 }
 
@@ -125,7 +160,7 @@ pub struct Kernel {
     _code: Code,
     entry: Entry,
     pass: Pass,
-    k: usize,
+    block_groups: usize,
     /// Lane groups per call of `entry`.
     groups: usize,
     n_slots: usize,
@@ -155,7 +190,7 @@ impl Drop for Code {
 
 impl std::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Kernel({:?}, k = {})", self.pass, self.k)
+        write!(f, "Kernel({:?}, k = {})", self.pass, self.block_groups)
     }
 }
 
@@ -165,11 +200,11 @@ impl Kernel {
     /// gradients [`MAX_KEPT`], or code generation fails (the caller then interprets).
     ///
     /// ```
-    /// use wengert::graph::Graph;
-    /// use wengert::jit::{Kernel, Pass};
-    /// use wengert::lanes::F64x4;
+    /// use wengert::compile::graph::Graph;
+    /// use wengert::exec::jit::{Kernel, Pass};
+    /// use wengert::scalar::lanes::F64x4;
     /// use wengert::op::Binary;
-    /// use wengert::program::Program;
+    /// use wengert::compile::program::Program;
     /// let mut g = Graph::new(2);
     /// let (x, y) = (g.input(0), g.input(1));
     /// let out = g.binary(Binary::Mul, x, y);
@@ -266,7 +301,7 @@ impl Kernel {
             _code: code,
             entry,
             pass,
-            k,
+            block_groups: k,
             groups,
             n_slots: p.n_slots(),
         })
@@ -279,7 +314,7 @@ impl Kernel {
 
     /// Lane groups per block.
     pub fn block_groups(&self) -> usize {
-        self.k
+        self.block_groups
     }
 
     /// Runs every lane group of a block: `slots` holds the program's slots (`k` groups
@@ -291,7 +326,7 @@ impl Kernel {
     /// If `slots` (or, for gradients, `adj`) has fewer than `n_slots * k` lane groups.
     #[inline(never)]
     pub fn run(&self, slots: &mut [F64x4], adj: &mut [F64x4]) {
-        let len = self.n_slots * self.k;
+        let len = self.n_slots * self.block_groups;
         assert!(
             slots.len() >= len,
             "slots: {} lane groups, need {len}",
@@ -308,7 +343,7 @@ impl Kernel {
                 adj.as_mut_ptr()
             }
         };
-        for g in (0..self.k).step_by(self.groups) {
+        for g in (0..self.block_groups).step_by(self.groups) {
             // SAFETY: the code reads and writes slot `s` of groups `g..g + groups` at
             // `s * k + g..` for `s < n_slots` only (`groups` divides `k`), in bounds by the asserts; for `Pass::Values` it never
             // touches `adj`. The helpers it calls are the `extern "C"` functions below.
@@ -487,12 +522,12 @@ impl<'a, const H: usize> Emit<'a, H> {
                         };
                         (v, [d, none])
                     }
-                    _ if self.partials => {
-                        let [v, d] = self.call::<2>(unary_fn(true), op as u8, &[x]);
+                    unary_calls!() if self.partials => {
+                        let [v, d] = self.call::<2>(unary_fn(true), op.code(), &[x]);
                         (v, [Partial::Val(d), none])
                     }
-                    _ => {
-                        let [v] = self.call::<1>(unary_fn(false), op as u8, &[x]);
+                    unary_calls!() => {
+                        let [v] = self.call::<1>(unary_fn(false), op.code(), &[x]);
                         (v, [none, none])
                     }
                 }
@@ -521,12 +556,12 @@ impl<'a, const H: usize> Emit<'a, H> {
                         let dy = self.mul(nv, r);
                         (v, [Partial::Val(r), Partial::Val(dy)])
                     }
-                    _ if self.partials => {
-                        let [v, dx, dy] = self.call::<3>(binary_fn(true), op as u8, &[x, y]);
+                    binary_calls!() if self.partials => {
+                        let [v, dx, dy] = self.call::<3>(binary_fn(true), op.code(), &[x, y]);
                         (v, [Partial::Val(dx), Partial::Val(dy)])
                     }
-                    _ => {
-                        let [v] = self.call::<1>(binary_fn(false), op as u8, &[x, y]);
+                    binary_calls!() => {
+                        let [v] = self.call::<1>(binary_fn(false), op.code(), &[x, y]);
                         (v, [none, none])
                     }
                 }
@@ -549,7 +584,7 @@ impl<'a, const H: usize> Emit<'a, H> {
 
     /// `p * g`, the contribution of one partial to an argument's adjoint, an IEEE product:
     /// strong zero is the batch driver's, which re-runs a block whose gradients hold a
-    /// NaN on the interpreter (see [`crate::kernel`]). Multiplying by 1 is exact, so it
+    /// NaN on the interpreter (see [`crate::exec::interp`]). Multiplying by 1 is exact, so it
     /// is left out (only a NaN's payload can differ).
     fn term(&mut self, p: Partial<H>, g: V<H>) -> V<H> {
         match p {
@@ -586,7 +621,7 @@ impl<'a, const H: usize> Emit<'a, H> {
             return Some(());
         }
 
-        // The reverse sweep, as `kernel::reverse`: adjoints by slot, following the plan.
+        // The reverse sweep, as `interp::reverse`: adjoints by slot, following the plan.
         let mut adjv: Vec<Option<V<H>>> = vec![None; p.n_slots()];
         for &o in p.outputs() {
             if adjv[o as usize].is_none() {
@@ -669,9 +704,9 @@ fn binary_fn(partials: bool) -> usize {
 }
 
 /// Whether the helpers compiled for AVX2 and FMA can run (the same test as
-/// [`crate::batch::detect_isa`]).
+/// [`crate::exec::driver::detect_isa`]).
 fn avx2() -> bool {
-    crate::batch::detect_isa() == crate::batch::Isa::Avx2Fma
+    crate::exec::isa::detect_isa() == crate::exec::isa::Isa::Avx2Fma
 }
 
 /// Reads lane group `i` of `io`.

@@ -8,8 +8,8 @@
 //! what lets the reverse sweep reuse the same slots for adjoints (a value's adjoint is live
 //! exactly while the value was, walked backwards).
 
-use crate::graph::{Cmp, Graph, Node};
-use crate::op::{Binary, Unary};
+use crate::compile::graph::{Graph, Node};
+use crate::op::{Binary, Cmp, Unary};
 
 /// One instruction; operands are slot numbers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,9 +58,9 @@ impl Instr {
 /// `outputs.len()` scalar outputs.
 ///
 /// ```
-/// use wengert::graph::Graph;
+/// use wengert::compile::graph::Graph;
 /// use wengert::op::{Binary, Unary};
-/// use wengert::program::Program;
+/// use wengert::compile::program::Program;
 /// let mut g = Graph::new(2);
 /// let (x, y) = (g.input(0), g.input(1));
 /// let s = g.unary(Unary::Sin, x);
@@ -85,20 +85,20 @@ pub struct Program {
     /// Per instruction, what the reverse sweep does with each argument's adjoint.
     plan: Vec<[Adjoint; 2]>,
     /// Per input, whether a reverse sweep leaves its adjoint in its slot.
-    grad_inputs: Vec<bool>,
+    has_gradient: Vec<bool>,
     /// Per instruction, its partials when they are constants (see
     /// [`Binary::constant_partials`]): not stored, used as they are.
-    fixed: Vec<Option<[f64; 2]>>,
+    fixed_partials: Vec<Option<[f64; 2]>>,
     /// Per instruction, whether sweeps recompute its partials from its (pinned) argument
     /// values instead of reading stored ones; only in a program built `for_gradients`.
-    recompute: Vec<bool>,
+    recomputed: Vec<bool>,
     for_gradients: bool,
     /// Output slots that hold constants, once each: no instruction writes them, so the
     /// tangent sweep zeroes their tangents itself.
     const_outputs: Vec<u32>,
     /// Per instruction and argument, whether the partial is finite for every row (see
     /// [`Program::finite_partials`]).
-    finite: Vec<[bool; 2]>,
+    finite_partials: Vec<[bool; 2]>,
 }
 
 /// How the reverse sweep treats one argument of an instruction. Adjoint slots are never
@@ -248,7 +248,7 @@ impl Program {
 
     /// Completes a program with its reverse plan (see [`Adjoint`]), derived from the
     /// instructions alone so a decoded program gets the same one.
-    fn planned(
+    pub(super) fn planned(
         n_slots: u32,
         inputs: Vec<Option<u32>>,
         consts: Vec<(u32, f64)>,
@@ -344,7 +344,7 @@ impl Program {
         const_outputs.dedup();
         Program {
             const_outputs,
-            finite,
+            finite_partials: finite,
             n_slots,
             inputs,
             consts,
@@ -352,19 +352,19 @@ impl Program {
             outputs,
             labels,
             plan,
-            grad_inputs,
-            fixed,
-            recompute,
+            has_gradient: grad_inputs,
+            fixed_partials: fixed,
+            recomputed: recompute,
             for_gradients,
         }
     }
 
     /// Per instruction, whether each of its two partials is finite in every row: the
     /// constant partials of add, sub and neg, and the partial of `x * c` with respect to
-    /// `x` for a finite constant `c`. The sweeps leave strong zero (see [`crate::kernel`])
+    /// `x` for a finite constant `c`. The sweeps leave strong zero (see [`crate::exec::interp`])
     /// off those products: a zero adjoint makes them ±0 anyway.
     pub fn finite_partials(&self) -> &[[bool; 2]] {
-        &self.finite
+        &self.finite_partials
     }
 
     /// Whether a reverse sweep has a product that strong zero can change: a partial not
@@ -372,7 +372,7 @@ impl Program {
     pub fn strong_terms(&self) -> bool {
         self.plan
             .iter()
-            .zip(&self.finite)
+            .zip(&self.finite_partials)
             .any(|(plan, fin)| (0..2).any(|j| plan[j] != Adjoint::Skip && !fin[j]))
     }
 
@@ -383,12 +383,12 @@ impl Program {
 
     /// Per instruction, whether its partials are recomputed from argument values.
     pub fn recomputed(&self) -> &[bool] {
-        &self.recompute
+        &self.recomputed
     }
 
     /// Per instruction, its partials when they are the same constants for every row.
     pub fn fixed_partials(&self) -> &[Option<[f64; 2]>] {
-        &self.fixed
+        &self.fixed_partials
     }
 
     /// What the reverse sweep does with each instruction's two partials.
@@ -399,7 +399,7 @@ impl Program {
     /// Whether input `i`'s slot holds its adjoint after a reverse sweep; when not, no
     /// output depends on it differentiably and its gradient is 0.
     pub fn has_gradient(&self, i: usize) -> bool {
-        self.grad_inputs[i]
+        self.has_gradient[i]
     }
 
     /// Number of scalar inputs.
@@ -410,6 +410,11 @@ impl Program {
     /// Number of scalar outputs.
     pub fn n_outputs(&self) -> usize {
         self.outputs.len()
+    }
+
+    /// Whether the slots were laid out for derivatives (see [`Program::for_gradients`]).
+    pub fn is_for_gradients(&self) -> bool {
+        self.for_gradients
     }
 
     /// Number of value slots one row needs.
@@ -509,249 +514,5 @@ impl Program {
         }
         s.push_str("}\n");
         s
-    }
-}
-
-/// A malformed serialized program.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodeError(pub String);
-
-/// Whether slots are used as [`Program::new`] uses them: every slot is written by an
-/// input, a constant or an instruction; inputs and constants each have their own, and
-/// constants keep theirs (the interpreter loads them once per chunk); no instruction reads
-/// a slot before it is written or writes one it reads. Both engines
-/// rely on this (the native code's addresses are 32-bit offsets, the interpreter borrows
-/// an instruction's destination apart from its arguments), and a pickle can say anything.
-fn check_slots(
-    n_slots: usize,
-    inputs: &[Option<u32>],
-    consts: &[(u32, f64)],
-    instrs: &[Instr],
-    outputs: &[u32],
-) -> Result<(), &'static str> {
-    if n_slots > inputs.len() + consts.len() + instrs.len() {
-        return Err("more slots than values");
-    }
-    let mut written = vec![false; n_slots];
-    let starts = inputs.iter().flatten().chain(consts.iter().map(|(s, _)| s));
-    for &s in starts {
-        if std::mem::replace(&mut written[s as usize], true) {
-            return Err("two inputs or constants in one slot");
-        }
-    }
-    let mut constant = vec![false; n_slots];
-    for &(s, _) in consts {
-        constant[s as usize] = true;
-    }
-    for ins in instrs {
-        let args: &[u32] = match ins {
-            Instr::Unary { a, .. } => &[*a],
-            Instr::Binary { a, b, .. } => &[*a, *b],
-            Instr::Select { x, y, a, b, .. } => &[*x, *y, *a, *b],
-        };
-        if args.iter().any(|&a| !written[a as usize]) {
-            return Err("an instruction reads a slot before it is written");
-        }
-        if args.contains(&ins.dst()) {
-            return Err("an instruction writes a slot it reads");
-        }
-        if constant[ins.dst() as usize] {
-            return Err("an instruction writes a constant's slot");
-        }
-        written[ins.dst() as usize] = true;
-    }
-    if outputs.iter().any(|&o| !written[o as usize]) {
-        return Err("an output slot is never written");
-    }
-    Ok(())
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not a serialized wengert program: {}", self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-const MAGIC: &[u8; 8] = b"wengert2";
-
-impl Program {
-    /// A self-contained little-endian encoding (what `pickle` stores).
-    ///
-    /// ```
-    /// use wengert::graph::Graph;
-    /// use wengert::op::Unary;
-    /// use wengert::program::Program;
-    /// let mut g = Graph::new(1);
-    /// let y = g.unary(Unary::Exp, 0);
-    /// let p = Program::new(&g, &[y]);
-    /// assert_eq!(Program::from_bytes(&p.to_bytes()).unwrap(), p);
-    /// ```
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Vec::new();
-        w.extend_from_slice(MAGIC);
-        w.push(self.for_gradients as u8);
-        let u = |w: &mut Vec<u8>, x: u32| w.extend_from_slice(&x.to_le_bytes());
-        u(&mut w, self.n_slots);
-        u(&mut w, self.inputs.len() as u32);
-        for s in &self.inputs {
-            u(&mut w, s.unwrap_or(u32::MAX));
-        }
-        u(&mut w, self.consts.len() as u32);
-        for &(s, c) in &self.consts {
-            u(&mut w, s);
-            w.extend_from_slice(&c.to_le_bytes());
-        }
-        u(&mut w, self.instrs.len() as u32);
-        for ins in &self.instrs {
-            let (tag, code, args): (u8, usize, Vec<u32>) = match *ins {
-                Instr::Unary { op, dst, a } => (
-                    0,
-                    Unary::ALL.iter().position(|&o| o == op).unwrap(),
-                    vec![dst, a],
-                ),
-                Instr::Binary { op, dst, a, b } => (
-                    1,
-                    Binary::ALL.iter().position(|&o| o == op).unwrap(),
-                    vec![dst, a, b],
-                ),
-                Instr::Select {
-                    cmp,
-                    dst,
-                    x,
-                    y,
-                    a,
-                    b,
-                } => (
-                    2,
-                    Cmp::ALL.iter().position(|&o| o == cmp).unwrap(),
-                    vec![dst, x, y, a, b],
-                ),
-            };
-            w.push(tag);
-            w.push(code as u8);
-            for a in args {
-                u(&mut w, a);
-            }
-        }
-        u(&mut w, self.outputs.len() as u32);
-        for &o in &self.outputs {
-            u(&mut w, o);
-        }
-        w
-    }
-
-    /// Decodes [`Program::to_bytes`], checking every slot against the slot count.
-    pub fn from_bytes(b: &[u8]) -> Result<Program, DecodeError> {
-        let err = |m: &str| DecodeError(m.to_string());
-        if b.len() < 8 || &b[..8] != MAGIC {
-            return Err(err("bad header"));
-        }
-        let for_gradients = match b.get(8) {
-            Some(0) => false,
-            Some(1) => true,
-            _ => return Err(err("bad layout flag")),
-        };
-        let mut pos = 9;
-        let u8_ = |pos: &mut usize| -> Result<u8, DecodeError> {
-            let v = *b.get(*pos).ok_or_else(|| err("truncated"))?;
-            *pos += 1;
-            Ok(v)
-        };
-        let u32_ = |pos: &mut usize| -> Result<u32, DecodeError> {
-            let s = b.get(*pos..*pos + 4).ok_or_else(|| err("truncated"))?;
-            *pos += 4;
-            Ok(u32::from_le_bytes(s.try_into().unwrap()))
-        };
-        let n_slots = u32_(&mut pos)?;
-        let slot = |pos: &mut usize| -> Result<u32, DecodeError> {
-            let s = u32_(pos)?;
-            if s >= n_slots {
-                return Err(err("slot out of range"));
-            }
-            Ok(s)
-        };
-        let n = u32_(&mut pos)? as usize;
-        let mut inputs = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let s = u32_(&mut pos)?;
-            inputs.push(if s == u32::MAX {
-                None
-            } else if s < n_slots {
-                Some(s)
-            } else {
-                return Err(err("slot out of range"));
-            });
-        }
-        let n = u32_(&mut pos)? as usize;
-        let mut consts = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let s = slot(&mut pos)?;
-            let c = b.get(pos..pos + 8).ok_or_else(|| err("truncated"))?;
-            pos += 8;
-            consts.push((s, f64::from_le_bytes(c.try_into().unwrap())));
-        }
-        let n = u32_(&mut pos)? as usize;
-        let mut instrs = Vec::with_capacity(n.min(1 << 20));
-        let mut labels = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let tag = u8_(&mut pos)?;
-            let code = u8_(&mut pos)? as usize;
-            let ins = match tag {
-                0 => {
-                    let op = *Unary::ALL.get(code).ok_or_else(|| err("bad op"))?;
-                    labels.push(op.name().to_string());
-                    Instr::Unary {
-                        op,
-                        dst: slot(&mut pos)?,
-                        a: slot(&mut pos)?,
-                    }
-                }
-                1 => {
-                    let op = *Binary::ALL.get(code).ok_or_else(|| err("bad op"))?;
-                    labels.push(op.name().to_string());
-                    Instr::Binary {
-                        op,
-                        dst: slot(&mut pos)?,
-                        a: slot(&mut pos)?,
-                        b: slot(&mut pos)?,
-                    }
-                }
-                2 => {
-                    let cmp = *Cmp::ALL.get(code).ok_or_else(|| err("bad comparison"))?;
-                    labels.push(format!("where {}", cmp.symbol()));
-                    let [dst, x, y, a, b] = [0; 5].map(|_| slot(&mut pos));
-                    Instr::Select {
-                        cmp,
-                        dst: dst?,
-                        x: x?,
-                        y: y?,
-                        a: a?,
-                        b: b?,
-                    }
-                }
-                _ => return Err(err("bad instruction")),
-            };
-            instrs.push(ins);
-        }
-        let n = u32_(&mut pos)? as usize;
-        let mut outputs = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            outputs.push(slot(&mut pos)?);
-        }
-        if pos != b.len() {
-            return Err(err("trailing bytes"));
-        }
-        check_slots(n_slots as usize, &inputs, &consts, &instrs, &outputs).map_err(err)?;
-        Ok(Program::planned(
-            n_slots,
-            inputs,
-            consts,
-            instrs,
-            outputs,
-            labels,
-            for_gradients,
-        ))
     }
 }
