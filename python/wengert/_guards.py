@@ -5,15 +5,19 @@ of a traced comparison (``if x > 0``, ``while``, ``max``, ``and``...) is that ro
 outcome, recorded by the Rust core as a *guard* (``rust/guard.rs``). The trace is then
 exact for every row whose guards come out the same way: Python would run the same
 operations on it. Such a trace is a :class:`Variant`; it is compiled with one extra,
-value-only output, its *flag* (1 where every guard holds as recorded, 0 elsewhere), so
-one engine pass computes the results and checks the guards at the cost of a comparison
-and a select per guard.
+value-only output, its *flag* (1 where every guard holds as recorded, 0 elsewhere), at
+the cost of a comparison and a select per guard; and the flag alone is compiled as the
+*check* program. When the check costs at most a tenth of the function (guards on inputs
+or cheap expressions of them) it runs as a pass of its own, and rows that all pass run
+the plain program, as if there were no guards; otherwise the flag rides along in the
+extended program (a while loop's guards are the function itself).
 
-Evaluation (:func:`per_row`, :func:`partition`) runs the first variant over every row;
-rows whose flag is 0 are gathered and tried against the next cached variant, and rows no
-cached variant accepts are traced from the first of them, which gives a new variant
-(cached, at most :data:`MAX_VARIANTS` per function). Each row thus gets the trace of its
-own branch pattern: what calling the Python function on that row gives.
+Evaluation (:meth:`Dispatcher.per_row`, :meth:`Dispatcher.partition`) runs the first
+variant over every row; rows whose flag is 0 are gathered and tried against the next
+cached variant, and rows no cached variant accepts are traced from the first of them,
+which gives a new variant (cached, at most :data:`MAX_VARIANTS` per function). Each row
+thus gets the trace of its own branch pattern: what calling the Python function on that
+row gives, the same bits whatever else is in the batch.
 """
 
 from __future__ import annotations
