@@ -91,7 +91,7 @@ def interleaved(impls, value_fn, threads):
     1). A pause instead lets every pool's threads fall asleep, which cost more."""
     jobs = [(label, fn) for label, fn in impls.items()] + [("__value__", value_fn)]
     res = {label: {} for label, _ in jobs}
-    for label, fn in jobs:
+    for _, fn in jobs:
         for nt in threads:
             set_threads(nt)
             fn()  # warm-up at this thread count

@@ -1,7 +1,9 @@
 """Scaling out with Dask: a compiled function over a chunked array on worker processes.
 
 A compiled function pickles (its program travels with it), so Dask can ship it to worker
-processes on this machine or on a cluster. Two patterns cover most uses:
+processes on this machine or on a cluster. The functions here are defined in this script,
+so only their programs travel, which is all that evaluation needs (the README's section
+on pickling says what stays behind). Two patterns cover most uses:
 
 - per-row results: ``X.map_blocks(F.grad)`` evaluates every chunk of rows where it lives;
 - a training gradient: each chunk's ``reduce="sum"`` gradient of the loss, summed across

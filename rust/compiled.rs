@@ -6,7 +6,7 @@ use crate::compile::trace::{trace, Traced};
 use crate::exec::hessian::{self, Hessians};
 use crate::exec::jit::{Kernel, Pass};
 use crate::exec::pool::pool;
-use crate::exec::{self, Arg, BatchError, Job, Layout, Output, Reduce};
+use crate::exec::{self, Arg, BatchError, Buffers, Job, Layout, Output, Reduce};
 use std::sync::{Arc, OnceLock};
 
 pub use crate::exec::pool::{num_threads, set_num_threads, MAX_THREADS};
@@ -40,6 +40,8 @@ pub struct Compiled {
     gradients: Program,
     layout: Layout,
     natives: Natives,
+    /// Hessian and HVP programs derived from `program` (see [`crate::hvp`]).
+    pub(crate) derived: crate::hvp::Cache,
 }
 
 /// Native code for the two programs (see [`crate::exec::jit`]), built on first use: values for
@@ -95,6 +97,7 @@ impl Compiled {
             gradients: Program::for_gradients(graph, outputs),
             layout,
             natives: Natives::default(),
+            derived: Default::default(),
         }
     }
 
@@ -131,6 +134,7 @@ impl Compiled {
             gradients,
             layout,
             natives: Natives::default(),
+            derived: Default::default(),
         })
     }
 
@@ -208,7 +212,7 @@ impl Compiled {
     }
 
     /// Lengths of the per-row result buffers of [`Compiled::run_into`].
-    pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Vec<usize> {
+    pub fn buffer_lens(&self, args: &[Arg], n: usize, job: &Job, reduce: Reduce) -> Buffers<usize> {
         exec::buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)
     }
 
@@ -220,7 +224,7 @@ impl Compiled {
         n: usize,
         job: &Job,
         reduce: Reduce,
-        bufs: &mut [&mut [f64]],
+        bufs: Buffers<&mut [f64]>,
     ) -> Result<Output, BatchError> {
         let isa = exec::detect_isa();
         pool().install(|| {
@@ -244,18 +248,19 @@ impl Compiled {
     }
 
     /// Per row: the value, the gradient (`N` numbers) and the Hessian (`N x N`, row-major)
-    /// with respect to all `N` inputs, for a scalar output. Rows are split across the
-    /// thread pool. See [`Compiled::hessian_wrt`] for a block of it.
+    /// with respect to all `N` inputs, for a scalar output, on lanes (see
+    /// [`crate::hvp`]). See [`Compiled::hessian_wrt`] for a block of it.
     pub fn hessian(&self, args: &[Arg], n: usize) -> Result<Hessians, BatchError> {
         self.hessian_wrt(args, n, &vec![true; self.arg_sizes().len()])
     }
 
     /// Per row: the value, the gradient entries and the Hessian block (row-major) of the
     /// program inputs of the arguments marked in `wrt` (one flag per argument; inputs in
-    /// argument order), for a scalar output. One dual sweep per input in the block, and
-    /// only the block's rows are kept: a function of a long vector and a scalar costs one
-    /// sweep per row for the scalar's 1 x 1 block. A result beyond 2^34 numbers (128 GiB),
-    /// or one the allocator refuses, is [`BatchError::Memory`], checked before the work.
+    /// argument order), for a scalar output, on dual numbers one row at a time: the
+    /// reference the lane Hessians of [`crate::hvp`] are tested against, and the
+    /// engine for blocks too wide for them. One dual sweep per input in the block, and
+    /// only the block's rows are kept. A result beyond 2^34 numbers (128 GiB), or one the
+    /// allocator refuses, is [`BatchError::Memory`], checked before the work.
     ///
     /// ```
     /// use wengert::exec::Arg;
@@ -264,11 +269,11 @@ impl Compiled {
     /// // f(v, t) = t^2 (v0 + v1): d2f/dt2 = 2 (v0 + v1).
     /// let c = Compiled::trace(&[2, 1], |x| vec![x[2] * x[2] * (x[0] + x[1])]);
     /// let (v, g, h) = c
-    ///     .hessian_wrt(&[Arg::rows(&[1.0, 2.0], 2), Arg::rows(&[3.0], 1)], 1, &[false, true])
+    ///     .hessian_wrt_rows(&[Arg::rows(&[1.0, 2.0], 2), Arg::rows(&[3.0], 1)], 1, &[false, true])
     ///     .unwrap();
     /// assert_eq!((v, g, h), (vec![27.0], vec![18.0], vec![6.0]));
     /// ```
-    pub fn hessian_wrt(
+    pub fn hessian_wrt_rows(
         &self,
         args: &[Arg],
         n: usize,

@@ -32,6 +32,7 @@
 pub mod compile;
 pub mod compiled;
 pub mod exec;
+pub mod hvp;
 pub mod op;
 pub mod scalar;
 pub mod tape;

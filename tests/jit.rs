@@ -1,4 +1,4 @@
-//! Native kernels (rust/jit.rs) against the interpreter (rust/kernel.rs): the same
+//! Native kernels (rust/exec/jit/) against the interpreter (rust/exec/interp.rs): the same
 //! numbers, bit for bit, on random programs with every op, and through the batch path.
 
 use wengert::compile::graph::Graph;

@@ -24,7 +24,7 @@ const TOL: f64 = 4.0 * ULP;
 fn tolerance(name: &str) -> f64 {
     match name {
         // 1 - x*x cancels near |x| = 1: at x = 0.999 the derivative is off by ~33 ulp.
-        // (1 - x)*(1 + x) would be exact to ~2 ulp; reported for rust/op.rs.
+        // (1 - x)*(1 + x) would be exact to ~2 ulp; reported for rust/op/rules.rs.
         "asin" | "acos" => 64.0 * ULP,
         // Rust's f64::atanh (0.5*ln_1p(2x/(1-x))) is off by ~90 ulp at -0.999, and
         // f64::acosh (ln(x + sqrt(x*x - 1))) by ~31 ulp at 1.0001; the derivative of atanh

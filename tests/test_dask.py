@@ -48,3 +48,41 @@ def test_a_training_gradient_reduced_across_chunks(client):
     )
     g = parts.sum(axis=0).compute()
     np.testing.assert_allclose(g, L.grad(theta, x, y, wrt=0, reduce="sum"), rtol=1e-12)
+
+
+MAKE = '''
+import pickle, sys
+import wengert as wg
+
+def rosen(x):
+    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+
+with open(sys.argv[1], "wb") as fh:
+    pickle.dump(wg.compile(rosen, shapes=[4]), fh)
+'''
+
+
+def _load_and_grad(blob, x):
+    import pickle
+
+    return pickle.loads(blob).grad(x)
+
+
+def test_a_def_pickled_by_a_script_evaluates_on_the_workers(client, tmp_path):
+    # A script (run as __main__) pickles a compiled def; this process and the workers lack
+    # the script's definitions, so only the program travels, and it is enough.
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    (tmp_path / "make.py").write_text(MAKE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "make.py", "r.pkl"], cwd=tmp_path, env=env, check=True, timeout=300)
+    blob = (tmp_path / "r.pkl").read_bytes()
+    R = wg.compile(rosen, shapes=[4])
+    X = np.random.default_rng(2).uniform(-2, 2, (4_000, 4))
+    np.testing.assert_array_equal(client.submit(_load_and_grad, blob, X).result(), R.grad(X))
+    G = pickle.loads(blob)
+    dX = da.from_array(X, chunks=(1_500, 4))
+    np.testing.assert_array_equal(dX.map_blocks(lambda b: G.grad(b), dtype=float).compute(), R.grad(X))

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["wengert", "wengert._compile", "wengert._arrays", "wengert._transforms", "wengert._core"]
+MODULES = ["wengert", "wengert._compile", "wengert._arrays", "wengert._transforms", "wengert._core", "wengert._debug"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -82,6 +82,9 @@ def test_scipy_rosenbrock(tmp_path):
     for method in ("bfgs", "newton_cg"):
         assert r[method]["dims"] == 100
         assert r[method]["max_error"] < 1e-5, method  # converged to all ones
+    # Newton-CG ran on F.hvp (hessp=), whose products are the exact Hessian's.
+    assert r["newton_cg"]["hvp_calls"] > 0
+    assert r["newton_cg"]["hvp_error"] < 1e-9
     assert (tmp_path / "scipy_rosenbrock.png").stat().st_size > 0
 
 

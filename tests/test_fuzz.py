@@ -8,12 +8,15 @@ values (+-0, +-inf, nan, subnormals, 1e+-300). Invariants:
 - no crash, and no exception but the documented ones;
 - the engines agree bit for bit where the design says they do: the compiled interpreter
   and native code, any thread count, any row count and row position (lanes and blocks),
-  shared (broadcast) arguments and sums over rows included, and eager ``Var`` values and
-  ``Dual`` values;
+  shared (broadcast) arguments and sums over rows included, Hessians and Hessian-vector
+  products included, and eager ``Var`` values and ``Dual`` values;
+- the lane Hessian (a derived program) and the dual-number Hessian it replaced agree bit
+  for bit on programs the lanes and libm compute alike, and a unit ``v`` gives a Hessian
+  column exactly;
 - strong zero: a node the output does not use never changes a gradient, in any mode;
 - where the program is smooth at a point, every mode's first and second derivatives
   (eager reverse, forward, nested transforms, compiled gradients, Jacobians, JVPs,
-  Hessians) agree with mpmath at 40 digits (numerical differentiation of the program
+  Hessians, Hessian-vector products) agree with mpmath at 40 digits (numerical differentiation of the program
   evaluated in mpmath, which shares no rule with wengert) within a tolerance scaled by the
   program's conditioning.
 
@@ -301,11 +304,14 @@ def _compiled_all(F, X, Y):
     _, vj = two.vjp((X, Y), np.stack([np.ones_like(X), np.full_like(X, -2.0)], axis=-1))
     per_row = [v, gx, gy, jx, jy, tan] + [np.asarray(b) for row in h for b in row]
     per_row += [vj[0], vj[1], two.jacobian(X, Y, wrt=0), shared[0], shared[1][0]]
+    # Hessian-vector products (a program of their own), v per row and shared.
+    per_row += list(F.hvp(X, Y, v=(np.full_like(X, -0.5), np.ones_like(Y)), wrt=(0, 1)))
+    per_row += [F.hvp(X, Y, v=2.0, wrt=1)]
     # The gradient of the shared argument is a sum over the rows.
-    return per_row + [shared[1][1], summed[0], summed[1][0], summed[1][1]]
+    return per_row + [shared[1][1], summed[0], summed[1][0], summed[1][1], F.hvp(X, Y, v=1.0, reduce="sum")]
 
 
-PER_ROW = 15  # how many of _compiled_all's results are one per row
+PER_ROW = 18  # how many of _compiled_all's results are one per row
 
 
 # -- the invariants ----------------------------------------------------------------------
@@ -406,6 +412,7 @@ def test_every_mode_against_mpmath_where_smooth(prog, x, y):
             assert close(float(got_g[k]), g[k], scale), (name, "grad", k, got_g[k], g[k])
     hessians = {
         "compiled": F.hessian(x, y, wrt=(0, 1)),
+        "hvp": [list(F.hvp(x, y, v=(1.0 * (j == 0), 1.0 * (j == 1)), wrt=(0, 1))) for j in (0, 1)],
         "nested": wg.hessian(f, wrt=(0, 1))(wg.Var(x), wg.Var(y)),
         "grad(grad)": [[wg.grad(wg.grad(f, wrt=i), wrt=j)(x, y) for j in (0, 1)] for i in (0, 1)],
         "jacobian(grad)": [list(wg.jacobian(wg.grad(f, wrt=(0, 1)), wrt=j)(x, y)) for j in (0, 1)],
@@ -469,3 +476,83 @@ def test_vector_arguments_agree_across_engines_and_rows(monkeypatch_env, prog, k
             assert same(x, y), f"engine/threads {key} differ in result {j}"
     one = F.value_and_grad(X[:1])
     assert same(base[0][:1], one[0]) and same(base[1][:1], one[1])
+
+
+# Ops whose lane values (crate::vmath) or whose rules' partials (exp, log inside) differ
+# from libm's by rounding: the dual-number Hessian runs on libm, one row at a time.
+VMATH = {"sin", "cos", "exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus", "erf", "pow"}
+
+
+def _uses_vmath(prog):
+    return any(ins[1] in VMATH for ins in prog if ins[0] in "ub")
+
+
+def _dual_hessian(F, X, Y):
+    """The dual-number Hessian (one row at a time), laid out as F.hessian's 2 x 2 blocks."""
+    data, per_row, n, batch, _ = F._prepare((X, Y))
+    h = F._c._hessian_rows(data, per_row, n, [True, True]).reshape(batch + (2, 2))
+    return [[h[..., i, j] for j in (0, 1)] for i in (0, 1)]
+
+
+@FUZZ
+@given(programs(), st.lists(st.tuples(any_points, any_points), min_size=1, max_size=5), st.data())
+def test_lane_hessian_against_the_dual_hessian_and_hvp(prog, points, data):
+    F = _compile(prog)
+    n = data.draw(st.sampled_from([1, 3, 5, 9, 33]))
+    X = np.array([points[i % len(points)][0] for i in range(n)])
+    Y = np.array([points[i % len(points)][1] for i in range(n)])
+    lanes = F.hessian(X, Y, wrt=(0, 1))
+    dual = _dual_hessian(F, X, Y)
+    if not _uses_vmath(prog):
+        # Same operations on the same numbers wherever the dual Hessian is finite (a NaN
+        # or infinite adjoint meets a structurally zero tangent in the lane program, a
+        # zero tangent times it in the dual one: see rust/hvp.rs).
+        finite = np.all([np.isfinite(dual[i][j]) for i in (0, 1) for j in (0, 1)], axis=0)
+        for i in (0, 1):
+            for j in (0, 1):
+                a, b = np.asarray(lanes[i][j]), np.asarray(dual[i][j])
+                assert equal(a[finite], b[finite]), (i, j, a, b)
+    # A unit v picks a Hessian column exactly.
+    for j in (0, 1):
+        hx, hy = F.hvp(X, Y, v=(1.0 * (j == 0), 1.0 * (j == 1)), wrt=(0, 1))
+        assert equal(hx, lanes[0][j]) and equal(hy, lanes[1][j]), j
+
+
+def _finite(results):
+    return all(bool(np.isfinite(np.asarray(r, dtype=float)).all()) for r in results)
+
+
+@FUZZ
+@given(programs(), st.lists(st.tuples(any_points, any_points), min_size=1, max_size=9))
+def test_debug_nans_raises_exactly_when_a_result_is_not_finite(prog, points):
+    # wg.debug_nans: a compiled call either gives the bits it gives with the check off
+    # or raises NonFiniteError, and raises exactly when one of those results, or the
+    # function's value it computes on the way, is not finite; eager ops raise nothing
+    # else either.
+    F = _compile(prog)
+    X = np.array([p[0] for p in points])
+    Y = np.array([p[1] for p in points])
+    calls = [
+        lambda: [F(X, Y)],
+        lambda: [F.value_and_grad(X, Y, wrt=(0, 1))[0], *F.value_and_grad(X, Y, wrt=(0, 1))[1]],
+        lambda: [F(X, Y), *F.jacobian(X, Y, wrt=(0, 1))],
+        lambda: list(F.jvp((X, Y), (np.ones_like(X), np.full_like(Y, 0.5)))),
+        lambda: [F(X, Y)] + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
+        lambda: [F(X, Y, reduce="sum")],
+    ]
+    for call in calls:
+        off = call()
+        try:
+            with wg.debug_nans():
+                on = call()
+        except wg.NonFiniteError:
+            assert not _finite(off)
+        else:
+            assert _finite(off) and all(same(a, b) for a, b in zip(off, on))
+    x, y = points[0]
+    for kind in (wg.Var, wg.Dual):
+        try:
+            with wg.debug_nans():
+                run_wg(prog, kind(x), kind(y))
+        except wg.NonFiniteError:
+            pass

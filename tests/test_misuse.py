@@ -183,7 +183,7 @@ def test_var_dropped_on_another_thread_does_not_touch_this_tape():
 
     made_here = wg.Var(1.0) * 2.0
     size = _core.tape_size()
-    out = _in_thread(lambda: made_here.value)  # reading the value is harmless
+    out = _in_thread(lambda: made_here.value)  # noqa: F821 (runs before the del below); reading is harmless
     assert out["value"] == 2.0
     box = [made_here]
     del made_here

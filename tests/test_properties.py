@@ -9,7 +9,7 @@ import math
 
 import mpmath
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import wengert as wg
@@ -105,6 +105,13 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 @SETTINGS
 @given(program, point)
+# Ten ops of pow and hypot: float64 itself (Python's math gives wengert's value to the
+# bit) is 1e-12 off the exact value here, so the value's tolerance is 1e-10, not 1e-12.
+@example(
+    prog=[("hypot", 0, 2), ("affine", 0), ("affine", 0), ("cube", 548691), ("affine", 0),
+          ("affine", 0), ("pow", 1329, 0), ("affine", 0), ("affine", 0), ("pow", 0, 201)],
+    xs=[1.0, 0.0, 2.0],
+)
 def test_reverse_mode_matches_central_differences(prog, xs):
     value, ref = reference(prog, xs)
     assume(math.isfinite(value) and abs(value) < 1e8 and all(abs(g) < 1e8 for g in ref))
@@ -112,7 +119,7 @@ def test_reverse_mode_matches_central_differences(prog, xs):
     y = run(prog, leaves, wg)
     assume(isinstance(y, wg.Var))  # a program that never touches an input is a constant
     y.backward()
-    assert y.value == pytest.approx(value, rel=1e-12, abs=1e-12)
+    assert y.value == pytest.approx(value, rel=1e-10, abs=1e-12)
     for i, (leaf, g) in enumerate(zip(leaves, ref, strict=True)):
         assert leaf.grad == pytest.approx(g, rel=1e-9, abs=1e-9), (i, prog)
 

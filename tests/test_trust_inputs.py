@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import math
 import os
-import pickle
 import subprocess
 import sys
 import textwrap

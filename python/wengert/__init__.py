@@ -55,6 +55,7 @@ from ._core import (
 )
 from ._compile import Compiled, compile
 from ._guards import MAX_VARIANTS
+from ._debug import NonFiniteError, debug_nans, debug_nans_enabled, set_debug_nans
 from ._arrays import grads, values, vars
 from ._transforms import check_grad, derivative, grad, hessian, jacobian, jvp, value_and_grad, vjp
 
@@ -90,7 +91,8 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 
 
 __all__ = [
-    "Compiled", "Dual", "MAX_VARIANTS", "Var", "check_grad", "compile", "derivative", "hessian", "jacobian",
+    "Compiled", "Dual", "MAX_VARIANTS", "NonFiniteError", "Var", "check_grad", "compile", "debug_nans",
+    "debug_nans_enabled", "derivative", "hessian", "jacobian", "set_debug_nans",
     "jvp", "value_and_grad", "vjp", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
     "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import timeit
+from typing import Any
 
 import numpy as np
 
 import wengert as wg
 
 
-def griewank(x1, x2):  # type: ignore[no-untyped-def]
+def griewank(x1: Any, x2: Any) -> Any:
     """Griewank's example: (sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))."""
     return (wg.sin(x1 / x2) + x1 / x2 - wg.exp(x2)) * (x1 / x2 - wg.exp(x2))
 

@@ -12,14 +12,17 @@ import functools
 import inspect
 import math
 import operator
-import pickle
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
-from . import _core
+from . import _core, _debug
 from ._guards import Dispatcher, Variant, gather
 from ._nested import arguments
+from ._pickling import function_from_state, function_state, missing
+from ._typing import Index, Indices, Reduce, ShapeLike, Values
 
 Shape = tuple[int, ...]
 
@@ -183,6 +186,11 @@ class Compiled:
     >>> v, (gx, gy) = F.value_and_grad(2.0, 0.0, wrt=(0, 1))
     >>> float(gx), float(gy)
     (0.0, 2.0)
+
+    A pickle carries the compiled program, and the Python function only when the loading
+    process can import it (see :mod:`wengert._pickling`): without it, values and
+    derivatives still evaluate, but a new trace or a call on Var, Dual or traced numbers
+    raises a TypeError saying why the function is missing.
     """
 
     def __init__(self, f: Callable[..., Any], shapes: Sequence[Any] | None = None) -> None:
@@ -190,7 +198,9 @@ class Compiled:
             raise TypeError(f"wg.compile(f): f must be callable, got {type(f).__name__}")
         if shapes is not None and (isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__")):
             raise TypeError("wg.compile(f, shapes): shapes must be a list with one shape per argument")
-        self._fn = f
+        self._fn: Callable[..., Any] | None = f
+        self._fn_note: str | None = None  # why _fn is None (set when unpickled without it)
+        self._debug_what: str | None = None  # what wg.debug_nans calls this function (set by transforms)
         functools.update_wrapper(self, f)
         self._variants: list[Variant] = []
         self._mixed = False
@@ -211,9 +221,11 @@ class Compiled:
         """Traces the function, from the numbers of one row (flattened inputs) when given.
         Without a row a function that branches cannot be traced: returns None (it is
         traced from a row at its first call)."""
-        trace = _core._Trace(self._sizes, row, row is None)
+        # Each recorded op keeps the source line that recorded it (at trace time only),
+        # so wg.debug_nans can name it later; the sites travel with pickles.
+        trace = _core._Trace(self._sizes, row, row is None, sites=True)
         try:
-            out = self._fn(*arguments(trace.inputs(), self._shapes))
+            out = self._python_function("a new trace")(*arguments(trace.inputs(), self._shapes))
         except BaseException:
             if row is None and trace.needs_row:
                 return None
@@ -234,7 +246,8 @@ class Compiled:
                 f"{self.__name__}: its branches return different shapes ({self._out_shape} "
                 f"and {out_shape}); every row must give an output of one shape"
             )
-        v = Variant(trace, outputs, trace.n_guards, row is not None)
+        sites = [_debug.site_name(i) for i in trace._instruction_sites(outputs)]
+        v = Variant(trace, outputs, trace.n_guards, row is not None, sites)
         if row is None:
             self._variants.append(v)
         return v
@@ -263,10 +276,69 @@ class Compiled:
             raise ValueError(f"{self.__name__}: not traced yet (it is traced at its first call)")
         return self._variants[0].plain
 
+    @property
+    def _arg_names(self) -> list[str]:
+        """The argument names, once known (from the signature or the first call)."""
+        assert self._names is not None, "arity known before arguments are read"
+        return self._names
+
+    @property
+    def _shape_out(self) -> Shape:
+        """The output shape, once traced."""
+        assert self._out_shape is not None, "traced before outputs are shaped"
+        return self._out_shape
+
+    @property
+    def _sites(self) -> list[str | None]:
+        """The source line of each instruction of the first trace (for ``wg.debug_nans``)."""
+        return self._first().sites
+
+    def _debug_program(
+        self, data: list[np.ndarray] | None = None, per_row: list[bool] | None = None, n: int = 0
+    ) -> _debug.Program:
+        """The value program as ``wg.debug_nans`` re-runs it, built on first need: the
+        first trace's, or with ``data`` the trace of the branch pattern its rows follow
+        (a single pattern: ``explain`` passes one row)."""
+        v = self._first()
+        if data is not None and per_row is not None and v.guarded:
+            parts = self._patterns(data, per_row, n)
+            if len(parts) != 1:
+                raise NotImplementedError(
+                    f"{self.__name__}: wg.debug_nans re-runs rows of one branch pattern at a time"
+                )
+            v = parts[0][0]
+        if v.program is None:
+            v.program = _debug.Program(v.plain, v.sites)
+        program: _debug.Program = v.program
+        return program
+
+    def _debug_check(
+        self, check: Callable[..., None], what: str, data: list[np.ndarray], per_row: list[bool], n: int,
+        batch: Shape, results: Sequence[Any], *rest: Any,
+    ) -> None:
+        """``check`` (a ``wengert._debug.check_*``) when every row follows the first trace,
+        whose program it re-runs; otherwise a NonFiniteError naming the rows whose results
+        are not finite (the culprit is not located across branch patterns)."""
+        first = self._first()
+        if not first.guarded or first.check.values(data, per_row, n, "sum")[0] == float(n):
+            check(self, what, data, per_row, n, batch, *rest)
+            return
+        arrays = [np.asarray(a, dtype=float) for a in results if a is not None]
+        if all(np.isfinite(a).all() for a in arrays):
+            return
+        rows = [int(i) for i in _debug._bad_rows(arrays, n)]
+        where = f" on rows {rows[:5]}{' ...' if len(rows) > 5 else ''}" if rows else ""
+        raise _debug.NonFiniteError(
+            f"wg.debug_nans: {what}: a non-finite result{where}; its rows follow different "
+            "branch patterns (traces), so the operation that made it is not located: call "
+            "the function (or F.explain) on one such row",
+            kind="value", rows=rows[:5] or None, n_rows=len(rows),
+        )
+
     # -- argument handling -------------------------------------------------------------
 
     def _arg_array(self, i: int, x: Any, what: str = "argument") -> np.ndarray:
-        name = self._names[i]
+        name = self._arg_names[i]
         a = _real_array(x, f"{what} {name!r}")
         shape = self._shapes[i]
         k = len(shape)
@@ -285,14 +357,14 @@ class Compiled:
         if len(args) != len(self._shapes):
             raise TypeError(
                 f"{self.__name__}() takes {len(self._shapes)} arguments "
-                f"({', '.join(self._names)}), got {len(args)}"
+                f"({', '.join(self._arg_names)}), got {len(args)}"
             )
         arrays = [self._arg_array(i, x) for i, x in enumerate(args)]
         batches = [a.shape[: a.ndim - len(s)] for a, s in zip(arrays, self._shapes)]
         try:
             batch = np.broadcast_shapes(*batches)
         except ValueError:
-            desc = ", ".join(f"{n!r}: {b}" for n, b in zip(self._names, batches))
+            desc = ", ".join(f"{n!r}: {b}" for n, b in zip(self._arg_names, batches))
             raise ValueError(f"the arguments' batch shapes do not broadcast together ({desc})") from None
         return arrays, batch
 
@@ -314,18 +386,21 @@ class Compiled:
             data.append(d)
             per_row.append(p)
         n = math.prod(batch)
+        self._ensure_traced(data, per_row, n)
+        return data, per_row, n, batch, arrays
+
+    def _ensure_traced(self, data: list[np.ndarray], per_row: list[bool], n: int) -> None:
         if not self._variants:
             # The first trace that needs numbers comes from the first row (zeros when there
             # are no rows: the trace then serves the rows that branch as zeros do).
             rows = data if n else [np.zeros(k) for k in self._sizes]
             self._dispatch.new_variant(rows, per_row if n else [False] * len(data), self._sizes, 0)
-        return data, per_row, n, batch, arrays
 
     def _wrt(self, wrt: Any) -> tuple[list[int], bool]:
         return normalize_wrt(wrt, len(self._shapes))
 
     def _values_shape(self, batch: Shape, reduced: bool) -> Shape:
-        return self._out_shape if reduced else batch + self._out_shape
+        return self._shape_out if reduced else batch + self._shape_out
 
     @staticmethod
     def _out(a: np.ndarray, shape: Shape) -> Any:
@@ -333,8 +408,10 @@ class Compiled:
         return a[()] if shape == () else a
 
     def _grad_out(
-        self, g: np.ndarray, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
+        self, g: np.ndarray | None, i: int, arrays: list[np.ndarray], batch: Shape, reduced: bool, per_row: bool
     ) -> Any:
+        # The engine returns None only for arguments its wrt flags left out.
+        assert g is not None, "a gradient the wrt flags asked for"
         shape = self._shapes[i]
         if not reduced:
             return self._out(g, batch + shape)
@@ -413,7 +490,7 @@ class Compiled:
     def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
         one = self._one_trace(data, per_row, n)
         if one is not None:
-            return one.plain.values(data, per_row, n, r)
+            return np.asarray(one.plain.values(data, per_row, n, r))
         first = self._first()
         m = first.n_outputs
         if not first.cheap:
@@ -422,18 +499,19 @@ class Compiled:
                 return self._dispatch.per_row(data, per_row, self._sizes, n, run, [m + 1])[0]
             v = first.ext.values(data, per_row, n, r)
             if v[-1] == self._all_served(n, r):
-                return v[:-1].copy()
+                return np.array(v[:-1])
         if r == "none":
-            return self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "none")], ["row"])[0]
+            return np.asarray(self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "none")], ["row"])[0])
         total = self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "sum")], ["sum"])[0]
-        return total * (1.0 / n) if r == "mean" else total
+        return np.asarray(total * (1.0 / n) if r == "mean" else total)
 
     def _engine_vjp(
         self, data: list[np.ndarray], per_row: list[bool], n: int, cd: np.ndarray, cp: bool, flags: list[bool], r: str
     ) -> tuple[np.ndarray, list[Any]]:
         one = self._one_trace(data, per_row, n)
         if one is not None:
-            return one.plain.vjp(data, per_row, n, cd, cp, flags, r)
+            vg: tuple[np.ndarray, list[Any]] = one.plain.vjp(data, per_row, n, cd, cp, flags, r)
+            return vg
         first = self._first()
         m = first.n_outputs
         sizes = self._sizes
@@ -484,7 +562,8 @@ class Compiled:
     ) -> tuple[np.ndarray, np.ndarray]:
         one = self._one_trace(data, per_row, n)
         if one is not None:
-            return one.plain.jvp(data, per_row, n, tdata, tper, r)
+            vt: tuple[np.ndarray, np.ndarray] = one.plain.jvp(data, per_row, n, tdata, tper, r)
+            return vt
         first = self._first()
         m = first.n_outputs
         sizes = self._sizes
@@ -517,7 +596,29 @@ class Compiled:
             return list(call(self._first().plain, data, n))
         return self._by_parts(data, per_row, n, lambda v, d, rows, idx: call(v.plain, d, rows), ["row"] * 3)
 
+    def _engine_hvp(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, flags: list[bool],
+        vdata: list[np.ndarray], vper: list[bool], vsizes: list[int], r: str,
+    ) -> np.ndarray:
+        """``H @ v`` per row (``r="none"``) or summed over the rows, each row by the
+        trace of its own branch pattern (``vdata``: the wrt arguments' ``v``, in order)."""
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            return np.asarray(one.plain.hvp(data, per_row, n, flags, vdata, vper, r))
+        rr = "none" if r == "none" else "sum"
+        (hv,) = self._by_parts(
+            data, per_row, n,
+            lambda v, d, rows, idx: [v.plain.hvp(d, per_row, rows, flags, gather(vdata, vper, vsizes, idx), vper, rr)],
+            ["row" if r == "none" else "sum"],
+        )
+        return np.asarray(hv) * (1.0 / n) if r == "mean" else np.asarray(hv)
+
     # -- public API ----------------------------------------------------------------------
+
+    @overload
+    def __call__(self, *args: npt.ArrayLike, reduce: Reduce = None) -> Values: ...
+    @overload
+    def __call__(self, *args: Any, reduce: None = None) -> Any: ...  # Var, Dual, traced
 
     def __call__(self, *args: Any, reduce: str | None = None) -> Any:
         """Values over the broadcast batch of the arguments (reduced if asked).
@@ -530,6 +631,8 @@ class Compiled:
         r = _check_reduce(reduce)
         data, per_row, n, batch, _ = self._prepare(args)
         v = self._engine_values(data, per_row, n, r)
+        if _debug.on():
+            self._debug_check(_debug.check_values, f"{self.__name__}(...)", data, per_row, n, batch, [v], v, r)
         return self._out(v, self._values_shape(batch, r != "none"))
 
     def _call_on_numbers(self, args: tuple[Any, ...], reduce: str | None) -> Any:
@@ -540,18 +643,26 @@ class Compiled:
         if len(args) != len(self._shapes):
             raise TypeError(f"{self.__name__} takes {len(self._shapes)} arguments, got {len(args)}")
         call = []
-        for name, shape, a in zip(self._names, self._shapes, args):
-            x = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
+        for name, shape, a in zip(self._arg_names, self._shapes, args):
+            x: Any = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
             if np.shape(x) != shape:
                 raise ValueError(
                     f"argument {name!r}: with Var, Dual or traced numbers a compiled function "
                     f"takes one point, shape {shape}, got {np.shape(x)}"
                 )
             call.append(x)
-        out = self._fn(*call)
+        fn = self._python_function("using it inside another transform (wg.grad(F), a call on Var, Dual or traced numbers)")
+        out = fn(*call)
         if isinstance(out, (list, tuple)):
             return np.asarray(out, dtype=object)
         return out
+
+    def _python_function(self, needs: str) -> Callable[..., Any]:
+        """The Python function, for what ``needs`` it (a new trace, a call on numbers that
+        carry derivatives); raises when the compiled function was unpickled without it."""
+        if self._fn is None:
+            raise TypeError(missing(self.__name__, self._fn_note, needs))
+        return self._fn
 
     def _scalar_output(self, what: str) -> None:
         if self._out_shape != ():
@@ -559,6 +670,13 @@ class Compiled:
                 f"{what} needs a scalar output, but {self.__name__} returns shape "
                 f"{self._out_shape}: reduce it to a scalar (e.g. with sum) or use jacobian / vjp"
             )
+
+    @overload
+    def value_and_grad(self, *args: npt.ArrayLike, wrt: Index = 0, reduce: Reduce = None) -> tuple[Values, Values]: ...
+    @overload
+    def value_and_grad(
+        self, *args: npt.ArrayLike, wrt: Indices, reduce: Reduce = None
+    ) -> tuple[Values, tuple[Values, ...]]: ...
 
     def value_and_grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> tuple[Any, Any]:
         """Values and gradients with respect to the ``wrt`` arguments (JAX's argnums).
@@ -573,13 +691,28 @@ class Compiled:
         idx, single = self._wrt(wrt)
         flags = [i in idx for i in range(len(self._shapes))]
         v, gs = self._engine_vjp(data, per_row, n, np.ones(1), False, flags, r)
+        if _debug.on():
+            self._debug_check(
+                _debug.check_vjp, f"{self.__name__}.grad", data, per_row, n, batch, [v, *gs],
+                v, gs, np.ones(1), False, flags, r,
+            )
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
 
-    def grad(self, *args: Any, wrt: Any = 0, reduce: str | None = None) -> Any:
+    @overload
+    def grad(self, *args: npt.ArrayLike, wrt: Index = 0, reduce: Reduce = None) -> Values: ...
+    @overload
+    def grad(self, *args: npt.ArrayLike, wrt: Indices, reduce: Reduce = None) -> tuple[Values, ...]: ...
+
+    def grad(self, *args: Any, wrt: Any = 0, reduce: Any = None) -> Any:
         """Gradients only; see :meth:`value_and_grad`."""
         return self.value_and_grad(*args, wrt=wrt, reduce=reduce)[1]
+
+    @overload
+    def jacobian(self, *args: npt.ArrayLike, wrt: Index = 0) -> Values: ...
+    @overload
+    def jacobian(self, *args: npt.ArrayLike, wrt: Indices) -> tuple[Values, ...]: ...
 
     def jacobian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Jacobians: shape batch + output shape + argument shape, per ``wrt``
@@ -587,16 +720,23 @@ class Compiled:
         idx, single = self._wrt(wrt)
         data, per_row, n, batch, _ = self._prepare(args)
         flags = [i in idx for i in range(len(self._shapes))]
-        _, jac = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.jacobian(d, per_row, rows, flags))
-        m = math.prod(self._out_shape)
+        v, jac = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.jacobian(d, per_row, rows, flags))
+        if _debug.on():
+            self._debug_check(_debug.check_jacobian, f"{self.__name__}.jacobian", data, per_row, n, batch, [v, jac], v, jac, flags)
+        m = math.prod(self._shape_out)
         cols = sum(self._sizes[i] for i in idx)
         jac = jac.reshape(batch + (m, cols))
         out, at = [], 0
         for i in idx:
             k = self._sizes[i]
-            out.append(self._out(jac[..., at : at + k].copy(), batch + self._out_shape + self._shapes[i]))
+            out.append(self._out(jac[..., at : at + k].copy(), batch + self._shape_out + self._shapes[i]))
             at += k
         return out[0] if single else tuple(out)
+
+    @overload
+    def hessian(self, *args: npt.ArrayLike, wrt: Index = 0) -> Values: ...
+    @overload
+    def hessian(self, *args: npt.ArrayLike, wrt: Indices) -> tuple[tuple[Values, ...], ...]: ...
 
     def hessian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
@@ -607,20 +747,106 @@ class Compiled:
         idx, single = self._wrt(wrt)
         # Only the block of the wrt arguments (in argument order) is computed.
         flags = [i in idx for i in range(len(self._shapes))]
-        _, _, h = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.hessian(d, per_row, rows, flags))
+        # On SIMD lanes, each row by the trace of its own branch pattern.
+        (h,) = self._engine_scattered(data, per_row, n, lambda c, d, rows: [c.hessian_block(d, per_row, rows, flags)])
+        if _debug.on():
+            # The check names the value, gradient or Hessian entry born non-finite; the
+            # dual-number path gives all three (it runs only with the check on).
+            v, g, _ = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.hessian(d, per_row, rows, flags))
+            self._debug_check(_debug.check_hessian, f"{self.__name__}.hessian", data, per_row, n, batch, [v, g, h], v, g, h, flags)
         sizes = [s if f else 0 for s, f in zip(self._sizes, flags)]
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
         offsets = np.cumsum([0] + sizes)
-        block = lambda i, j: self._out(  # noqa: E731
-            h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
-            batch + self._shapes[i] + self._shapes[j],
-        )
+
+        def block(i: int, j: int) -> Any:
+            return self._out(
+                h[..., offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].copy(),
+                batch + self._shapes[i] + self._shapes[j],
+            )
+
         if single:
             return block(idx[0], idx[0])
         return tuple(tuple(block(i, j) for j in idx) for i in idx)
 
-    def jvp(self, primals: Sequence[Any], tangents: Sequence[Any], reduce: str | None = None) -> tuple[Any, Any]:
+    def hvp(self, *args: Any, v: Any, wrt: Any = 0, reduce: str | None = None) -> Any:
+        """Hessian-vector products of a scalar output, per row: ``H @ v`` with ``H`` the
+        Hessian with respect to the ``wrt`` argument, by forward over reverse (one
+        reverse sweep and one tangent sweep per row; the Hessian is never formed).
+
+        ``v`` has the ``wrt`` argument's shape and broadcasts like an argument: one ``v``
+        for every row, or a batch of them (one per row). For a tuple ``wrt``, ``v`` is a
+        tuple with one array per ``wrt`` argument, and the result a tuple whose entry
+        ``i`` is ``sum_j H_ij @ v_j`` (JAX's ``hvp`` with ``argnums``). The result of
+        each ``wrt`` argument has the batch shape in front of its own shape.
+
+        With ``reduce="sum"`` or ``"mean"``: the HVP of the summed (averaged) value, with
+        each argument's own shape, as ``value_and_grad``'s gradient: for parameters shared
+        by every row (``theta`` of a loss over data rows) the sum over rows of their
+        ``H @ v``, what Newton-CG wants; for an argument with one row per batch row,
+        its rows' own products (the Hessian of a sum over rows is block diagonal).
+        """
+        r = _check_reduce(reduce)
+        arrays, batch = self._arrays(args)  # first: a function of lazy arity learns it here
+        idx, single = self._wrt(wrt)
+        if single:
+            vs: tuple[Any, ...] = (v,)
+        elif isinstance(v, (tuple, list)) and len(v) == len(idx):
+            vs = tuple(v)
+        else:
+            raise ValueError(
+                f"v: with wrt={wrt!r}, expected a tuple of {len(idx)} arrays (one per wrt argument), "
+                f"got {type(v).__name__}"
+            )
+        v_arrays = [self._arg_array(i, t, "v for") for i, t in zip(idx, vs)]
+        v_batches = [a.shape[: a.ndim - len(self._shapes[i])] for a, i in zip(v_arrays, idx)]
+        try:
+            batch = np.broadcast_shapes(batch, *v_batches)
+        except ValueError:
+            desc = ", ".join(f"{self._arg_names[i]!r}: {b}" for i, b in zip(idx, v_batches))
+            raise ValueError(
+                f"v: batch shapes ({desc}) do not broadcast with the arguments' batch shape {batch}"
+            ) from None
+        data, per_row = [], []
+        for a, s in zip(arrays, self._shapes):
+            d, p = self._flat(a, batch, s)
+            data.append(d)
+            per_row.append(p)
+        vdata, vper = [], []
+        for a, i in zip(v_arrays, idx):
+            d, p = self._flat(a, batch, self._shapes[i])
+            vdata.append(d)
+            vper.append(p)
+        n = math.prod(batch)
+        self._ensure_traced(data, per_row, n)
+        self._scalar_output("hvp")
+        flags = [i in idx for i in range(len(self._shapes))]
+        order = [i for i in range(len(self._shapes)) if flags[i]]  # the engine's order
+        # Summed in the engine when every wrt argument is shared by the rows; otherwise
+        # per row, then summed to each argument's own shape as value_and_grad does.
+        in_engine = r != "none" and not any(per_row[i] for i in idx)
+        v_in_order = [order.index(i) for i in idx]
+        hv = self._engine_hvp(
+            data, per_row, n, flags,
+            [vdata[idx.index(i)] for i in order], [vper[idx.index(i)] for i in order],
+            [self._sizes[i] for i in order], r if in_engine else "none",
+        )
+        offsets = np.cumsum([0] + [self._sizes[i] for i in order])
+        out = []
+        for i, at in zip(idx, v_in_order):
+            part = hv.reshape(-1, offsets[-1])[:, offsets[at] : offsets[at + 1]]
+            if r == "none":
+                out.append(self._out(part.copy(), batch + self._shapes[i]))
+            elif in_engine:
+                out.append(self._out(part.copy(), arrays[i].shape))
+            else:
+                g = self._grad_out(part, i, arrays, batch, True, True)
+                out.append(g / n if r == "mean" and n else g)
+        return out[0] if single else tuple(out)
+
+    def jvp(
+        self, primals: Sequence[npt.ArrayLike], tangents: Sequence[npt.ArrayLike], reduce: Reduce = None
+    ) -> tuple[Values, Values]:
         """``(values, tangents of the values)`` for one tangent per argument."""
         r = _check_reduce(reduce)
         primals, tangents = tuple(primals), tuple(tangents)
@@ -632,22 +858,26 @@ class Compiled:
             a = self._arg_array(i, t, "tangent")
             if not _broadcasts_to(a.shape[: a.ndim - len(self._shapes[i])], batch):
                 raise ValueError(
-                    f"tangent {self._names[i]!r}: shape {a.shape} does not broadcast to the "
+                    f"tangent {self._arg_names[i]!r}: shape {a.shape} does not broadcast to the "
                     f"batch shape {batch} of the primals"
                 )
             d, p = self._flat(a, batch, self._shapes[i])
             tdata.append(d)
             tper.append(p)
         v, t = self._engine_jvp(data, per_row, n, tdata, tper, r)
+        if _debug.on():
+            self._debug_check(_debug.check_jvp, f"{self.__name__}.jvp", data, per_row, n, batch, [v, t], v, t, tdata, tper, r)
         shape = self._values_shape(batch, r != "none")
         return self._out(v, shape), self._out(t, shape)
 
-    def vjp(self, primals: Sequence[Any], cotangent: Any, reduce: str | None = None) -> tuple[Any, tuple[Any, ...]]:
+    def vjp(
+        self, primals: Sequence[npt.ArrayLike], cotangent: npt.ArrayLike, reduce: Reduce = None
+    ) -> tuple[Values, tuple[Values, ...]]:
         """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(tuple(primals))
-        c = _real_array(cotangent, f"vjp: cotangent (of shape {batch + self._out_shape})")
-        k = len(self._out_shape)
+        c = _real_array(cotangent, f"vjp: cotangent (of shape {batch + self._shape_out})")
+        k = len(self._shape_out)
         if c.ndim < k or c.shape[c.ndim - k :] != self._out_shape:
             raise ValueError(f"vjp: cotangent must have trailing shape {self._out_shape}, got {c.shape}")
         if not _broadcasts_to(c.shape[: c.ndim - k], batch):
@@ -658,19 +888,39 @@ class Compiled:
         cd, cp = self._flat(c, batch, self._out_shape)
         flags = [True] * len(self._shapes)
         v, gs = self._engine_vjp(data, per_row, n, cd, cp, flags, r)
+        if _debug.on():
+            self._debug_check(_debug.check_vjp, f"{self.__name__}.vjp", data, per_row, n, batch, [v, *gs], v, gs, cd, cp, flags, r)
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in range(len(gs)))
         return self._out(v, self._values_shape(batch, reduced)), grads
 
+    def explain(self, *args: Any, cotangent: Any = None) -> str:
+        """The instruction list at one point (one row of arguments), as the engine runs
+        it: each instruction with its operands, value, adjoint (of the outputs weighted by
+        ``cotangent``, default all ones), partials and the source line that recorded it;
+        non-finite entries are marked. What ``wg.debug_nans`` re-runs to find a culprit.
+
+        >>> import wengert as wg
+        >>> F = wg.compile(lambda x, y: wg.log(x) * y)
+        >>> print(F.explain(2.0, 3.0))  # doctest: +NORMALIZE_WHITESPACE
+              instruction   value   adjoint  partials / line
+              x (input)         2       1.5
+              y (input)         3  0.693147
+        %0    log(x)     0.693147         3  [0.5] <doctest ...>:1
+        %1    mul(y, %0)  2.07944         1  [0.693147, 3] <doctest ...>:1
+              outputs: %1
+        """
+        return _debug.explain(self, args, cotangent)
+
     def to_dot(self) -> str:
         """Graphviz DOT text of the optimised instruction list (of the first branch
         pattern traced, for a function that branches)."""
-        return self._c.to_dot()
+        return str(self._c.to_dot())
 
     @property
     def n_instructions(self) -> int:
         """Instructions left after optimisation (of the first branch pattern traced)."""
-        return self._c.n_instructions
+        return int(self._c.n_instructions)
 
     @property
     def n_traces(self) -> int:
@@ -686,23 +936,22 @@ class Compiled:
         more = f", {len(self._variants)} branch patterns" if self._first().guarded else ""
         return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions{more}>"
 
-    # -- pickle: the program itself, and the function by reference when it can be --------
+    # -- pickle: the program itself, and the function when it loads elsewhere (_pickling) --
 
     def __getstate__(self) -> dict[str, Any]:
-        try:
-            fn = self._fn if pickle.loads(pickle.dumps(self._fn)) is self._fn else None
-        except Exception:  # lambdas, closures: the traces alone travel
-            fn = None
+        fn, note = function_state(self._fn) if self._fn is not None else (None, self._fn_note)
         variants = [v.state() for v in self._variants]
         return {
             "program": variants[0][1] if variants else b"",
             "variants": variants,
             "fn": fn,
+            "fn_note": note,
             "names": self._names,
             "shapes": None if self._names is None else self._shapes,
             "out_shape": self._out_shape,
             "name": self.__name__,
             "doc": self.__doc__,
+            "sites": self._variants[0].sites if self._variants else None,
         }
 
     def __setstate__(self, s: dict[str, Any]) -> None:
@@ -710,7 +959,7 @@ class Compiled:
         if not isinstance(s, dict) or not {"program", "names", "shapes", "out_shape"} <= s.keys():
             raise TypeError("not a pickled wg.compile function: its state is malformed")
         shapes, names = s["shapes"], s["names"]
-        self._fn = s.get("fn")
+        self._fn, self._fn_note = function_from_state(s.get("fn"), s.get("fn_note"))
         self.__name__ = str(s.get("name", "compiled"))
         self.__doc__ = s.get("doc")
         if self._fn is not None:
@@ -728,10 +977,15 @@ class Compiled:
         self._set_signature(list(names), [_as_shape(x, i) for i, x in enumerate(shapes)])
         variants = s.get("variants")
         if variants is None:  # a single trace, as pickled before branch patterns existed
-            variants = [(None, s["program"], 0)]
+            variants = [(None, s["program"], 0, None, s.get("sites"))]
         if not isinstance(variants, (list, tuple)):
             raise TypeError("not a pickled wg.compile function: malformed branch patterns")
         self._variants = [Variant.from_state(v, self._sizes) for v in variants]
+        if self._variants:
+            # The first trace's source lines are the state's "sites" (as a single trace
+            # pickles them); a pickle without them reports lines as unknown.
+            first = self._variants[0]
+            first.sites = first._checked_sites(s.get("sites"))
         if self._variants:
             self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
             for v in self._variants:
@@ -742,6 +996,12 @@ class Compiled:
                     )
             if len(self._variants) > 1 and not all(v.guarded for v in self._variants):
                 raise ValueError("not a pickled wg.compile function: an unguarded trace among branch patterns")
+
+
+@overload
+def compile(f: Callable[..., Any], shapes: Sequence[ShapeLike] | None = None) -> Compiled: ...
+@overload
+def compile(f: None = None, shapes: Sequence[ShapeLike] | None = None) -> Callable[[Callable[..., Any]], Compiled]: ...
 
 
 def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = None) -> Any:

@@ -6,11 +6,10 @@ classes (compiled functions, traced values) as sections of their own.
 """
 
 from collections.abc import Sequence
-from typing import Any, Final, TypeAlias, final, overload
+from typing import Any, Final, Self, TypeAlias, final, overload
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Self
 
 # A plain real number: what Var and Dual combine with, and what a leaf is made from.
 # (np.float64 is a float; bool is an int.)
@@ -21,7 +20,8 @@ __all__ = [
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
     "log10", "log1p", "sqrt", "cbrt", "abs", "sigmoid", "relu", "softplus", "erf", "atan2",
     "hypot", "pow", "maximum", "minimum", "BYTES_PER_NODE", "set_num_threads",
-    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled",
+    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_debug_nans_enabled",
+    "_set_debug_nans", "_suspend_debug_nans",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -137,6 +137,11 @@ class Dual:
     def tangent(self) -> float: ...
     def deriv(self) -> Dual: ...
     def __reduce__(self) -> tuple[type[Dual], tuple[float, float]]: ...
+    # A forward transform's seeds carry the call's tag (0: a Dual the user made).
+    @staticmethod
+    def _seeded(value: float, tangent: float, tag: int) -> Dual: ...
+    @property
+    def _tag(self) -> int: ...
 
     def __add__(self, other: Dual | _Real, /) -> Dual: ...
     def __radd__(self, other: Dual | _Real, /) -> Dual: ...
@@ -637,14 +642,26 @@ class _Trace:
 
     # The most nodes a trace holds, inputs included (2**26): more inputs are a ValueError.
     MAX_NODES: Final[int]
-    def __new__(cls, sizes: Sequence[int], witness: Sequence[float] | None = None, deferrable: bool = False) -> Self: ...
+    def __new__(
+        cls,
+        sizes: Sequence[int],
+        witness: Sequence[float] | None = None,
+        deferrable: bool = False,
+        sites: bool = False,
+    ) -> Self: ...
     def inputs(self) -> list[_Traced]: ...
+    # The wg.debug_nans source-site id of each instruction compiling `outputs` gives.
+    def _instruction_sites(self, outputs: Sequence[_Operand]) -> list[int]: ...
     def compile(self, outputs: Sequence[_Operand], guarded: bool = False) -> _Compiled: ...
     @property
     def n_guards(self) -> int: ...
     @property
     def needs_row(self) -> bool: ...
     def __len__(self) -> int: ...
+    # The derivative graph: (nodes, output positions), evaluated by wengert._nested.
+    def _derive(
+        self, outputs: Sequence[_Operand], mode: str, seed: Sequence[float | None]
+    ) -> tuple[list[tuple[Any, ...]], list[int]]: ...
 
 _F64: TypeAlias = npt.NDArray[np.float64]
 
@@ -676,6 +693,21 @@ class _Compiled:
     def hessian(
         self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool] | None = None
     ) -> list[_F64]: ...
+    def hessian_block(self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool]) -> _F64:
+        """Per row, the Hessian block (K x K, row-major) of the wrt arguments, on SIMD lanes."""
+    def _hessian_rows(self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool]) -> _F64:
+        """The same block on dual numbers, one row at a time: the reference for tests."""
+    def hvp(
+        self,
+        args: Sequence[_F64],
+        per_row: Sequence[bool],
+        n: int,
+        wrt: Sequence[bool],
+        v: Sequence[_F64],
+        v_per_row: Sequence[bool],
+        reduce: str,
+    ) -> _F64:
+        """Per row, H v for the elements of the wrt arguments (K numbers per row; K when reduced)."""
     @property
     def n_outputs(self) -> int: ...
     @property
@@ -690,9 +722,19 @@ class _Compiled:
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(data: bytes, arg_sizes: Sequence[int]) -> _Compiled: ...
+    # The value program for wg.debug_nans: (input slots, constants, instructions, output slots).
+    def _instructions(
+        self,
+    ) -> tuple[list[int | None], list[tuple[int, float]], list[tuple[Any, ...]], list[int]]: ...
 
 def set_num_threads(n: int) -> None:
     """Threads for batch evaluation: an int in 1..1024 (the cap; more never helps a
     CPU-bound engine). Outside it: ValueError. Results do not depend on the count.
     WENGERT_NUM_THREADS sets the default the same way (garbage or out of range: all cores)."""
 def get_num_threads() -> int: ...
+
+# wg.debug_nans (see wengert._debug): the process-wide switch eager ops read, and the
+# per-thread suspension transforms use while they run their fast path.
+def _set_debug_nans(flag: bool) -> bool: ...
+def _debug_nans_enabled() -> bool: ...
+def _suspend_debug_nans(delta: int) -> None: ...

@@ -8,7 +8,8 @@ number type) is asked to do it itself.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def binary_fallback(name: str, x: Any, y: Any) -> Any:
     reflected = getattr(y, "r" + name, None)
     if callable(reflected):
         return reflected(x)
-    if isinstance(x, (_core.Var, _core.Dual)):
+    if isinstance(x, (_core.Var, _core.Dual)) and callable(method):
         return method(y)  # raises a TypeError naming what it accepts
     raise _type_error(name, x, y)
 

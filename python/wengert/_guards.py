@@ -22,7 +22,8 @@ row gives, the same bits whatever else is in the batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -45,7 +46,10 @@ class Variant:
     them followed by the flag. ``plain`` is compiled on first use (Jacobians and
     Hessians need it) when the trace is at hand."""
 
-    def __init__(self, trace: Any, outputs: list[Any], n_guards: int, from_row: bool = False) -> None:
+    def __init__(
+        self, trace: Any, outputs: list[Any], n_guards: int, from_row: bool = False,
+        sites: list[str | None] | None = None,
+    ) -> None:
         self.trace: Any = trace
         self.outputs = outputs
         self.n_outputs = len(outputs)
@@ -54,6 +58,8 @@ class Variant:
         self.guarded = n_guards > 0 or from_row
         self.n_guards = n_guards
         self._plain: Any = trace.compile(outputs)
+        self.sites = self._checked_sites(sites)
+        self.program: Any = None  # wg.debug_nans's re-run of plain, built on first need
         self.ext: Any = trace.compile(outputs, True) if self.guarded else None
         self.check: Any = trace.compile([], True) if self.guarded else None
         self._decide()
@@ -65,24 +71,33 @@ class Variant:
         # along in the extended program (a while loop's guards are the function itself).
         self.cheap = self.guarded and 10 * self.check.cost <= self._plain.cost
 
+    def _checked_sites(self, sites: Any) -> list[str | None]:
+        # The source line of each instruction of plain; a pickle without them (or with
+        # malformed ones) just reports lines as unknown.
+        n = self._plain.n_instructions
+        if isinstance(sites, (list, tuple)) and len(sites) == n:
+            return [x if isinstance(x, str) else None for x in sites]
+        return [None] * n
+
     @property
     def plain(self) -> Any:
         return self._plain
 
-    def state(self) -> tuple[bytes | None, bytes, int] | tuple[bytes | None, bytes, int, bytes | None]:
+    def state(self) -> tuple[bytes | None, bytes, int, bytes | None, list[str | None]]:
         return (
             None if self.ext is None else self.ext.to_bytes(),
             self.plain.to_bytes(),
             self.n_guards,
             None if self.check is None else self.check.to_bytes(),
+            self.sites,
         )
 
     @classmethod
-    def from_state(cls, s: Any, sizes: list[int]) -> "Variant":
-        if not isinstance(s, (tuple, list)) or len(s) not in (3, 4):
+    def from_state(cls, s: Any, sizes: list[int]) -> Variant:
+        if not isinstance(s, (tuple, list)) or len(s) not in (3, 4, 5):
             raise TypeError("not a pickled wg.compile function: malformed branch patterns")
         ext, plain, n_guards = s[:3]
-        check = s[3] if len(s) == 4 else None
+        check = s[3] if len(s) >= 4 else None
         if (
             not isinstance(plain, bytes)
             or not (ext is None or isinstance(ext, bytes))
@@ -91,11 +106,14 @@ class Variant:
         ):
             raise TypeError("not a pickled wg.compile function: malformed branch patterns")
         v = cls.__new__(cls)
-        v.trace = v.outputs = None
+        v.trace = None
+        v.outputs = None  # type: ignore[assignment]
         v.n_guards = n_guards
         v.guarded = ext is not None
         v._plain = _core._Compiled.from_bytes(plain, sizes)
         v.n_outputs = v._plain.n_outputs
+        v.sites = v._checked_sites(s[4] if len(s) == 5 else None)
+        v.program = None
         v.ext = None if ext is None else _core._Compiled.from_bytes(ext, sizes)
         v.check = None if check is None else _core._Compiled.from_bytes(check, sizes)
         if v.ext is not None and (v.ext.n_outputs != v.n_outputs + 1 or v.check.n_outputs != 1):

@@ -14,13 +14,20 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 import numpy as np
 
-from . import _core
+from . import _core, _debug
 from ._core import Dual, Var
 from ._nested import NUMBERS, Traced, flat_out
+from ._typing import Index, Indices
+
+_R = TypeVar("_R")
+
+# The transformed function takes f's arguments. Its results are Any: floats and float64
+# arrays at the top level, but Var, Dual or traced numbers inside another transform.
+_P = ParamSpec("_P")
 
 
 def _var_grad(y: Var, wrt: Var | Sequence[Var]) -> float | list[float]:
@@ -192,6 +199,43 @@ def _offsets(points: Sequence[np.ndarray]) -> list[int]:
     return out
 
 
+# -- wg.debug_nans -----------------------------------------------------------------------
+
+
+def _all_finite(x: Any) -> bool:
+    if isinstance(x, (tuple, list)):
+        return all(_all_finite(v) for v in x)
+    return bool(np.isfinite(np.asarray(x, dtype=float)).all())
+
+
+def _checked(f: Callable[..., Any], points: list[np.ndarray], what: str, fast: Callable[[], _R], compiled: Callable[[Any], Any]) -> _R:
+    """``fast()``, under ``wg.debug_nans`` with eager checks suspended: the eager run
+    cannot tell a NaN on the unchosen side of ``wg.where`` from a real one. When a result
+    is not finite, ``f`` is compiled and ``compiled(F)`` re-runs the point there, where the
+    select is visible and every op knows its source line, and raises for the culprit."""
+    if not _debug.on():
+        return fast()
+    with _debug.suspended():
+        out = fast()
+    if _all_finite(out):
+        return out
+    from ._compile import Compiled
+
+    try:
+        F = Compiled(f, [p.shape for p in points])
+    except (TypeError, ValueError):
+        # f cannot be traced (it branches on its values): re-run eagerly, checking each op.
+        fast()
+    else:
+        F._debug_what = f"{what}({getattr(f, '__name__', 'f')})"
+        compiled(F)
+    raise _debug.NonFiniteError(
+        f"wg.debug_nans: {what}: a result is not finite, but no op of the function made it so "
+        "when re-run one op at a time",
+        kind="value",
+    )
+
+
 # -- reverse mode ------------------------------------------------------------------------
 
 
@@ -227,6 +271,12 @@ def _nested_value_and_grad(f: Callable[..., Any], points: list[np.ndarray], idx:
     return out[0], parts
 
 
+@overload
+def value_and_grad(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, tuple[Any, Any]]: ...
+@overload
+def value_and_grad(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[Any, tuple[Any, ...]]]: ...
+
+
 def value_and_grad(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., tuple[Any, Any]]:
     """``f``'s value and its gradient with respect to argument(s) ``wrt`` (reverse mode).
 
@@ -244,12 +294,26 @@ def value_and_grad(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., tuple[A
         if _nested(points):
             value, parts = _nested_value_and_grad(f, points, idx, "wg.grad")
             return value, parts[0] if single else tuple(parts)
-        y, leaves = _reverse(f, points, idx)
-        y = _scalar(y, "wg.grad")
-        parts = _split(_gradient(y, leaves), points, idx)
-        return _value(y), parts[0] if single else tuple(parts)
+
+        def fast() -> tuple[Any, Any]:
+            y, leaves = _reverse(f, points, idx)
+            y = _scalar(y, "wg.grad")
+            parts = _split(_gradient(y, leaves), points, idx)
+            return _value(y), parts[0] if single else tuple(parts)
+
+        return _checked(f, points, "wg.grad", fast, lambda F: F.value_and_grad(*[_plain(p) for p in points], wrt=tuple(idx)))
 
     return _wraps(f, run)
+
+
+@overload
+def grad(f: Var, wrt: Var) -> float: ...
+@overload
+def grad(f: Var, wrt: Sequence[Var]) -> list[float]: ...
+@overload
+def grad(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, Any]: ...
+@overload
+def grad(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[Any, ...]]: ...
 
 
 def grad(f: Any, wrt: Any = 0) -> Any:
@@ -273,7 +337,7 @@ def grad(f: Any, wrt: Any = 0) -> Any:
     if isinstance(f, Var):
         return _var_grad(f, wrt)
     if callable(f):
-        vg = value_and_grad(f, wrt)
+        vg: Callable[..., tuple[Any, Any]] = value_and_grad(f, wrt)
         return _wraps(f, lambda *args: vg(*args)[1])
     raise TypeError(
         f"wg.grad(y, wrt): y must be a Var (an eager output), or wg.grad(f, wrt) a function; "
@@ -325,16 +389,20 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
             for i, p in enumerate(points)
         )
         return (vals[0] if t.shape == () else vals.reshape(t.shape).tolist()), parts
-    y, leaves = _reverse(f, points, idx)
-    flat, shape = _flat_out(y, "wg.vjp")
-    ct = _cotangent(cotangent, shape)
-    total: Any = 0.0
-    for c, out in zip(ct.tolist(), flat):
-        total = total + float(c) * out
-    g = _gradient(total, leaves)
-    values = [_value(v) for v in flat]
-    value: Any = values[0] if shape == () else np.array(values).reshape(shape).tolist()
-    return value, tuple(_split(g, points, idx))
+
+    def fast() -> tuple[Any, tuple[Any, ...]]:
+        y, leaves = _reverse(f, points, idx)
+        flat, shape = _flat_out(y, "wg.vjp")
+        ct = _cotangent(cotangent, shape)
+        total: Any = 0.0
+        for c, out in zip(ct.tolist(), flat):
+            total = total + float(c) * out
+        g = _gradient(total, leaves)
+        values = [_value(v) for v in flat]
+        value: Any = values[0] if shape == () else np.array(values).reshape(shape).tolist()
+        return value, tuple(_split(g, points, idx))
+
+    return _checked(f, points, "wg.vjp", fast, lambda F: F.vjp([_plain(p) for p in points], np.asarray(cotangent, dtype=float)))
 
 
 # -- forward mode ------------------------------------------------------------------------
@@ -370,10 +438,14 @@ def derivative(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if shape != ():
                 _scalar(np.empty(shape), "wg.derivative")
             return tans[0]
-        tag = next(_tags)
-        with _calling():
-            y = _scalar(f(Dual._seeded(float(p), 1.0, tag)), "wg.derivative")
-        return _tangent(y, tag)
+
+        def fast() -> Any:
+            tag = next(_tags)
+            with _calling():
+                y = _scalar(f(Dual._seeded(float(p), 1.0, tag)), "wg.derivative")
+            return _tangent(y, tag)
+
+        return _checked(f, [p], "wg.derivative", fast, lambda F: F.jvp([float(p)], [1.0]))
 
     return _wraps(f, run)
 
@@ -389,7 +461,11 @@ def _forward(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.
     call = []
     for p, t in zip(points, tangents):
         tv = t.reshape(-1).tolist()
-        call.append(_lift(p, lambda v, k, tv=tv: Dual._seeded(v, tv[k], tag), 0))
+
+        def seed(v: float, k: int, tv: list[float] = tv) -> Dual:
+            return Dual._seeded(v, tv[k], tag)
+
+        call.append(_lift(p, seed, 0))
     with _calling():
         flat, shape = _flat_out(f(*call), what)
     return [_value(v) for v in flat], [_tangent(v, tag) for v in flat], shape
@@ -434,10 +510,14 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         va, ta = np.empty(len(vals_n), dtype=object), np.empty(len(ts_n), dtype=object)
         va[:], ta[:] = vals_n, ts_n
         return va.reshape(shape), ta.reshape(shape)
-    vals, ts, shape = _forward(f, points, tans)
-    if shape == ():
-        return vals[0], ts[0]
-    return np.array(vals).reshape(shape), np.array(ts).reshape(shape)
+
+    def fast() -> tuple[Any, Any]:
+        vals, ts, shape = _forward(f, points, tans)
+        if shape == ():
+            return vals[0], ts[0]
+        return np.array(vals).reshape(shape), np.array(ts).reshape(shape)
+
+    return _checked(f, points, "wg.jvp", fast, lambda F: F.jvp([_plain(p) for p in points], [_plain(t) for t in tans]))
 
 
 def _nested_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[int]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -460,6 +540,12 @@ def _nested_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[
     return jac, t.shape
 
 
+@overload
+def jacobian(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, Any]: ...
+@overload
+def jacobian(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[Any, ...]]: ...
+
+
 def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     """The Jacobian, shape ``output shape + argument shape`` per ``wrt`` argument: forward
     sweeps when there are fewer inputs than outputs, reverse sweeps otherwise. It nests:
@@ -476,25 +562,7 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
         if _nested(points):
             jac, shape = _nested_jacobian(f, points, idx)
         else:
-            n_in = sum(points[i].size for i in idx)
-            # One probe tells the number of outputs; forward mode needs no tape for it.
-            zero = [np.zeros(p.shape) for p in points]
-            flat, _, shape = _forward(f, points, zero, "wg.jacobian")
-            m = len(flat)
-            jac = np.zeros((m, n_in))
-            if n_in <= m:
-                col = 0
-                for i in idx:
-                    for k in range(points[i].size):
-                        tans = [np.zeros(p.shape) for p in points]
-                        tans[i].reshape(-1)[k] = 1.0
-                        jac[:, col] = _forward(f, points, tans, "wg.jacobian")[1]
-                        col += 1
-            else:
-                y, leaves = _reverse(f, points, idx)
-                outs, _ = _flat_out(y, "wg.jacobian")
-                for j, out in enumerate(outs):
-                    jac[j] = _gradient(out, leaves)
+            jac, shape = _checked(f, points, "wg.jacobian", lambda: _eager_jacobian(f, points, idx), lambda F: F.jacobian(*[_plain(p) for p in points], wrt=tuple(idx)))
         parts = []
         at = 0
         for i in idx:
@@ -507,7 +575,38 @@ def jacobian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
     return _wraps(f, run)
 
 
+def _eager_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[int]) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The Jacobian on floats: forward sweeps when there are fewer inputs than outputs,
+    reverse sweeps otherwise."""
+    n_in = sum(points[i].size for i in idx)
+    # One probe tells the number of outputs; forward mode needs no tape for it.
+    zero = [np.zeros(p.shape) for p in points]
+    flat, _, shape = _forward(f, points, zero, "wg.jacobian")
+    m = len(flat)
+    jac = np.zeros((m, n_in))
+    if n_in <= m:
+        col = 0
+        for i in idx:
+            for k in range(points[i].size):
+                tans = [np.zeros(p.shape) for p in points]
+                tans[i].reshape(-1)[k] = 1.0
+                jac[:, col] = _forward(f, points, tans, "wg.jacobian")[1]
+                col += 1
+    else:
+        y, leaves = _reverse(f, points, idx)
+        outs, _ = _flat_out(y, "wg.jacobian")
+        for j, out in enumerate(outs):
+            jac[j] = _gradient(out, leaves)
+    return jac, shape
+
+
 # -- second order ------------------------------------------------------------------------
+
+
+@overload
+def hessian(f: Callable[_P, Any], wrt: Index = 0) -> Callable[_P, Any]: ...
+@overload
+def hessian(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[tuple[Any, ...], ...]]: ...
 
 
 def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
@@ -587,7 +686,7 @@ def check_grad(f: Callable[..., Any], *args: Any) -> float:
 
             def at(v: float) -> float:
                 moved = [p.copy() for p in points]
-                moved[i].reshape(-1)[k] = v
+                moved[i].reshape(-1)[k] = v  # noqa: B023 (called in this iteration)
                 return value(*[_plain(p) for p in moved])
 
             fd = (at(x0 + h) - at(x0 - h)) / (2 * h)

@@ -18,7 +18,7 @@ fn check_arg(i: usize, a: &Arg, size: usize, n: usize) -> Result<(), BatchError>
 }
 
 /// The arguments against the declared sizes, one per argument, over `n` rows.
-pub(super) fn check_args(sizes: &[usize], args: &[Arg], n: usize) -> Result<(), BatchError> {
+pub(crate) fn check_args(sizes: &[usize], args: &[Arg], n: usize) -> Result<(), BatchError> {
     if args.len() != sizes.len() {
         return Err(BatchError::Invalid(format!(
             "expected {} arguments, got {}",

@@ -14,7 +14,7 @@ use super::interp;
 use super::isa::{avx2_fma, Isa};
 use super::jit::{Kernel, Pass};
 use super::layout::Layout;
-use super::request::{Arg, BatchError, Job, Output, Reduce};
+use super::request::{Arg, BatchError, Buffers, Job, Output, Reduce};
 use super::sums::Sums;
 use crate::compile::program::Program;
 use crate::scalar::lanes::{F64x4, LANES};
@@ -69,22 +69,17 @@ pub fn run(
     native: Option<&Kernel>,
 ) -> Result<Output, BatchError> {
     check(p, layout, args, n, job)?;
-    let mut bufs: Vec<Vec<f64>> = buffer_lens(p, layout, args, n, job, reduce)
-        .iter()
-        .map(|&l| vec![0.0; l])
-        .collect();
-    let mut views: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
-    let mut out = run_into(p, layout, args, n, job, reduce, isa, native, &mut views)?;
-    let mut it = bufs.into_iter();
-    let (values, tangents, jacobian) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    let mut bufs = buffer_lens(p, layout, args, n, job, reduce).map(|l| vec![0.0; l]);
+    let views = bufs.as_mut().map(|b| b.as_mut_slice());
+    let mut out = run_into(p, layout, args, n, job, reduce, isa, native, views)?;
     if out.values.is_empty() {
-        out.values = values;
+        out.values = bufs.values;
     }
     if out.tangents.is_empty() {
-        out.tangents = tangents;
+        out.tangents = bufs.tangents;
     }
-    out.jacobian = jacobian;
-    for (g, b) in out.grads.iter_mut().zip(it) {
+    out.jacobian = bufs.jacobian;
+    for (g, b) in out.grads.iter_mut().zip(bufs.grads) {
         if g.is_empty() {
             *g = b;
         }
@@ -92,8 +87,7 @@ pub fn run(
     Ok(out)
 }
 
-/// Lengths of the per-row result buffers [`run_into`] writes, in its order: values,
-/// tangents, Jacobian, then each argument's gradient (0 for results not per-row).
+/// Lengths of the per-row result buffers [`run_into`] writes (0 for results not per-row).
 pub fn buffer_lens(
     p: &Program,
     layout: &Layout,
@@ -101,9 +95,9 @@ pub fn buffer_lens(
     n: usize,
     job: &Job,
     reduce: Reduce,
-) -> Vec<usize> {
+) -> Buffers<usize> {
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
-    ctx.widths().iter().map(|w| w.unwrap_or(0) * n).collect()
+    ctx.widths().map(|w| w.unwrap_or(0) * n)
 }
 
 /// Like [`run`], writing per-row results into `bufs` (of the lengths [`buffer_lens`]
@@ -120,7 +114,7 @@ pub fn run_into(
     reduce: Reduce,
     isa: Isa,
     native: Option<&Kernel>,
-    bufs: &mut [&mut [f64]],
+    bufs: Buffers<&mut [f64]>,
 ) -> Result<Output, BatchError> {
     check(p, layout, args, n, job)?;
     let m = p.n_outputs();
@@ -130,21 +124,16 @@ pub fn run_into(
     let k = native.map_or_else(|| block_groups(p, job), Kernel::block_groups);
     let chunk = chunk_rows(n);
     let widths = ctx.widths();
-    if bufs.len() != widths.len()
-        || bufs
-            .iter()
-            .zip(&widths)
-            .any(|(b, w)| b.len() != w.unwrap_or(0) * n)
-    {
-        return Err(BatchError::Invalid(
-            "result buffers of the wrong number or length".into(),
-        ));
+    let wrong = || BatchError::Invalid("result buffers of the wrong number or length".into());
+    let mut bufs = bufs.zip(widths).ok_or_else(wrong)?;
+    if bufs.iter().any(|(b, w)| b.len() != w.unwrap_or(0) * n) {
+        return Err(wrong());
     }
     // Entries the blocks never write must read 0: gradients of elements no output depends
     // on, and Jacobian columns likewise.
-    bufs[JACOBIAN].fill(0.0);
+    bufs.jacobian.0.fill(0.0);
     if let Job::Vjp { wrt, .. } = job {
-        for (a, b) in bufs[GRADS..].iter_mut().enumerate() {
+        for (a, (b, _)) in bufs.grads.iter_mut().enumerate() {
             let first = layout.offsets[a];
             if wrt[a] && (0..layout.sizes[a]).any(|e| !p.has_gradient(first + e)) {
                 b.fill(0.0);
@@ -154,17 +143,19 @@ pub fn run_into(
 
     // Per-row result buffers, cut into disjoint chunk slices for the tasks.
     let n_chunks = n.div_ceil(chunk).max(1);
-    let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..n_chunks).map(|_| Vec::new()).collect();
-    for (buf, w) in bufs.iter_mut().zip(&widths) {
+    let mut slices = bufs.map(|(buf, w)| {
         let w = w.unwrap_or(0);
-        if w == 0 || n == 0 {
-            per_chunk.iter_mut().for_each(|c| c.push(&mut []));
-            continue;
-        }
-        for (c, s) in per_chunk.iter_mut().zip(buf.chunks_mut(chunk * w)) {
-            c.push(s);
-        }
-    }
+        let mut s: Vec<&mut [f64]> = if w == 0 || n == 0 {
+            Vec::new()
+        } else {
+            buf.chunks_mut(chunk * w).collect()
+        };
+        s.resize_with(n_chunks, || &mut []);
+        s.into_iter()
+    });
+    let per_chunk: Vec<Buffers<&mut [f64]>> = (0..n_chunks)
+        .map(|_| slices.as_mut().map(|s| s.next().unwrap_or_default()))
+        .collect();
     let sums: Vec<Vec<f64>> = per_chunk
         .into_par_iter()
         .enumerate()
@@ -210,12 +201,6 @@ struct Ctx<'a> {
     jac_cols: Vec<usize>,
 }
 
-/// Result buffers in order: values, tangents, jacobian, then one per argument's gradient.
-const VALUES: usize = 0;
-const TANGENTS: usize = 1;
-const JACOBIAN: usize = 2;
-const GRADS: usize = 3;
-
 impl<'a> Ctx<'a> {
     fn new(
         p: &'a Program,
@@ -247,17 +232,20 @@ impl<'a> Ctx<'a> {
     }
 
     /// Per-row width of each result buffer; `None` for results that are reduced (or absent).
-    fn widths(&self) -> Vec<Option<usize>> {
+    fn widths(&self) -> Buffers<Option<usize>> {
         let m = self.p.n_outputs();
         let per_row = |w: usize| if self.reduced() { None } else { Some(w) };
-        let mut w = vec![per_row(m), None, None];
+        let mut w = Buffers {
+            values: per_row(m),
+            ..Buffers::default()
+        };
         match self.job {
-            Job::Jvp { .. } => w[TANGENTS] = per_row(m),
-            Job::Jacobian { .. } => w[JACOBIAN] = Some(m * self.jac_cols.len()),
+            Job::Jvp { .. } => w.tangents = per_row(m),
+            Job::Jacobian { .. } => w.jacobian = Some(m * self.jac_cols.len()),
             _ => {}
         }
         for (a, arg) in self.args.iter().enumerate() {
-            w.push(match self.job {
+            w.grads.push(match self.job {
                 Job::Vjp { wrt, .. } if wrt[a] => {
                     if self.reduced() && !arg.per_row {
                         None
@@ -325,7 +313,7 @@ fn blocks_avx2(
     start: usize,
     end: usize,
     k: usize,
-    outs: &mut [&mut [f64]],
+    outs: &mut Buffers<&mut [f64]>,
     acc: &mut Sums,
     st: &mut State,
 ) {
@@ -339,7 +327,7 @@ fn blocks_portable(
     start: usize,
     end: usize,
     k: usize,
-    outs: &mut [&mut [f64]],
+    outs: &mut Buffers<&mut [f64]>,
     acc: &mut Sums,
     st: &mut State,
 ) {
@@ -484,7 +472,7 @@ fn blocks<const AVX2: bool>(
     start: usize,
     end: usize,
     k: usize,
-    outs: &mut [&mut [f64]],
+    outs: &mut Buffers<&mut [f64]>,
     acc: &mut Sums,
     st: &mut State,
 ) {
@@ -547,7 +535,7 @@ fn blocks<const AVX2: bool>(
             if ctx.reduced() {
                 acc.add(j, &slots[lo..hi], rows);
             } else {
-                store(&mut outs[VALUES][local * m..], m, j, &slots[lo..hi], rows);
+                store(&mut outs.values[local * m..], m, j, &slots[lo..hi], rows);
             }
         }
         match ctx.job {
@@ -560,14 +548,31 @@ fn blocks<const AVX2: bool>(
                 // The sweep above has plain products; where a gradient came out NaN, the
                 // block again with strong ones (see `kernel`'s module documentation). The
                 // interpreter's strong sweep is bit for bit what native code's would be.
+                // Whether a gradient is NaN, as whether their sum is: four lane groups
+                // at a time in independent chains, a few vector additions a row where
+                // tests lane by lane cost as much as the strong products they spare
+                // (callgrind on `benches/batch.rs`, Rosenbrock-16). `inf + -inf` re-runs
+                // a block that needed none, which changes no result.
                 let nan = |adj: &[F64x4]| {
-                    (0..ctx.args.len()).filter(|&a| wrt[a]).any(|a| {
-                        grad_cols[a].iter().any(|&(_, lo)| {
-                            adj[lo..lo + k]
-                                .iter()
-                                .any(|v| v.0.iter().any(|x| x.is_nan()))
-                        })
-                    })
+                    let z = F64x4::default();
+                    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+                    for a in (0..ctx.args.len()).filter(|&a| wrt[a]) {
+                        for &(_, lo) in &grad_cols[a] {
+                            let g = &adj[lo..lo + k];
+                            let mut quads = g.chunks_exact(4);
+                            for q in &mut quads {
+                                s0 = s0 + q[0];
+                                s1 = s1 + q[1];
+                                s2 = s2 + q[2];
+                                s3 = s3 + q[3];
+                            }
+                            for v in quads.remainder() {
+                                s0 = s0 + *v;
+                            }
+                        }
+                    }
+                    let total: F64x4 = (s0 + s1) + (s2 + s3);
+                    total.0.iter().any(|x| x.is_nan())
                 };
                 if strong_terms && nan(adj) {
                     interp::load_consts(p, slots, k);
@@ -590,7 +595,7 @@ fn blocks<const AVX2: bool>(
                         }
                     } else {
                         store_rows::<AVX2>(
-                            &mut outs[GRADS + a][local * w..],
+                            &mut outs.grads[a][local * w..],
                             w,
                             &grad_cols[a],
                             adj,
@@ -610,7 +615,7 @@ fn blocks<const AVX2: bool>(
                     if ctx.reduced() {
                         acc.add(m + j, &adj[lo..hi], rows);
                     } else {
-                        store(&mut outs[TANGENTS][local * m..], m, j, &adj[lo..hi], rows);
+                        store(&mut outs.tangents[local * m..], m, j, &adj[lo..hi], rows);
                     }
                 }
             }
@@ -618,7 +623,7 @@ fn blocks<const AVX2: bool>(
                 let cols = &ctx.jac_cols;
                 let nc = cols.len();
                 let w = m * nc;
-                let buf = &mut outs[JACOBIAN][local * w..];
+                let buf = &mut outs.jacobian[local * w..];
                 if nc <= m {
                     // Forward: one tangent sweep per input column.
                     for (c, &i) in cols.iter().enumerate() {

@@ -96,3 +96,80 @@ impl std::fmt::Display for BatchError {
 }
 
 impl std::error::Error for BatchError {}
+
+/// The per-row result buffers of a batch call, by name (see
+/// [`run_into`](crate::exec::run_into)): one of each, and one gradient per argument.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Buffers<T> {
+    /// `n_outputs` per row.
+    pub values: T,
+    /// JVP: `n_outputs` per row.
+    pub tangents: T,
+    /// Jacobian: `n_outputs` times the `wrt` inputs per row.
+    pub jacobian: T,
+    /// Per argument: its VJP, `size` per row.
+    pub grads: Vec<T>,
+}
+
+impl<T> Buffers<T> {
+    /// Every buffer, in the order values, tangents, Jacobian, gradients.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        [&self.values, &self.tangents, &self.jacobian]
+            .into_iter()
+            .chain(&self.grads)
+    }
+
+    /// `f` of every buffer, each in its place.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Buffers<U> {
+        Buffers {
+            values: f(self.values),
+            tangents: f(self.tangents),
+            jacobian: f(self.jacobian),
+            grads: self.grads.into_iter().map(f).collect(),
+        }
+    }
+
+    /// As [`Buffers::map`], stopping at the first error.
+    pub fn try_map<U, E>(self, mut f: impl FnMut(T) -> Result<U, E>) -> Result<Buffers<U>, E> {
+        Ok(Buffers {
+            values: f(self.values)?,
+            tangents: f(self.tangents)?,
+            jacobian: f(self.jacobian)?,
+            grads: self.grads.into_iter().map(f).collect::<Result<_, E>>()?,
+        })
+    }
+
+    /// References to every buffer, each in its place.
+    pub fn as_ref(&self) -> Buffers<&T> {
+        Buffers {
+            values: &self.values,
+            tangents: &self.tangents,
+            jacobian: &self.jacobian,
+            grads: self.grads.iter().collect(),
+        }
+    }
+
+    /// Mutable references to every buffer, each in its place.
+    pub fn as_mut(&mut self) -> Buffers<&mut T> {
+        Buffers {
+            values: &mut self.values,
+            tangents: &mut self.tangents,
+            jacobian: &mut self.jacobian,
+            grads: self.grads.iter_mut().collect(),
+        }
+    }
+
+    /// Pairs of this buffer and `other`'s, each in its place (`None` when the two have
+    /// different numbers of gradients).
+    pub fn zip<U>(self, other: Buffers<U>) -> Option<Buffers<(T, U)>> {
+        if self.grads.len() != other.grads.len() {
+            return None;
+        }
+        Some(Buffers {
+            values: (self.values, other.values),
+            tangents: (self.tangents, other.tangents),
+            jacobian: (self.jacobian, other.jacobian),
+            grads: self.grads.into_iter().zip(other.grads).collect(),
+        })
+    }
+}

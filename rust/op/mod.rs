@@ -138,46 +138,33 @@ binary_ops!(binary_entries(define_ops(
 /// own `match` folds away, so the loop in `body` is straight-line code for that op.
 macro_rules! with_unary {
     ($op:expr, $c:ident => $body:expr) => {
-        $crate::op::unary_ops!($crate::op::with_unary_arms($op, $c, $body))
+        $crate::op::unary_ops!($crate::op::with_op_arms(Unary, $op, $c, $body))
     };
 }
 pub(crate) use with_unary;
 
-/// The arms of [`with_unary!`].
-macro_rules! with_unary_arms {
-    (($op:expr, $c:ident, $body:expr) $($v:ident $name:ident $kind:ident [$($alias:ident)*];)*) => {
-        match $op {
-            $($crate::op::Unary::$v => {
-                const $c: $crate::op::Unary = $crate::op::Unary::$v;
-                $body
-            })*
-        }
-    };
-}
-pub(crate) use with_unary_arms;
-
 /// The binary counterpart of [`with_unary!`].
 macro_rules! with_binary {
     ($op:expr, $c:ident => $body:expr) => {
-        $crate::op::binary_ops!($crate::op::binary_entries($crate::op::with_binary_arms(
-            $op, $c, $body
+        $crate::op::binary_ops!($crate::op::binary_entries($crate::op::with_op_arms(
+            Binary, $op, $c, $body
         )))
     };
 }
 pub(crate) use with_binary;
 
-/// The arms of [`with_binary!`].
-macro_rules! with_binary_arms {
-    (($op:expr, $c:ident, $body:expr) $($v:ident $name:ident $kind:ident [$($alias:ident)*];)*) => {
+/// The arms of [`with_unary!`] and [`with_binary!`], one per registry entry.
+macro_rules! with_op_arms {
+    (($ty:ident, $op:expr, $c:ident, $body:expr) $($v:ident $name:ident $kind:ident [$($alias:ident)*];)*) => {
         match $op {
-            $($crate::op::Binary::$v => {
-                const $c: $crate::op::Binary = $crate::op::Binary::$v;
+            $($crate::op::$ty::$v => {
+                const $c: $crate::op::$ty = $crate::op::$ty::$v;
                 $body
             })*
         }
     };
 }
-pub(crate) use with_binary_arms;
+pub(crate) use with_op_arms;
 
 /// The comparison counterpart of [`with_unary!`].
 macro_rules! with_cmp {

@@ -3,7 +3,7 @@
 //! runs one core function with the GIL released, and returns flat arrays.
 
 use crate::compiled::{self, Compiled};
-use crate::exec::{Arg, BatchError, Job, Output, Reduce};
+use crate::exec::{self, Arg, BatchError, Job, Output, Reduce};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyBytes};
 
 /// A compiled function (the engine of `wg.compile`; use that instead).
 #[pyclass(name = "_Compiled", module = "wengert", frozen)]
-pub struct PyCompiled(Compiled);
+pub struct PyCompiled(pub(crate) Compiled);
 
 impl From<Compiled> for PyCompiled {
     fn from(c: Compiled) -> Self {
@@ -19,7 +19,7 @@ impl From<Compiled> for PyCompiled {
     }
 }
 
-fn value_error(e: BatchError) -> PyErr {
+pub(super) fn value_error(e: BatchError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 }
 
 /// One flag per argument, as `wrt` lists in the Python layer are.
-fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
+pub(super) fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
     if flags.len() != n_args {
         return Err(PyValueError::new_err(format!(
             "{what}: expected one flag per argument ({n_args}), got {}",
@@ -51,7 +51,7 @@ fn check_flags(what: &str, flags: &[bool], n_args: usize) -> PyResult<()> {
     Ok(())
 }
 
-fn reduce_of(s: &str) -> PyResult<Reduce> {
+pub(super) fn reduce_of(s: &str) -> PyResult<Reduce> {
     match s {
         "none" => Ok(Reduce::None),
         "sum" => Ok(Reduce::Sum),
@@ -64,7 +64,7 @@ fn reduce_of(s: &str) -> PyResult<Reduce> {
 
 /// Borrowed slices of the argument arrays (`what` names them in errors: the Python layer
 /// hands over aligned, contiguous float64 copies, so these are internal errors).
-fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
+pub(super) fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
     arrays
         .iter()
         .enumerate()
@@ -75,7 +75,7 @@ fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<V
         .collect()
 }
 
-fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Arg<'a>> {
+pub(super) fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Arg<'a>> {
     data.iter()
         .zip(sizes)
         .zip(per_row)
@@ -89,6 +89,9 @@ fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]) -> Vec<Ar
 
 type Arrays<'py> = Vec<Bound<'py, PyArray1<f64>>>;
 
+/// One fresh NumPy array per result buffer.
+type Buffers<'py> = exec::Buffers<Bound<'py, PyArray1<f64>>>;
+
 /// Values, and the gradient of each argument in `wrt` (None for the others).
 type VjpResult<'py> = (
     Bound<'py, PyArray1<f64>>,
@@ -98,17 +101,23 @@ type VjpResult<'py> = (
 /// Per-row results in fresh NumPy arrays, and the reduced ones.
 struct Results<'py> {
     reduced: Output,
-    arrays: Arrays<'py>,
+    arrays: Buffers<'py>,
 }
 
 impl<'py> Results<'py> {
-    /// Result `i` (0 values, 1 tangents, 2 Jacobian, 3.. gradients): the per-row array,
-    /// or the reduced numbers when the call reduced it.
-    fn take(&self, py: Python<'py>, i: usize, reduced: &[f64]) -> Bound<'py, PyArray1<f64>> {
-        if self.arrays[i].len() == 0 && !reduced.is_empty() {
+    /// The result `pick` chooses: the per-row array, or the reduced numbers when the call
+    /// reduced it.
+    fn take(
+        &self,
+        py: Python<'py>,
+        pick: impl for<'b> FnOnce(&'b Buffers<'py>) -> &'b Bound<'py, PyArray1<f64>>,
+        reduced: &[f64],
+    ) -> Bound<'py, PyArray1<f64>> {
+        let a = pick(&self.arrays);
+        if a.len() == 0 && !reduced.is_empty() {
             reduced.to_vec().into_pyarray(py)
         } else {
-            self.arrays[i].clone()
+            a.clone()
         }
     }
 }
@@ -152,24 +161,20 @@ impl PyCompiled {
         self.check_rows(n)?;
         let args = arg_list(data, self.0.arg_sizes(), per_row);
         let empty = py.import("numpy")?.getattr("empty")?;
-        let arrays: Arrays<'py> = self
-            .0
-            .buffer_lens(&args, n, job, reduce)
-            .into_iter()
-            .map(|len| Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?))
-            .collect::<PyResult<_>>()?;
-        let mut guards: Vec<_> = arrays.iter().map(|a| a.readwrite()).collect();
-        let mut bufs: Vec<&mut [f64]> = guards
-            .iter_mut()
-            .map(|g| {
-                g.as_slice_mut()
-                    .map_err(|e| PyValueError::new_err(e.to_string()))
-            })
-            .collect::<PyResult<_>>()?;
+        let arrays: Buffers<'py> =
+            self.0
+                .buffer_lens(&args, n, job, reduce)
+                .try_map(|len| -> PyResult<_> {
+                    Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?)
+                })?;
+        let mut guards = arrays.as_ref().map(|a| a.readwrite());
+        let bufs = guards.as_mut().try_map(|g| {
+            g.as_slice_mut()
+                .map_err(|e| PyValueError::new_err(e.to_string()))
+        })?;
         let reduced = py
-            .detach(|| self.0.run_into(&args, n, job, reduce, &mut bufs))
+            .detach(|| self.0.run_into(&args, n, job, reduce, bufs))
             .map_err(value_error)?;
-        drop(bufs);
         drop(guards);
         Ok(Results { reduced, arrays })
     }
@@ -189,7 +194,7 @@ impl PyCompiled {
         guarded(|| {
             let data = slices(&args, "argument")?;
             let r = self.run(py, &data, &per_row, n, &Job::Values, reduce_of(reduce)?)?;
-            Ok(r.take(py, 0, &r.reduced.values))
+            Ok(r.take(py, |b| &b.values, &r.reduced.values))
         })
     }
 
@@ -224,9 +229,9 @@ impl PyCompiled {
             };
             let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
             let grads = (0..wrt.len())
-                .map(|a| wrt[a].then(|| r.take(py, 3 + a, &r.reduced.grads[a])))
+                .map(|a| wrt[a].then(|| r.take(py, |b| &b.grads[a], &r.reduced.grads[a])))
                 .collect();
-            Ok((r.take(py, 0, &r.reduced.values), grads))
+            Ok((r.take(py, |b| &b.values, &r.reduced.values), grads))
         })
     }
 
@@ -254,8 +259,8 @@ impl PyCompiled {
             };
             let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
             Ok(vec![
-                r.take(py, 0, &r.reduced.values),
-                r.take(py, 1, &r.reduced.tangents),
+                r.take(py, |b| &b.values, &r.reduced.values),
+                r.take(py, |b| &b.tangents, &r.reduced.tangents),
             ])
         })
     }
@@ -274,7 +279,10 @@ impl PyCompiled {
             check_flags("jacobian: wrt", &wrt, self.0.arg_sizes().len())?;
             let data = slices(&args, "argument")?;
             let r = self.run(py, &data, &per_row, n, &Job::Jacobian { wrt }, Reduce::None)?;
-            Ok(vec![r.take(py, 0, &[]), r.take(py, 2, &[])])
+            Ok(vec![
+                r.take(py, |b| &b.values, &[]),
+                r.take(py, |b| &b.jacobian, &[]),
+            ])
         })
     }
 

@@ -54,20 +54,37 @@ impl Number for PyDual {
         self.d.re
     }
     fn unary(&self, op: Unary) -> PyResult<Self> {
-        Ok(PyDual::new(self.d.unary(op), self.tag))
+        let r = self.d.unary(op);
+        if super::debug::on() {
+            super::debug::check_eager(op.name(), &[self.d.re], &[self.d.eps], r.re, r.eps)?;
+        }
+        Ok(PyDual::new(r, self.tag))
     }
     fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
-        Ok(PyDual::new(self.d.binary(op, y.d), self.join(y)?))
+        let r = self.d.binary(op, y.d);
+        if super::debug::on() {
+            super::debug::check_eager(
+                op.name(),
+                &[self.d.re, y.d.re],
+                &[self.d.eps, y.d.eps],
+                r.re,
+                r.eps,
+            )?;
+        }
+        Ok(PyDual::new(r, self.join(y)?))
     }
     fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self> {
         // A constant is a Dual with tangent zero: the core rule's strong-zero chain drops
         // its partial (inf or nan for d/dy of (-2)**y), so both forms give the same bits.
         let c = Dual::constant(c);
-        let d = if const_first {
-            c.binary(op, self.d)
+        let (d, operands) = if const_first {
+            (c.binary(op, self.d), [c.re, self.d.re])
         } else {
-            self.d.binary(op, c)
+            (self.d.binary(op, c), [self.d.re, c.re])
         };
+        if super::debug::on() {
+            super::debug::check_eager(op.name(), &operands, &[self.d.eps], d.re, d.eps)?;
+        }
         Ok(PyDual::new(d, self.tag))
     }
 }

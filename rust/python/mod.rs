@@ -1,8 +1,10 @@
 //! The binding layer: converts arguments, calls one core function, converts the result.
 
 mod compiled;
+mod debug;
 mod derive;
 mod dual;
+mod hvp;
 mod math;
 pub(crate) mod number;
 mod trace;
@@ -22,6 +24,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compiled::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(var::tape_size, m)?)?;
     m.add_function(wrap_pyfunction!(var::var_gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(debug::_set_debug_nans, m)?)?;
+    m.add_function(wrap_pyfunction!(debug::_debug_nans_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(debug::_suspend_debug_nans, m)?)?;
     math::add_unary(m)?;
     math::add_binary(m)?;
     m.add("BYTES_PER_NODE", crate::tape::arena::Arena::BYTES_PER_NODE)?;

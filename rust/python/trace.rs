@@ -13,7 +13,7 @@ use crate::op::{Binary, Cmp, Unary};
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +22,8 @@ pub(super) struct Shared {
     id: u64,
     graph: Mutex<Graph>,
     branches: Mutex<Branches>,
+    /// The source site of each new node (see `wengert._debug`), when the trace keeps them.
+    sites: Option<Mutex<FxHashMap<u32, i64>>>,
 }
 
 /// The branch decisions of one trace.
@@ -79,19 +81,34 @@ impl Shared {
     /// `f`, which records at most two nodes (an operation and a constant), unless the
     /// graph is full: a MemoryError rather than growing past [`MAX_NODES`].
     fn record(&self, f: impl FnOnce(&mut Graph) -> u32) -> PyResult<u32> {
-        self.with(|g| {
+        let (before, idx) = self.with(|g| {
             if g.len() + 2 > MAX_NODES {
                 return Err(PyMemoryError::new_err(format!(
                     "wg.compile: the trace has reached {MAX_NODES} nodes, the most a compiled \
                      function holds"
                 )));
             }
+            let before = g.len();
             let node = f(g);
             if let Some((inputs, vals)) = &mut self.branches().witness {
                 guard::extend_values(g, vals, inputs);
             }
-            Ok(node)
-        })
+            Ok((before, node))
+        })?;
+        if let (Some(sites), true) = (&self.sites, idx as usize >= before) {
+            let site = super::debug::site();
+            sites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(idx, site);
+        }
+        Ok(idx)
+    }
+
+    /// The source sites of the nodes recorded, when the trace keeps them.
+    pub(super) fn sites(&self) -> Option<FxHashMap<u32, i64>> {
+        let s = self.sites.as_ref()?;
+        Some(s.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 
@@ -403,10 +420,16 @@ impl PyTrace {
     /// MemoryError when the allocator refuses). With `witness` (the flattened inputs of
     /// one row), truth values of conditions are that row's outcomes, recorded as guards;
     /// without it they raise TypeError, and with `deferrable` also mark the trace as
-    /// needing a row (`needs_row`).
+    /// needing a row (`needs_row`). With `sites`, each recorded operation keeps the Python
+    /// source line that recorded it (for `wg.debug_nans`).
     #[new]
-    #[pyo3(signature = (sizes, witness=None, deferrable=false))]
-    fn new(sizes: Vec<usize>, witness: Option<Vec<f64>>, deferrable: bool) -> PyResult<Self> {
+    #[pyo3(signature = (sizes, witness=None, deferrable=false, sites=false))]
+    fn new(
+        sizes: Vec<usize>,
+        witness: Option<Vec<f64>>,
+        deferrable: bool,
+        sites: bool,
+    ) -> PyResult<Self> {
         let n = sizes
             .iter()
             .try_fold(0usize, |acc, &s| acc.checked_add(s))
@@ -434,6 +457,7 @@ impl PyTrace {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             graph: Mutex::new(graph),
             branches: Mutex::new(branches),
+            sites: sites.then(|| Mutex::new(FxHashMap::default())),
         });
         Ok(PyTrace { g, sizes })
     }

@@ -1,6 +1,7 @@
 //! Python `Var`: a handle to a node on the calling thread's managed tape
 //! ([`crate::tape::managed`], which reclaims the nodes no `Var` can reach).
 
+use super::debug;
 use super::number::{binary_any, number_methods, number_result, Number};
 use crate::op::{Binary, Unary};
 use crate::tape::managed::{self, ManagedTape, Slot};
@@ -60,7 +61,15 @@ impl PyVar {
         let mut all: Vec<&PyVar> = wrt.to_vec();
         all.push(self);
         let slots: Vec<Slot> = wrt.iter().map(|v| v.slot).collect();
-        with_tape(&all, |t| t.gradient(self.slot, &slots))
+        let (grads, found) = with_tape(&all, |t| {
+            let grads = t.gradient(self.slot, &slots);
+            let found = debug::on()
+                .then(|| debug::scan_slot(t, self.slot, false))
+                .flatten();
+            (grads, found)
+        })?;
+        debug::raise(found)?;
+        Ok(grads)
     }
 }
 
@@ -78,28 +87,55 @@ impl Number for PyVar {
     }
 
     fn unary(&self, op: Unary) -> PyResult<Self> {
+        let x = self.val();
+        let site = debug_site(op.name(), &[x], || op.rule(x).0)?;
         with_tape(&[self], |t| {
-            let (slot, v) = t.unary(op, self.slot, self.val());
+            let (slot, v) = t.unary(op, self.slot, x);
+            if let Some(s) = site {
+                debug::note_slot(t, slot, s, &[x]);
+            }
             PyVar::node(t, slot, v, false)
         })
     }
 
     fn binary(&self, op: Binary, y: &Self) -> PyResult<Self> {
+        let (x, yv) = (self.val(), y.val());
+        let site = debug_site(op.name(), &[x, yv], || op.rule(x, yv).0)?;
         with_tape(&[self, y], |t| {
-            let (slot, v) = t.binary(op, self.slot, self.val(), y.slot, y.val());
+            let (slot, v) = t.binary(op, self.slot, x, y.slot, yv);
+            if let Some(s) = site {
+                debug::note_slot(t, slot, s, &[x, yv]);
+            }
             PyVar::node(t, slot, v, false)
         })
     }
 
     fn binary_const(&self, op: Binary, c: f64, const_first: bool) -> PyResult<Self> {
+        let x = self.val();
+        let operands = if const_first { [c, x] } else { [x, c] };
+        let site = debug_site(op.name(), &operands, || op.rule(operands[0], operands[1]).0)?;
         with_tape(&[self], |t| {
-            let (slot, v) = t.binary_const(op, self.slot, self.val(), c, const_first);
+            let (slot, v) = t.binary_const(op, self.slot, x, c, const_first);
+            if let Some(s) = site {
+                debug::note_slot(t, slot, s, &operands);
+            }
             PyVar::node(t, slot, v, false)
         })
     }
 }
 
 number_methods!(PyVar);
+
+/// `wg.debug_nans` for an eager op (`value` computes its result): nothing but one load
+/// when the check is off.
+#[inline(always)]
+fn debug_site(op: &str, operands: &[f64], value: impl FnOnce() -> f64) -> PyResult<Option<i64>> {
+    if debug::on() {
+        debug::eager_var(op, operands, value())
+    } else {
+        Ok(None)
+    }
+}
 
 /// The value of a new leaf: a real number, and not a `Var` or `Dual`, whose derivative
 /// information would silently be dropped.
@@ -173,7 +209,13 @@ impl PyVar {
 
     /// Sets `.grad` of every Var this one depends on to d(self)/d(that Var).
     fn backward(&self) -> PyResult<()> {
-        with_tape(&[self], |t| t.backward(self.slot))
+        let found = with_tape(&[self], |t| {
+            t.backward(self.slot);
+            debug::on()
+                .then(|| debug::scan_slot(t, self.slot, true))
+                .flatten()
+        })?;
+        debug::raise(found)
     }
 
     /// Graphviz DOT text of the graph this Var depends on.

@@ -276,6 +276,17 @@ impl ManagedTape {
             .collect()
     }
 
+    /// The arena and the node of `slot`: for `wg.debug_nans`, which looks at the nodes
+    /// behind a non-finite adjoint.
+    pub fn arena_node(&self, slot: Slot) -> (&Arena, u32) {
+        (&self.arena, self.at(slot))
+    }
+
+    /// The adjoints the last [`ManagedTape::backward`] left, by node.
+    pub fn adjoints(&self) -> &[f64] {
+        &self.grads
+    }
+
     /// Stores d(node of `y`)/d(every node), for [`ManagedTape::grad`].
     pub fn backward(&mut self, y: Slot) {
         let mut adj = std::mem::take(&mut self.grads);

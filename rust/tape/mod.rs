@@ -2,9 +2,13 @@
 //! overloading. Each operation evaluates its rule from [`crate::op`] and records the
 //! partials; [`Var::grad`] runs the sweep.
 
+/// The arena itself: `pub` for `benches/tape_memory.rs` (bytes per node) and the Python
+/// binding, hidden from the docs and not part of the semver surface.
+#[doc(hidden)]
 pub mod arena;
 mod dot;
 pub mod managed;
+pub mod nonfinite;
 
 use crate::op::{Binary, Unary};
 use arena::Arena;

@@ -1,0 +1,702 @@
+//! Hessian-vector products and Hessians over rows, on SIMD lanes: forward over reverse
+//! written out as programs instead of run on dual numbers.
+//!
+//! The value program of a compiled function is read back as a graph ([`graph_of`]), its
+//! reverse sweep written out as a graph ([`vjp_graph`]) and that graph's forward sweep as
+//! another ([`jvp_graph_many`]), every partial from the one statement of each rule in
+//! [`crate::op`] and strong zero as [`crate::compile::derive`] states it. The result is an ordinary
+//! [`Program`]: the batch engine runs it like any function, on lanes, across threads and
+//! as native code where that pays (see [`crate::exec::jit`]), and interpreter and native code
+//! agree bit for bit as they do for values.
+//!
+//! - An HVP program takes the function's arguments and then `v` (one tangent per element
+//!   of the `wrt` arguments) and returns `H v` for those elements: one sweep of each kind
+//!   per row, the Hessian never formed.
+//! - A Hessian program seeds the forward sweep with unit vectors, folded as constants, so
+//!   a tangent that is structurally zero costs nothing: each column only computes what
+//!   depends on its input (for Rosenbrock-16, whose Hessian is tridiagonal, a few
+//!   instructions per column), where a dual sweep per column carries every tangent.
+//!   Columns go `COLS` to a program.
+//!
+//! Against the dual-number Hessian of [`crate::exec::hessian`] (one row at a time, kept as
+//! [`Compiled::hessian_wrt_rows`]): where every intermediate is finite, the same
+//! operations on the same numbers, so the same bits for programs of arithmetic, `sqrt`
+//! and `where` (checked by `tests/test_fuzz.py`), up to the sign of a zero; the functions
+//! that lanes compute with [`crate::scalar::vmath`] (exp, log, sin, cos, tanh, expm1, log1p)
+//! differ from libm's by an ulp or so, as the lanes' values and gradients already do.
+//! Where an adjoint is infinite or NaN, a structurally zero tangent adds nothing here,
+//! where a dual number multiplies its zero tangent into it (`0 * inf`); that is strong
+//! zero one order up, as the nested transforms (`wg.hessian` of a function of `Var`s)
+//! already have it.
+
+use crate::compile::derive::{jvp_graph_many, vjp_graph, Seed};
+use crate::compile::graph::Graph;
+use crate::compile::program::{Instr, Program};
+use crate::compiled::{jit_mode, Compiled, JitMode};
+use crate::exec::jit::{Kernel, Pass};
+use crate::exec::{self as batch, Arg, BatchError, Job, Layout, Reduce};
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Hessian columns per program: one program for blocks up to this wide (Rosenbrock-16's
+/// whole Hessian), so the values and the reverse sweep are shared by every column.
+pub const COLS: usize = 32;
+
+/// Blocks wider than this run on dual numbers one row at a time
+/// ([`Compiled::hessian_wrt_rows`]): their cost is the `K^2` numbers per row either way,
+/// and `K / COLS` programs to build would cost more than they save.
+pub const MAX_LANE_COLS: usize = 256;
+
+/// Results past this many numbers are refused before allocating: 2^34 (128 GiB), beyond
+/// any machine this runs on, yet far from overflowing a byte count.
+const MAX_ELEMENTS: usize = 1 << 34;
+
+/// Derived programs kept per compiled function (HVPs and Hessian blocks by `wrt`).
+const MAX_CACHED: usize = 64;
+
+/// The graph a program computes, read back from its instructions: slots renamed to
+/// nodes in program order (a slot reused by liveness starts a new node). The graph's
+/// simplifications were applied when the program was built, so they change nothing.
+///
+/// ```
+/// use wengert::compiled::Compiled;
+/// use wengert::hvp::graph_of;
+/// use wengert::compile::program::Program;
+/// use wengert::Real;
+/// let c = Compiled::trace(&[2], |x| vec![x[0].sin() * x[1] + x[1]]);
+/// let (g, outs) = graph_of(c.program());
+/// assert_eq!(Program::new(&g, &outs).eval(&[1.0, 2.0]), c.program().eval(&[1.0, 2.0]));
+/// ```
+pub fn graph_of(p: &Program) -> (Graph, Vec<u32>) {
+    let mut g = Graph::new(p.n_inputs() as u32);
+    let mut node = vec![u32::MAX; p.n_slots()];
+    for &(s, c) in p.consts() {
+        node[s as usize] = g.constant(c);
+    }
+    for (i, s) in p.inputs().iter().enumerate() {
+        if let Some(s) = *s {
+            node[s as usize] = g.input(i as u32);
+        }
+    }
+    for ins in p.instrs() {
+        let at = |s: u32| node[s as usize];
+        let (dst, v) = match *ins {
+            Instr::Unary { op, dst, a } => (dst, g.unary(op, at(a))),
+            Instr::Binary { op, dst, a, b } => (dst, g.binary(op, at(a), at(b))),
+            Instr::Select {
+                cmp,
+                dst,
+                x,
+                y,
+                a,
+                b,
+            } => (dst, g.select(cmp, at(x), at(y), at(a), at(b))),
+        };
+        node[dst as usize] = v;
+    }
+    let outs = p.outputs().iter().map(|&s| node[s as usize]).collect();
+    (g, outs)
+}
+
+/// The reverse sweep of a scalar program as a graph: outputs the value, then the
+/// gradient with respect to every input.
+fn gradient_graph(p: &Program) -> (Graph, Vec<u32>) {
+    let (g, outs) = graph_of(p);
+    vjp_graph(&g, &outs, &[Seed::Const(1.0)])
+}
+
+/// The HVP graph of a scalar program: its inputs, then one tangent per input in `cols`
+/// (in order); outputs `(H v)_i` for `i` in `cols`.
+///
+/// ```
+/// use wengert::compiled::Compiled;
+/// use wengert::hvp::hvp_graph;
+/// use wengert::compile::program::Program;
+/// use wengert::Real;
+/// // f = x^2 y: H = [[2y, 2x], [2x, 0]].
+/// let c = Compiled::trace(&[1, 1], |x| vec![x[0] * x[0] * x[1]]);
+/// let (g, outs) = hvp_graph(c.program(), &[0, 1]);
+/// let hv = Program::new(&g, &outs).eval(&[3.0, 5.0, 1.0, 2.0]);
+/// assert_eq!(hv, vec![2.0 * 5.0 * 1.0 + 2.0 * 3.0 * 2.0, 2.0 * 3.0 * 1.0]);
+/// ```
+pub fn hvp_graph(p: &Program, cols: &[usize]) -> (Graph, Vec<u32>) {
+    let (g1, o1) = gradient_graph(p);
+    let n = p.n_inputs();
+    let mut seeds = vec![Seed::Const(0.0); n];
+    for &i in cols {
+        seeds[i] = Seed::Input;
+    }
+    let grads: Vec<u32> = cols.iter().map(|&i| o1[1 + i]).collect();
+    let (g2, o2) = jvp_graph_many(&g1, &grads, &[seeds]);
+    let k = cols.len();
+    (g2, o2[k..2 * k].to_vec())
+}
+
+/// A Hessian block's graph: inputs as the program's; outputs the entries
+/// `H[r][c]` for `r` in `rows`, `c` in `cols`, row-major. One forward sweep per column,
+/// seeded with that column's unit vector.
+pub fn hessian_graph(p: &Program, rows: &[usize], cols: &[usize]) -> (Graph, Vec<u32>) {
+    let (g1, o1) = gradient_graph(p);
+    let n = p.n_inputs();
+    let seed_sets: Vec<Vec<Seed>> = cols
+        .iter()
+        .map(|&c| (0..n).map(|i| Seed::Const((i == c) as u8 as f64)).collect())
+        .collect();
+    let grads: Vec<u32> = rows.iter().map(|&i| o1[1 + i]).collect();
+    let (g2, o2) = jvp_graph_many(&g1, &grads, &seed_sets);
+    let k = rows.len();
+    // o2: the gradients, then the k tangents of each column.
+    let at = |r: usize, c: usize| o2[k + c * k + r];
+    let outs = (0..k)
+        .flat_map(|r| (0..cols.len()).map(move |c| (r, c)))
+        .map(|(r, c)| at(r, c))
+        .collect();
+    (g2, outs)
+}
+
+/// The program of Hessian columns `chunk` of the block `cols`: only the entries that are
+/// not constants are outputs. Most of a sparse Hessian's entries are structural zeros
+/// (Rosenbrock-16: 210 of 256), and the batch engine writes a wide output one column at
+/// a time (256 outputs of `x * c` cost 1.1 us/row, four times NumPy's fill): zeros come
+/// from the zeroed result, other constants are written per row, the rest scattered.
+fn chunk(p: &Program, cols: &[usize], chunk: &[usize], arg_sizes: &[usize], c0: usize) -> Derived {
+    let (g, outs) = hessian_graph(p, cols, chunk);
+    let (k, w) = (cols.len(), chunk.len());
+    let (mut live, mut places, mut fixed) = (Vec::new(), Vec::new(), Vec::new());
+    for (j, &o) in outs.iter().enumerate() {
+        let place = (j / w) * k + c0 + j % w;
+        match g.nodes()[o as usize] {
+            crate::compile::graph::Node::Const(c) => {
+                if c.to_bits() != 0 {
+                    fixed.push((place, c));
+                }
+            }
+            _ => {
+                live.push(o);
+                places.push(place);
+            }
+        }
+    }
+    let mut d = Derived::new(&g, &live, arg_sizes);
+    d.places = places;
+    d.fixed = fixed;
+    d
+}
+
+/// A derived program with its argument layout and its native code (built on first use).
+pub struct Derived {
+    program: Program,
+    layout: Layout,
+    native: OnceLock<Option<Arc<Kernel>>>,
+    /// For a Hessian chunk: where each output goes within a row of the block, and the
+    /// entries that are constants (the program leaves them out, see [`chunk`]).
+    places: Vec<usize>,
+    fixed: Vec<(usize, f64)>,
+}
+
+impl Derived {
+    fn new(graph: &Graph, outputs: &[u32], arg_sizes: &[usize]) -> Self {
+        Derived {
+            program: Program::new(graph, outputs),
+            layout: Layout::new(arg_sizes),
+            native: OnceLock::new(),
+            places: Vec::new(),
+            fixed: Vec::new(),
+        }
+    }
+
+    /// The derived program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    fn native(&self) -> Option<&Kernel> {
+        let p = &self.program;
+        match jit_mode() {
+            JitMode::Off => return None,
+            JitMode::Auto if !crate::exec::jit::worthwhile(p) => return None,
+            _ => {}
+        }
+        self.native
+            .get_or_init(|| {
+                Kernel::new(p, Pass::Values, crate::exec::jit::block_groups(p, Pass::Values))
+                    .map(Arc::new)
+            })
+            .as_deref()
+    }
+
+    /// The program's values over `n` rows of `args` into `out` (`n` rows of its outputs,
+    /// or, reduced, returned instead).
+    fn values_into(
+        &self,
+        args: &[Arg],
+        n: usize,
+        reduce: Reduce,
+        out: &mut [f64],
+    ) -> Result<Vec<f64>, BatchError> {
+        let job = Job::Values;
+        // Values only: every other buffer is empty.
+        let bufs = batch::Buffers {
+            values: out,
+            tangents: &mut [][..],
+            jacobian: &mut [][..],
+            grads: args.iter().map(|_| &mut [][..]).collect(),
+        };
+        let isa = batch::detect_isa();
+        let native = self.native();
+        let r = batch::run_into(
+            &self.program,
+            &self.layout,
+            args,
+            n,
+            &job,
+            reduce,
+            isa,
+            native,
+            bufs,
+        )?;
+        Ok(r.values)
+    }
+}
+
+/// What a derived program computes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    /// HVP for the arguments flagged.
+    Hvp(Vec<bool>),
+    /// Hessian columns `COLS * chunk..` of the block of the arguments flagged.
+    Hessian(Vec<bool>, usize),
+}
+
+/// Derived programs of one compiled function, built on first use. A cache, not part of
+/// the function's identity.
+#[derive(Default)]
+pub struct Cache(Mutex<Vec<(Key, Arc<Derived>)>>);
+
+impl Clone for Cache {
+    fn clone(&self) -> Self {
+        Cache(Mutex::new(self.lock().clone()))
+    }
+}
+
+impl PartialEq for Cache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cache")
+    }
+}
+
+impl Cache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Key, Arc<Derived>)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: Key, build: impl FnOnce() -> Derived) -> Arc<Derived> {
+        let mut c = self.lock();
+        if let Some((_, d)) = c.iter().find(|(k, _)| *k == key) {
+            return d.clone();
+        }
+        let d = Arc::new(build());
+        if c.len() >= MAX_CACHED {
+            c.remove(0);
+        }
+        c.push((key, d.clone()));
+        d
+    }
+}
+
+/// Allocates `len` zeros, or [`BatchError::Memory`] saying `what` when the allocator
+/// refuses. Asked first with `try_reserve` (which reports failure), then allocated zeroed,
+/// which for a large result maps fresh pages that the workers fault in as they write:
+/// zeroing on the calling thread (or `par_extend` of zeros) was most of Rosenbrock-16's
+/// batch Hessian.
+fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> {
+    let mut probe: Vec<f64> = Vec::new();
+    probe.try_reserve_exact(len).map_err(|_| {
+        BatchError::Memory(format!(
+            "{}: cannot allocate {} bytes",
+            what(),
+            len as u128 * 8
+        ))
+    })?;
+    drop(probe);
+    Ok(vec![0.0; len])
+}
+
+/// The rows (of `w` numbers each) of `out` that hold a NaN.
+fn nan_rows(out: &[f64], w: usize) -> Vec<usize> {
+    if w == 0 {
+        return Vec::new();
+    }
+    crate::exec::pool::pool().install(|| {
+        out.par_chunks(w)
+            .enumerate()
+            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
+            .map(|(i, _)| i)
+            .collect()
+    })
+}
+
+/// Rows `r0..r1` of `args` (shared arguments as they are).
+fn rows_of<'a>(args: &[Arg<'a>], r0: usize, r1: usize) -> Vec<Arg<'a>> {
+    args.iter()
+        .map(|a| match a.per_row {
+            true => Arg::rows(&a.data[r0 * a.size..r1 * a.size], a.size),
+            false => *a,
+        })
+        .collect()
+}
+
+impl Compiled {
+    fn scalar_gradients(&self, what: &str) -> Result<(), BatchError> {
+        let m = self.program().n_outputs();
+        if m != 1 {
+            return Err(BatchError::Invalid(format!(
+                "{what} needs a scalar output, this function has {m}; use jacobian"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The program inputs of the arguments flagged in `wrt`, in order.
+    fn wrt_inputs(&self, wrt: &[bool]) -> Result<Vec<usize>, BatchError> {
+        let sizes = self.arg_sizes();
+        if wrt.len() != sizes.len() {
+            return Err(BatchError::Invalid(format!(
+                "wrt needs one flag per argument: {} arguments, {} flags",
+                sizes.len(),
+                wrt.len()
+            )));
+        }
+        let mut cols = Vec::new();
+        let mut first = 0;
+        for (&size, &on) in sizes.iter().zip(wrt) {
+            if on {
+                cols.extend(first..first + size);
+            }
+            first += size;
+        }
+        Ok(cols)
+    }
+
+    /// Per row, the Hessian-vector product `H v` of a scalar output, for the elements of
+    /// the arguments flagged in `wrt` (`K` numbers per row, in argument order; one row
+    /// when reduced: the HVP of the summed or averaged value). `v` holds one [`Arg`] per
+    /// flagged argument, of its size, per row or shared. Forward over reverse, the
+    /// Hessian never formed; the program is built on first use and cached.
+    ///
+    /// ```
+    /// use wengert::exec::{Arg, Reduce};
+    /// use wengert::compiled::Compiled;
+    /// use wengert::Real;
+    /// // f = x0^2 x1: H = [[2 x1, 2 x0], [2 x0, 0]].
+    /// let c = Compiled::trace(&[2], |x| vec![x[0] * x[0] * x[1]]);
+    /// let x = [3.0, 5.0, 1.0, 1.0];
+    /// let hv = c
+    ///     .hvp(&[Arg::rows(&x, 2)], 2, &[true], &[Arg::shared(&[1.0, 2.0])], Reduce::None)
+    ///     .unwrap();
+    /// assert_eq!(hv, vec![10.0 + 12.0, 6.0, 2.0 + 4.0, 2.0]);
+    /// ```
+    pub fn hvp(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+        v: &[Arg],
+        reduce: Reduce,
+    ) -> Result<Vec<f64>, BatchError> {
+        self.scalar_gradients("hvp")?;
+        let sizes = self.arg_sizes();
+        crate::exec::check_args(sizes, args, n)?;
+        let cols = self.wrt_inputs(wrt)?;
+        let v_sizes: Vec<usize> = sizes
+            .iter()
+            .zip(wrt)
+            .filter(|(_, &on)| on)
+            .map(|(&s, _)| s)
+            .collect();
+        if v.len() != v_sizes.len() {
+            return Err(BatchError::Invalid(format!(
+                "hvp: v needs one tangent per wrt argument: {} arguments, {} tangents",
+                v_sizes.len(),
+                v.len()
+            )));
+        }
+        for (i, (t, &size)) in v.iter().zip(&v_sizes).enumerate() {
+            let expected = if t.per_row { n * size } else { size };
+            if t.size != size || t.data.len() != expected {
+                return Err(BatchError::Invalid(format!(
+                    "hvp: v {i}: expected {expected} numbers, got {}",
+                    t.data.len()
+                )));
+            }
+        }
+        let k = cols.len();
+        let rows = if reduce == Reduce::None { n } else { 1 };
+        let len = rows
+            .checked_mul(k)
+            .filter(|&e| e <= MAX_ELEMENTS)
+            .ok_or_else(|| {
+                BatchError::Memory(format!(
+                    "hvp: {rows} rows of {k} numbers is more than can be allocated"
+                ))
+            })?;
+        let derived = self.derived.get(Key::Hvp(wrt.to_vec()), || {
+            let (g, outs) = hvp_graph(self.program(), &cols);
+            let all: Vec<usize> = sizes.iter().chain(&v_sizes).copied().collect();
+            Derived::new(&g, &outs, &all)
+        });
+        let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
+        if reduce != Reduce::None {
+            let summed = crate::exec::pool::pool().install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
+            if !summed.iter().any(|x| x.is_nan()) {
+                return Ok(summed);
+            }
+            // A NaN: per row, with the NaN rows redone, then summed in row order.
+            let rows = self.hvp(args, n, wrt, v, Reduce::None)?;
+            let scale = if reduce == Reduce::Mean && n > 0 { 1.0 / n as f64 } else { 1.0 };
+            let mut sum = vec![0.0; k];
+            for row in rows.chunks_exact(k.max(1)) {
+                for (s, x) in sum.iter_mut().zip(row) {
+                    *s += x;
+                }
+            }
+            return Ok(sum.into_iter().map(|s| s * scale).collect());
+        }
+        let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
+        crate::exec::pool::pool().install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
+        // Rows with a NaN again from the dual-number Hessian, as for Hessian blocks (see
+        // `redo_nan_rows`): `sum_j H_ij v_j` in column order, terms with `v_j == 0` left
+        // out (strong zero in the tangent).
+        for r in nan_rows(&out, k) {
+            let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
+            let vr: Vec<f64> = v
+                .iter()
+                .flat_map(|t| match t.per_row {
+                    true => &t.data[r * t.size..(r + 1) * t.size],
+                    false => t.data,
+                })
+                .copied()
+                .collect();
+            for (i, o) in out[r * k..(r + 1) * k].iter_mut().enumerate() {
+                if !o.is_nan() {
+                    continue;
+                }
+                *o = hr[i * k..(i + 1) * k]
+                    .iter()
+                    .zip(&vr)
+                    .filter(|(_, &vj)| vj != 0.0)
+                    .fold(0.0, |acc, (&h, &vj)| acc + h * vj);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per row, the Hessian block (`K x K`, row-major) of a scalar output with respect to
+    /// the `K` elements of the arguments flagged in `wrt`, on lanes: `COLS` columns per
+    /// derived program, each program built on first use and cached. Blocks wider than
+    /// [`MAX_LANE_COLS`] run on dual numbers one row at a time. A result beyond 2^34
+    /// numbers (128 GiB), or one the allocator refuses, is [`BatchError::Memory`],
+    /// checked before the work.
+    pub fn hessian_block(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+    ) -> Result<Vec<f64>, BatchError> {
+        self.scalar_gradients("hessian")?;
+        let sizes = self.arg_sizes();
+        crate::exec::check_args(sizes, args, n)?;
+        let cols = self.wrt_inputs(wrt)?;
+        let k = cols.len();
+        let elements = k
+            .checked_mul(k)
+            .and_then(|kk| kk.checked_mul(n))
+            .filter(|&e| e <= MAX_ELEMENTS);
+        let Some(elements) = elements else {
+            return Err(BatchError::Memory(format!(
+                "hessian: {n} rows of a {k} x {k} block is {} bytes, more than can be \
+                 allocated; ask for fewer rows or a smaller wrt",
+                (n as u128) * (k as u128) * (k as u128) * 8
+            )));
+        };
+        if k > MAX_LANE_COLS {
+            return Ok(self.hessian_wrt_rows(args, n, wrt)?.2);
+        }
+        let what = || format!("hessian: {n} rows of a {k} x {k} block");
+        if k == 0 || n == 0 {
+            return alloc(elements, what);
+        }
+        let kk = k * k;
+        let slab_rows = (4096 * crate::compiled::num_threads()).min(n);
+        if k <= COLS {
+            let d = self.derived.get(Key::Hessian(wrt.to_vec(), 0), || {
+                chunk(self.program(), &cols, &cols, sizes, 0)
+            });
+            let m = d.places.len();
+            let mut h: Vec<f64> = Vec::new();
+            h.try_reserve_exact(elements).map_err(|_| {
+                BatchError::Memory(format!(
+                    "{}: cannot allocate {} bytes",
+                    what(),
+                    elements as u128 * 8
+                ))
+            })?;
+            let mut slab = alloc(slab_rows * m, what)?;
+            let spare = &mut h.spare_capacity_mut()[..elements];
+            let mut r0 = 0;
+            while r0 < n {
+                let r1 = (r0 + slab_rows).min(n);
+                let part = rows_of(args, r0, r1);
+                let out = &mut slab[..(r1 - r0) * m];
+                let rows = &mut spare[r0 * kk..r1 * kk];
+                crate::exec::pool::pool().install(|| -> Result<(), BatchError> {
+                    if m > 0 {
+                        d.values_into(&part, r1 - r0, Reduce::None, out)?;
+                    }
+                    // Each row written once, whole, while it is in cache: zeros, constants,
+                    // computed entries. Through `MaybeUninit`, since zeroing the result
+                    // first was a quarter of Rosenbrock-16's batch Hessian (a memset on
+                    // the calling thread: `perf record` of 200 calls of 1e4 rows).
+                    let out = &*out;
+                    rows.par_chunks_mut(kk).enumerate().for_each(|(r, row)| {
+                        row.fill(std::mem::MaybeUninit::new(0.0));
+                        for &(at, v) in &d.fixed {
+                            row[at].write(v);
+                        }
+                        for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
+                            row[at].write(v);
+                        }
+                    });
+                    Ok(())
+                })?;
+                r0 = r1;
+            }
+            // SAFETY: the loop above wrote all `kk` entries of every row `0..n`, that is
+            // every one of the first `elements = n * kk` entries of the reserved capacity.
+            unsafe { h.set_len(elements) };
+            self.redo_nan_rows(args, wrt, k, &mut h)?;
+            return Ok(h);
+        }
+        let mut h = alloc(elements, what)?;
+        for c in 0..k.div_ceil(COLS) {
+            let d = self.derived.get(Key::Hessian(wrt.to_vec(), c), || {
+                let c0 = c * COLS;
+                chunk(self.program(), &cols, &cols[c0..(c0 + COLS).min(k)], sizes, c0)
+            });
+            if !d.fixed.is_empty() {
+                crate::exec::pool::pool().install(|| {
+                    h.par_chunks_mut(kk).for_each(|row| {
+                        for &(at, v) in &d.fixed {
+                            row[at] = v;
+                        }
+                    })
+                });
+            }
+            let m = d.places.len();
+            if m == 0 {
+                continue;
+            }
+            // Slabs of rows, each computed into `slab` and scattered into place: many
+            // rows at once keep every thread busy, and the slab stays small.
+            let mut slab = alloc(slab_rows * m, what)?;
+            let mut r0 = 0;
+            while r0 < n {
+                let r1 = (r0 + slab_rows).min(n);
+                let part = rows_of(args, r0, r1);
+                let out = &mut slab[..(r1 - r0) * m];
+                let rows = &mut h[r0 * kk..r1 * kk];
+                crate::exec::pool::pool().install(|| -> Result<(), BatchError> {
+                    d.values_into(&part, r1 - r0, Reduce::None, out)?;
+                    rows.par_chunks_mut(kk)
+                        .zip(out.par_chunks(m))
+                        .for_each(|(row, src)| {
+                            for (&at, &v) in d.places.iter().zip(src) {
+                                row[at] = v;
+                            }
+                        });
+                    Ok(())
+                })?;
+                r0 = r1;
+            }
+        }
+        self.redo_nan_rows(args, wrt, k, &mut h)?;
+        Ok(h)
+    }
+
+    /// Recomputes on dual numbers (the reference) the NaN entries of a lane Hessian block, as batch gradients redo a block with a NaN with strong products. The
+    /// derived program's forward sweep differentiates a contribution `t * d` as a product:
+    /// where the adjoint `t` is exactly zero and the tangent of `d` is NaN or infinite (the
+    /// unchosen side of a `where` at an infinite input, `atan2(inf, 0)`), it multiplies
+    /// the zero into it, where the dual sweep adds nothing (strong zero in the adjoint).
+    fn redo_nan_rows(
+        &self,
+        args: &[Arg],
+        wrt: &[bool],
+        k: usize,
+        h: &mut [f64],
+    ) -> Result<(), BatchError> {
+        let kk = k * k;
+        let bad = nan_rows(h, kk);
+        for r in bad {
+            let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
+            // Only the NaN entries: elsewhere the lane result stands (a structurally zero
+            // entry stays 0 where the dual sweep multiplies a zero tangent into a NaN).
+            for (o, &d) in h[r * kk..(r + 1) * kk].iter_mut().zip(&hr) {
+                if o.is_nan() {
+                    *o = d;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Per row: the value, the gradient entries and the Hessian block (row-major) of the
+    /// program inputs of the arguments marked in `wrt` (one flag per argument; inputs in
+    /// argument order), for a scalar output. The block is [`Compiled::hessian_block`]'s
+    /// (on lanes), value and gradient the batch gradient's. Errors as there.
+    ///
+    /// ```
+    /// use wengert::exec::Arg;
+    /// use wengert::compiled::Compiled;
+    /// use wengert::Real;
+    /// // f(v, t) = t^2 (v0 + v1): d2f/dt2 = 2 (v0 + v1).
+    /// let c = Compiled::trace(&[2, 1], |x| vec![x[2] * x[2] * (x[0] + x[1])]);
+    /// let (v, g, h) = c
+    ///     .hessian_wrt(&[Arg::rows(&[1.0, 2.0], 2), Arg::rows(&[3.0], 1)], 1, &[false, true])
+    ///     .unwrap();
+    /// assert_eq!((v, g, h), (vec![27.0], vec![18.0], vec![6.0]));
+    /// ```
+    pub fn hessian_wrt(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+    ) -> Result<crate::exec::hessian::Hessians, BatchError> {
+        let h = self.hessian_block(args, n, wrt)?;
+        let job = Job::Vjp {
+            cotangent: Arg::shared(&[1.0]),
+            wrt: wrt.to_vec(),
+        };
+        let out = self.run(args, n, &job, Reduce::None)?;
+        let sizes = self.arg_sizes();
+        let k: usize = sizes.iter().zip(wrt).filter(|(_, &on)| on).map(|(s, _)| s).sum();
+        let mut g = alloc(n * k, || format!("hessian: {n} rows of {k} gradients"))?;
+        let mut at = 0;
+        for (a, &size) in sizes.iter().enumerate() {
+            if !wrt[a] || size == 0 {
+                continue;
+            }
+            for (r, src) in out.grads[a].chunks_exact(size).take(n).enumerate() {
+                g[r * k + at..r * k + at + size].copy_from_slice(&src[..size]);
+            }
+            at += size;
+        }
+        Ok((out.values, g, h))
+    }
+}
