@@ -63,15 +63,16 @@ SPECIAL = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -5e-324, 2.2e-308, 
 
 
 @st.composite
-def programs(draw, max_ops=6):
+def programs(draw, max_ops=6, ifs=False):
     """A list of instructions over inputs 0 and 1; the last value is the output. An
-    instruction refers to earlier values by index."""
+    instruction refers to earlier values by index. With ``ifs``, some are Python ``if``s
+    on a comparison (``("i", ...)``, laid out as ``where``'s ``("w", ...)``)."""
     prog = []
     n_ops = draw(st.one_of(st.integers(1, max_ops), st.integers(1, 5 * max_ops)))
     for _ in range(n_ops):
         k = 2 + len(prog)
         arg = st.integers(0, k - 1)
-        kind = draw(st.sampled_from(["u", "u", "b", "b", "b", "c", "w"]))
+        kind = draw(st.sampled_from(["u", "u", "b", "b", "b", "c", "w"] + ["i", "i"] * ifs))
         if kind == "u":
             prog.append(("u", draw(st.sampled_from(UNARY)), draw(arg)))
         elif kind == "b":
@@ -80,8 +81,13 @@ def programs(draw, max_ops=6):
             c = draw(st.sampled_from([0.5, -1.5, 2.0, 3.0, 0.0, 1.0]))
             prog.append(("b", draw(st.sampled_from(["add", "mul", "sub", "div", "pow"])), draw(arg), ("const", c)))
         else:
-            prog.append(("w", draw(st.sampled_from(CMPS)), draw(arg), draw(arg), draw(arg), draw(arg)))
+            prog.append((kind, draw(st.sampled_from(CMPS)), draw(arg), draw(arg), draw(arg), draw(arg)))
     return prog
+
+
+def as_where(prog):
+    """The program with every ``if`` written as ``wg.where``: the same value per row."""
+    return [("w",) + ins[1:] if ins[0] == "i" else ins for ins in prog]
 
 
 _CMP = {
@@ -116,6 +122,9 @@ def run_wg(prog, x, y, poison=False):
                 vals.append(a**b)
             else:
                 vals.append(getattr(wg, op)(a, b))
+        elif ins[0] == "i":  # a branch: traced, a guard on the row's outcome
+            _, cmp, p, q, a, b = ins
+            vals.append(vals[a] if _CMP[cmp](vals[p], vals[q]) else vals[b])
         else:
             _, cmp, p, q, a, b = ins
             vals.append(wg.where(_CMP[cmp](vals[p], vals[q]), vals[a], vals[b]))
@@ -333,6 +342,36 @@ def test_engines_threads_and_rows_agree_bit_for_bit(monkeypatch_env, prog, point
             if k in (13, 14):  # y shared: row i alone shares points[i]'s y, not row 0's
                 continue
             assert same(np.asarray(a)[i : i + 1], b), f"row {i} depends on its neighbours in result {k}"
+
+
+@FUZZ
+@given(programs(ifs=True), st.lists(st.tuples(any_points, any_points), min_size=1, max_size=8), st.data())
+def test_python_branches_give_each_row_what_where_gives(prog, points, data):
+    """An ``if`` compiles to one trace per branch pattern, each row evaluated by its own:
+    its value is, to the bit, what the branch-free ``where`` program gives that row (the
+    chosen side's operations, the same in both), and what the row gives alone; its
+    derivatives agree with ``where``'s (which adds the unchosen side's strong zeros, and
+    may sum adjoints in another order: equal to rounding), except where ``where``'s is NaN
+    from a NaN adjoint passing its unchosen side."""
+    F = wg.compile(lambda x, y: run_wg(prog, x, y))
+    W = wg.compile(lambda x, y: run_wg(as_where(prog), x, y))
+    n = data.draw(st.sampled_from([1, 3, 5, 9, 17]))
+    X = np.array([points[i % len(points)][0] for i in range(n)])
+    Y = np.array([points[i % len(points)][1] for i in range(n)])
+    v, (gx, gy) = F.value_and_grad(X, Y, wrt=(0, 1))
+    w, (wx, wy) = W.value_and_grad(X, Y, wrt=(0, 1))
+    assert same(v, w), "if and where differ in value"
+    assert same(F(X, Y), v)
+    for a, b in ((gx, wx), (gy, wy)):
+        # where's unchosen side gets 0 * (a NaN adjoint) = NaN: strong zero guards only
+        # zero adjoints. The branch has no unchosen side (as the eager function).
+        agree = np.isclose(a, b, rtol=1e-12, atol=1e-300, equal_nan=True) | np.isnan(b)
+        assert agree.all(), "if and where differ in gradient"
+    summed = F.value_and_grad(X, Y, wrt=(0, 1), reduce="sum")
+    assert np.allclose(summed[0], np.sum(v), rtol=1e-12, atol=1e-300, equal_nan=True) or not np.isfinite(np.sum(v))
+    for i in range(min(n, len(points))):
+        one = F.value_and_grad(X[i : i + 1], Y[i : i + 1], wrt=(0, 1))
+        assert same(one[0], v[i : i + 1]) and same(one[1][0], gx[i : i + 1]) and same(one[1][1], gy[i : i + 1])
 
 
 @FUZZ

@@ -54,6 +54,7 @@ from ._core import (
     tanh,
 )
 from ._compile import Compiled, compile
+from ._guards import MAX_VARIANTS
 from ._debug import NonFiniteError, debug_nans, debug_nans_enabled, set_debug_nans
 from ._arrays import grads, values, vars
 from ._transforms import check_grad, derivative, grad, hessian, jacobian, jvp, value_and_grad, vjp
@@ -63,7 +64,10 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     """``a`` where ``cond`` holds, else ``b``.
 
     Eagerly ``cond`` is a bool (a comparison of Vars gives one), so this picks ``a`` or
-    ``b`` and the gradient flows to the one picked. Boolean arrays select element-wise.
+    ``b`` and the gradient flows to the one picked; ``&`` and ``|`` combine bools as they
+    combine traced conditions, but for negation use ``not c`` (``~`` on a Python bool is
+    integer inversion, ``~True == -2``, refused here). Boolean arrays select element-wise.
+    In ``wg.compile`` a traced condition records a branch-free select.
 
     >>> import wengert as wg
     >>> x = wg.Var(-2.0)
@@ -77,14 +81,17 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     select = getattr(cond, "_where", None)
     if callable(select):
         return select(a, b)
+    hint = ""
+    if isinstance(cond, (int, np.integer)) and cond in (-1, -2):
+        hint = " (~ of a Python bool is integer inversion, ~True == -2: write `not c` for a bool)"
     raise TypeError(
         f"wg.where(cond, a, b): cond must be a bool, a boolean array or a traced comparison, "
-        f"got {type(cond).__name__}"
+        f"got {type(cond).__name__}{hint}"
     )
 
 
 __all__ = [
-    "Compiled", "Dual", "NonFiniteError", "Var", "check_grad", "compile", "debug_nans",
+    "Compiled", "Dual", "MAX_VARIANTS", "NonFiniteError", "Var", "check_grad", "compile", "debug_nans",
     "debug_nans_enabled", "derivative", "hessian", "jacobian", "set_debug_nans",
     "jvp", "value_and_grad", "vjp", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",

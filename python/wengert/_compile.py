@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core, _debug
+from ._guards import Dispatcher, Variant, gather
 from ._nested import arguments
 from ._pickling import function_from_state, function_state, missing
 from ._typing import Index, Indices, Reduce, ShapeLike, Values
@@ -57,7 +58,9 @@ def _check_sizes(shapes: Sequence[Shape]) -> list[int]:
     return sizes
 
 
-def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
+def _param_names(f: Callable[..., Any], n: int | None) -> list[str] | None:
+    """The argument names, or None when the signature does not tell how many there are
+    (``lambda *xs``, a builtin): then the first call decides."""
     try:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):
@@ -67,10 +70,7 @@ def _param_names(f: Callable[..., Any], n: int | None) -> list[str]:
     ]
     if n is None:
         if any(p.kind == p.VAR_POSITIONAL for p in params) or not names:
-            raise TypeError(
-                f"wg.compile({getattr(f, '__name__', f)!r}): cannot tell how many arguments it "
-                "takes; pass shapes=[...] with one shape per argument"
-            )
+            return None
         return names
     return (names + [f"arg{i}" for i in range(len(names), n)])[:n]
 
@@ -198,43 +198,147 @@ class Compiled:
             raise TypeError(f"wg.compile(f): f must be callable, got {type(f).__name__}")
         if shapes is not None and (isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__")):
             raise TypeError("wg.compile(f, shapes): shapes must be a list with one shape per argument")
-        self._names = _param_names(f, None if shapes is None else len(shapes))
-        self._shapes: list[Shape] = (
-            [()] * len(self._names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)]
-        )
         self._fn: Callable[..., Any] | None = f
         self._fn_note: str | None = None  # why _fn is None (set when unpickled without it)
         self._debug_what: str | None = None  # what wg.debug_nans calls this function (set by transforms)
         functools.update_wrapper(self, f)
-        self._sizes = _check_sizes(self._shapes)
-        self._trace()
+        self._variants: list[Variant] = []
+        self._mixed = False
+        self._out_shape: Shape | None = None
+        names = _param_names(f, None if shapes is None else len(shapes))
+        if names is None:  # arity from the first call
+            self._names: list[str] | None = None
+            return
+        self._set_signature(names, [()] * len(names) if shapes is None else [_as_shape(s, i) for i, s in enumerate(shapes)])
+        self._trace(None)
 
-    def _trace(self) -> None:
+    def _set_signature(self, names: list[str], shapes: list[Shape]) -> None:
+        self._names = names
+        self._shapes: list[Shape] = shapes
+        self._sizes = _check_sizes(self._shapes)
+
+    def _trace(self, row: list[float] | None) -> Variant | None:
+        """Traces the function, from the numbers of one row (flattened inputs) when given.
+        Without a row a function that branches cannot be traced: returns None (it is
+        traced from a row at its first call)."""
         # Each recorded op keeps the source line that recorded it (at trace time only),
         # so wg.debug_nans can name it later; the sites travel with pickles.
-        trace = _core._Trace(self._sizes, sites=True)
-        out = self._python_function("a new trace")(*arguments(trace.inputs(), self._shapes))
+        trace = _core._Trace(self._sizes, row, row is None, sites=True)
+        try:
+            out = self._python_function("a new trace")(*arguments(trace.inputs(), self._shapes))
+        except BaseException:
+            if row is None and trace.needs_row:
+                return None
+            raise
+        if row is None and trace.needs_row:  # the function caught the error itself
+            return None
         if isinstance(out, (list, tuple, np.ndarray)):
             out_arr = np.asarray(out, dtype=object)
-            self._out_shape: Shape = out_arr.shape
+            out_shape: Shape = out_arr.shape
             outputs = list(out_arr.reshape(-1))
         else:
-            self._out_shape = ()
+            out_shape = ()
             outputs = [out]
-        self._c = trace.compile(outputs)
-        self._sites: list[str | None] = [_debug.site_name(i) for i in trace._instruction_sites(outputs)]
-        self._program: _debug.Program | None = None
+        if self._out_shape is None:
+            self._out_shape = out_shape
+        elif out_shape != self._out_shape:
+            raise ValueError(
+                f"{self.__name__}: its branches return different shapes ({self._out_shape} "
+                f"and {out_shape}); every row must give an output of one shape"
+            )
+        sites = [_debug.site_name(i) for i in trace._instruction_sites(outputs)]
+        v = Variant(trace, outputs, trace.n_guards, row is not None, sites)
+        if row is None:
+            self._variants.append(v)
+        return v
 
-    def _debug_program(self) -> _debug.Program:
-        """The value program as ``wg.debug_nans`` re-runs it, built on first need."""
-        if self._program is None:
-            self._program = _debug.Program(self._c, self._sites)
-        return self._program
+    def _make(self, row: list[float]) -> Variant:
+        if self._fn is None:
+            raise ValueError(
+                f"{self.__name__}: a row follows a branch pattern that was not traced before "
+                "the compiled function was pickled, and the Python function did not travel "
+                "with it (a lambda or closure pickles only its compiled traces). Define the "
+                "function at module level so it pickles by reference, or evaluate rows of "
+                "every branch pattern before pickling, or write the branches with wg.where"
+            )
+        v = self._trace(row)
+        assert v is not None
+        return v
+
+    @property
+    def _dispatch(self) -> Dispatcher:
+        return Dispatcher(self._variants, self._make, self.__name__)
+
+    @property
+    def _c(self) -> Any:
+        """The compiled program of the first trace (tests and tools read it)."""
+        if not self._variants:
+            raise ValueError(f"{self.__name__}: not traced yet (it is traced at its first call)")
+        return self._variants[0].plain
+
+    @property
+    def _arg_names(self) -> list[str]:
+        """The argument names, once known (from the signature or the first call)."""
+        assert self._names is not None, "arity known before arguments are read"
+        return self._names
+
+    @property
+    def _shape_out(self) -> Shape:
+        """The output shape, once traced."""
+        assert self._out_shape is not None, "traced before outputs are shaped"
+        return self._out_shape
+
+    @property
+    def _sites(self) -> list[str | None]:
+        """The source line of each instruction of the first trace (for ``wg.debug_nans``)."""
+        return self._first().sites
+
+    def _debug_program(
+        self, data: list[np.ndarray] | None = None, per_row: list[bool] | None = None, n: int = 0
+    ) -> _debug.Program:
+        """The value program as ``wg.debug_nans`` re-runs it, built on first need: the
+        first trace's, or with ``data`` the trace of the branch pattern its rows follow
+        (a single pattern: ``explain`` passes one row)."""
+        v = self._first()
+        if data is not None and per_row is not None and v.guarded:
+            parts = self._patterns(data, per_row, n)
+            if len(parts) != 1:
+                raise NotImplementedError(
+                    f"{self.__name__}: wg.debug_nans re-runs rows of one branch pattern at a time"
+                )
+            v = parts[0][0]
+        if v.program is None:
+            v.program = _debug.Program(v.plain, v.sites)
+        program: _debug.Program = v.program
+        return program
+
+    def _debug_check(
+        self, check: Callable[..., None], what: str, data: list[np.ndarray], per_row: list[bool], n: int,
+        batch: Shape, results: Sequence[Any], *rest: Any,
+    ) -> None:
+        """``check`` (a ``wengert._debug.check_*``) when every row follows the first trace,
+        whose program it re-runs; otherwise a NonFiniteError naming the rows whose results
+        are not finite (the culprit is not located across branch patterns)."""
+        first = self._first()
+        if not first.guarded or first.check.values(data, per_row, n, "sum")[0] == float(n):
+            check(self, what, data, per_row, n, batch, *rest)
+            return
+        arrays = [np.asarray(a, dtype=float) for a in results if a is not None]
+        if all(np.isfinite(a).all() for a in arrays):
+            return
+        rows = [int(i) for i in _debug._bad_rows(arrays, n)]
+        where = f" on rows {rows[:5]}{' ...' if len(rows) > 5 else ''}" if rows else ""
+        raise _debug.NonFiniteError(
+            f"wg.debug_nans: {what}: a non-finite result{where}; its rows follow different "
+            "branch patterns (traces), so the operation that made it is not located: call "
+            "the function (or F.explain) on one such row",
+            kind="value", rows=rows[:5] or None, n_rows=len(rows),
+        )
 
     # -- argument handling -------------------------------------------------------------
 
     def _arg_array(self, i: int, x: Any, what: str = "argument") -> np.ndarray:
-        name = self._names[i]
+        name = self._arg_names[i]
         a = _real_array(x, f"{what} {name!r}")
         shape = self._shapes[i]
         k = len(shape)
@@ -246,17 +350,21 @@ class Compiled:
         return a
 
     def _arrays(self, args: Sequence[Any]) -> tuple[list[np.ndarray], Shape]:
+        if self._names is None:
+            if not args:
+                raise TypeError(f"{self.__name__}() needs at least one argument")
+            self._set_signature([f"arg{i}" for i in range(len(args))], [()] * len(args))
         if len(args) != len(self._shapes):
             raise TypeError(
                 f"{self.__name__}() takes {len(self._shapes)} arguments "
-                f"({', '.join(self._names)}), got {len(args)}"
+                f"({', '.join(self._arg_names)}), got {len(args)}"
             )
         arrays = [self._arg_array(i, x) for i, x in enumerate(args)]
         batches = [a.shape[: a.ndim - len(s)] for a, s in zip(arrays, self._shapes)]
         try:
             batch = np.broadcast_shapes(*batches)
         except ValueError:
-            desc = ", ".join(f"{n!r}: {b}" for n, b in zip(self._names, batches))
+            desc = ", ".join(f"{n!r}: {b}" for n, b in zip(self._arg_names, batches))
             raise ValueError(f"the arguments' batch shapes do not broadcast together ({desc})") from None
         return arrays, batch
 
@@ -277,13 +385,22 @@ class Compiled:
             d, p = self._flat(a, batch, s)
             data.append(d)
             per_row.append(p)
-        return data, per_row, math.prod(batch), batch, arrays
+        n = math.prod(batch)
+        self._ensure_traced(data, per_row, n)
+        return data, per_row, n, batch, arrays
+
+    def _ensure_traced(self, data: list[np.ndarray], per_row: list[bool], n: int) -> None:
+        if not self._variants:
+            # The first trace that needs numbers comes from the first row (zeros when there
+            # are no rows: the trace then serves the rows that branch as zeros do).
+            rows = data if n else [np.zeros(k) for k in self._sizes]
+            self._dispatch.new_variant(rows, per_row if n else [False] * len(data), self._sizes, 0)
 
     def _wrt(self, wrt: Any) -> tuple[list[int], bool]:
         return normalize_wrt(wrt, len(self._shapes))
 
     def _values_shape(self, batch: Shape, reduced: bool) -> Shape:
-        return self._out_shape if reduced else batch + self._out_shape
+        return self._shape_out if reduced else batch + self._shape_out
 
     @staticmethod
     def _out(a: np.ndarray, shape: Shape) -> Any:
@@ -303,6 +420,199 @@ class Compiled:
             return self._out(g, own)
         return self._out(_sum_to(g.reshape(batch + shape), own), own)
 
+    # -- the engine, each row by the trace of its own branch pattern ----------------------
+    # A function without branches has one trace and goes straight to the engine. With
+    # guards there are two strategies, by the cost of checking them (see _guards.Variant):
+    # - cheap check (guards on values that cost little next to the function): one summed
+    #   pass of the check program tells whether every row follows the first trace; if so
+    #   the plain program runs as if there were no guards (same numbers, same reduction);
+    #   otherwise the rows are partitioned and each part runs its own trace's program.
+    # - costly check (guards deep in the computation, a while loop): per-row jobs run the
+    #   first trace's extended program (outputs, then the flag) over every row and re-run
+    #   only the rows it does not serve; reduced jobs reduce in one pass when the flag's
+    #   sum says every row was served, else sum the reductions of each pattern's rows.
+    # Either way a row's numbers are those of its own trace, the same bits in any batch.
+
+    def _first(self) -> Variant:
+        return self._variants[0]
+
+    def _patterns(self, data: list[np.ndarray], per_row: list[bool], n: int) -> list[tuple[Variant, Any]]:
+        return self._dispatch.partition(data, per_row, self._sizes, n)
+
+    @staticmethod
+    def _all_served(n: int, r: str) -> float:
+        """The reduced flag when every row passes: the engine's sum (or mean) of n ones."""
+        return float(n) * (1.0 / n) if (r == "mean" and n) else float(n)
+
+    def _one_trace(self, data: list[np.ndarray], per_row: list[bool], n: int) -> Variant | None:
+        """The trace that serves every row when one does and that is cheap to tell."""
+        first = self._first()
+        if not first.guarded:
+            return first
+        # After a call whose rows were mixed, straight to the per-row check (the summed one
+        # would be a wasted pass); the numbers are the same either way.
+        if first.cheap and not self._mixed and first.check.values(data, per_row, n, "sum")[0] == float(n):
+            return first
+        return None
+
+    def _by_parts(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, call: Callable[..., Any], kinds: Sequence[str]
+    ) -> list[Any]:
+        """``call(variant, data, rows, idx)`` on each pattern's rows, results joined: per
+        row (``"row"``: scattered back) or summed (``"sum"``). None results stay None."""
+        parts = self._patterns(data, per_row, n)
+        self._mixed = len(parts) > 1
+        if len(parts) == 1 and parts[0][1] is None:
+            return list(call(parts[0][0], data, n, None))
+        out: list[Any] = [None] * len(kinds)
+        count = len(kinds)
+        for var, idx in parts:
+            rows = n if idx is None else len(idx)
+            got = call(var, gather(data, per_row, self._sizes, idx), rows, idx)
+            count = len(got)
+            for j, (g, kind) in enumerate(zip(got, kinds)):
+                if g is None:
+                    continue
+                if kind == "sum":
+                    out[j] = np.array(g, dtype=float) if out[j] is None else out[j] + g
+                else:
+                    w = len(g) // rows
+                    if out[j] is None:
+                        out[j] = np.empty(n * w)
+                    if idx is None:
+                        out[j][:] = g
+                    elif w == 1:
+                        out[j][idx] = g  # 1-D scatter: far faster than into an (n, 1) view
+                    else:
+                        out[j].reshape(n, w)[idx] = g.reshape(rows, w)
+        return out[:count]
+
+    def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            return np.asarray(one.plain.values(data, per_row, n, r))
+        first = self._first()
+        m = first.n_outputs
+        if not first.cheap:
+            if r == "none":
+                run = lambda v, d, rows, idx: [v.ext.values(d, per_row, rows, "none")]  # noqa: E731
+                return self._dispatch.per_row(data, per_row, self._sizes, n, run, [m + 1])[0]
+            v = first.ext.values(data, per_row, n, r)
+            if v[-1] == self._all_served(n, r):
+                return np.array(v[:-1])
+        if r == "none":
+            return np.asarray(self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "none")], ["row"])[0])
+        total = self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "sum")], ["sum"])[0]
+        return np.asarray(total * (1.0 / n) if r == "mean" else total)
+
+    def _engine_vjp(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, cd: np.ndarray, cp: bool, flags: list[bool], r: str
+    ) -> tuple[np.ndarray, list[Any]]:
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            vg: tuple[np.ndarray, list[Any]] = one.plain.vjp(data, per_row, n, cd, cp, flags, r)
+            return vg
+        first = self._first()
+        m = first.n_outputs
+        sizes = self._sizes
+        c = cd.reshape(-1, m)
+
+        def rows_of(c: np.ndarray, idx: Any) -> np.ndarray:
+            return (c if (idx is None or not cp) else c[idx]).reshape(-1)
+
+        if not first.cheap:
+            cext = np.concatenate([c, np.zeros((c.shape[0], 1))], axis=1)  # the flag's cotangent: 0
+            if r == "none":
+                wrt = [i for i in range(len(sizes)) if flags[i]]
+
+                def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                    vals, gs = v.ext.vjp(d, per_row, rows, rows_of(cext, idx), cp, flags, "none")
+                    return [vals] + [gs[i] for i in wrt]
+
+                got = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1] + [sizes[i] for i in wrt])
+                grads: list[Any] = [None] * len(sizes)
+                for i, g in zip(wrt, got[1:]):
+                    grads[i] = g
+                return got[0], grads
+            vals, gs = first.ext.vjp(data, per_row, n, cext.reshape(-1), cp, flags, r)
+            if vals[-1] == self._all_served(n, r):
+                return vals[:-1].copy(), gs
+        if r == "none":
+            got = self._by_parts(
+                data, per_row, n,
+                lambda v, d, rows, idx: [(vg := v.plain.vjp(d, per_row, rows, rows_of(c, idx), cp, flags, "none"))[0], *vg[1]],
+                ["row"] * (1 + len(sizes)),
+            )
+            return got[0], got[1:]
+        # Each pattern's rows summed; the mean's 1/n goes into every row's cotangent, as
+        # the engine's own mean does. Shared arguments' gradients are sums over the rows,
+        # per-row ones stay per row.
+        scale = 1.0 / n if r == "mean" else 1.0
+        cs = c * scale if r == "mean" else c
+        kinds = ["sum"] + ["row" if p else "sum" for p in per_row]
+        got = self._by_parts(
+            data, per_row, n,
+            lambda v, d, rows, idx: [(vg := v.plain.vjp(d, per_row, rows, rows_of(cs, idx), cp, flags, "sum"))[0], *vg[1]],
+            kinds,
+        )
+        return got[0] * scale, got[1:]
+
+    def _engine_jvp(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, tdata: list[np.ndarray], tper: list[bool], r: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            vt: tuple[np.ndarray, np.ndarray] = one.plain.jvp(data, per_row, n, tdata, tper, r)
+            return vt
+        first = self._first()
+        m = first.n_outputs
+        sizes = self._sizes
+        if not first.cheap:
+            if r == "none":
+
+                def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                    return list(v.ext.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, "none"))
+
+                vals, tans = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1, m + 1])
+                return vals, np.ascontiguousarray(tans.reshape(-1, m + 1)[:, :m]).reshape(-1)
+            vals, tans = first.ext.jvp(data, per_row, n, tdata, tper, r)
+            if vals[-1] == self._all_served(n, r):
+                return vals[:-1].copy(), tans[:-1].copy()
+        kind = "row" if r == "none" else "sum"
+        rr = "none" if r == "none" else "sum"
+        v, t = self._by_parts(
+            data, per_row, n,
+            lambda v, d, rows, idx: list(v.plain.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, rr)),
+            [kind, kind],
+        )
+        if r == "mean":
+            return v * (1.0 / n), t * (1.0 / n)
+        return v, t
+
+    def _engine_scattered(self, data: list[np.ndarray], per_row: list[bool], n: int, call: Callable[..., Any]) -> list[np.ndarray]:
+        """Per-row results of ``call(plain_program, data, rows)`` (Jacobians, Hessians),
+        each row's from the trace of its own pattern."""
+        if not self._first().guarded:
+            return list(call(self._first().plain, data, n))
+        return self._by_parts(data, per_row, n, lambda v, d, rows, idx: call(v.plain, d, rows), ["row"] * 3)
+
+    def _engine_hvp(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, flags: list[bool],
+        vdata: list[np.ndarray], vper: list[bool], vsizes: list[int], r: str,
+    ) -> np.ndarray:
+        """``H @ v`` per row (``r="none"``) or summed over the rows, each row by the
+        trace of its own branch pattern (``vdata``: the wrt arguments' ``v``, in order)."""
+        one = self._one_trace(data, per_row, n)
+        if one is not None:
+            return np.asarray(one.plain.hvp(data, per_row, n, flags, vdata, vper, r))
+        rr = "none" if r == "none" else "sum"
+        (hv,) = self._by_parts(
+            data, per_row, n,
+            lambda v, d, rows, idx: [v.plain.hvp(d, per_row, rows, flags, gather(vdata, vper, vsizes, idx), vper, rr)],
+            ["row" if r == "none" else "sum"],
+        )
+        return np.asarray(hv) * (1.0 / n) if r == "mean" else np.asarray(hv)
+
     # -- public API ----------------------------------------------------------------------
 
     @overload
@@ -320,18 +630,20 @@ class Compiled:
             return self._call_on_numbers(args, reduce)
         r = _check_reduce(reduce)
         data, per_row, n, batch, _ = self._prepare(args)
-        v = self._c.values(data, per_row, n, r)
+        v = self._engine_values(data, per_row, n, r)
         if _debug.on():
-            _debug.check_values(self, f"{self.__name__}(...)", data, per_row, n, batch, v, r)
+            self._debug_check(_debug.check_values, f"{self.__name__}(...)", data, per_row, n, batch, [v], v, r)
         return self._out(v, self._values_shape(batch, r != "none"))
 
     def _call_on_numbers(self, args: tuple[Any, ...], reduce: str | None) -> Any:
         if reduce is not None:
             raise TypeError(f"{self.__name__}(..., reduce=...) takes arrays of real numbers, not Var, Dual or traced values")
+        if self._names is None:
+            self._set_signature([f"arg{i}" for i in range(len(args))], [()] * len(args))
         if len(args) != len(self._shapes):
             raise TypeError(f"{self.__name__} takes {len(self._shapes)} arguments, got {len(args)}")
         call = []
-        for name, shape, a in zip(self._names, self._shapes, args):
+        for name, shape, a in zip(self._arg_names, self._shapes, args):
             x: Any = np.asarray(a, dtype=object) if not isinstance(a, _NUMBERS) else a
             if np.shape(x) != shape:
                 raise ValueError(
@@ -373,14 +685,17 @@ class Compiled:
         ``"mean"`` the value is reduced over rows and each gradient is that of the
         reduced value, with its argument's own shape.
         """
-        self._scalar_output("value_and_grad")
         r = _check_reduce(reduce)
-        idx, single = self._wrt(wrt)
         data, per_row, n, batch, arrays = self._prepare(args)
+        self._scalar_output("value_and_grad")
+        idx, single = self._wrt(wrt)
         flags = [i in idx for i in range(len(self._shapes))]
-        v, gs = self._c.vjp(data, per_row, n, np.ones(1), False, flags, r)
+        v, gs = self._engine_vjp(data, per_row, n, np.ones(1), False, flags, r)
         if _debug.on():
-            _debug.check_vjp(self, f"{self.__name__}.grad", data, per_row, n, batch, v, gs, np.ones(1), False, flags, r)
+            self._debug_check(
+                _debug.check_vjp, f"{self.__name__}.grad", data, per_row, n, batch, [v, *gs],
+                v, gs, np.ones(1), False, flags, r,
+            )
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
@@ -405,16 +720,16 @@ class Compiled:
         idx, single = self._wrt(wrt)
         data, per_row, n, batch, _ = self._prepare(args)
         flags = [i in idx for i in range(len(self._shapes))]
-        v, jac = self._c.jacobian(data, per_row, n, flags)
+        v, jac = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.jacobian(d, per_row, rows, flags))
         if _debug.on():
-            _debug.check_jacobian(self, f"{self.__name__}.jacobian", data, per_row, n, batch, v, jac, flags)
-        m = math.prod(self._out_shape)
+            self._debug_check(_debug.check_jacobian, f"{self.__name__}.jacobian", data, per_row, n, batch, [v, jac], v, jac, flags)
+        m = math.prod(self._shape_out)
         cols = sum(self._sizes[i] for i in idx)
         jac = jac.reshape(batch + (m, cols))
         out, at = [], 0
         for i in idx:
             k = self._sizes[i]
-            out.append(self._out(jac[..., at : at + k].copy(), batch + self._out_shape + self._shapes[i]))
+            out.append(self._out(jac[..., at : at + k].copy(), batch + self._shape_out + self._shapes[i]))
             at += k
         return out[0] if single else tuple(out)
 
@@ -427,17 +742,18 @@ class Compiled:
         """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
         argument shape + argument shape, or for a tuple ``wrt`` a tuple of tuples of
         blocks (JAX's layout)."""
+        data, per_row, n, batch, _ = self._prepare(args)
         self._scalar_output("hessian")
         idx, single = self._wrt(wrt)
-        data, per_row, n, batch, _ = self._prepare(args)
         # Only the block of the wrt arguments (in argument order) is computed.
         flags = [i in idx for i in range(len(self._shapes))]
-        h = self._c.hessian_block(data, per_row, n, flags)  # on SIMD lanes
+        # On SIMD lanes, each row by the trace of its own branch pattern.
+        (h,) = self._engine_scattered(data, per_row, n, lambda c, d, rows: [c.hessian_block(d, per_row, rows, flags)])
         if _debug.on():
             # The check names the value, gradient or Hessian entry born non-finite; the
             # dual-number path gives all three (it runs only with the check on).
-            v, g, _ = self._c.hessian(data, per_row, n, flags)
-            _debug.check_hessian(self, f"{self.__name__}.hessian", data, per_row, n, batch, v, g, h, flags)
+            v, g, _ = self._engine_scattered(data, per_row, n, lambda c, d, rows: c.hessian(d, per_row, rows, flags))
+            self._debug_check(_debug.check_hessian, f"{self.__name__}.hessian", data, per_row, n, batch, [v, g, h], v, g, h, flags)
         sizes = [s if f else 0 for s, f in zip(self._sizes, flags)]
         total = sum(sizes)
         h = h.reshape(batch + (total, total))
@@ -470,8 +786,8 @@ class Compiled:
         ``H @ v``, what Newton-CG wants; for an argument with one row per batch row,
         its rows' own products (the Hessian of a sum over rows is block diagonal).
         """
-        self._scalar_output("hvp")
         r = _check_reduce(reduce)
+        arrays, batch = self._arrays(args)  # first: a function of lazy arity learns it here
         idx, single = self._wrt(wrt)
         if single:
             vs: tuple[Any, ...] = (v,)
@@ -482,13 +798,12 @@ class Compiled:
                 f"v: with wrt={wrt!r}, expected a tuple of {len(idx)} arrays (one per wrt argument), "
                 f"got {type(v).__name__}"
             )
-        arrays, batch = self._arrays(args)
         v_arrays = [self._arg_array(i, t, "v for") for i, t in zip(idx, vs)]
         v_batches = [a.shape[: a.ndim - len(self._shapes[i])] for a, i in zip(v_arrays, idx)]
         try:
             batch = np.broadcast_shapes(batch, *v_batches)
         except ValueError:
-            desc = ", ".join(f"{self._names[i]!r}: {b}" for i, b in zip(idx, v_batches))
+            desc = ", ".join(f"{self._arg_names[i]!r}: {b}" for i, b in zip(idx, v_batches))
             raise ValueError(
                 f"v: batch shapes ({desc}) do not broadcast with the arguments' batch shape {batch}"
             ) from None
@@ -503,16 +818,18 @@ class Compiled:
             vdata.append(d)
             vper.append(p)
         n = math.prod(batch)
+        self._ensure_traced(data, per_row, n)
+        self._scalar_output("hvp")
         flags = [i in idx for i in range(len(self._shapes))]
         order = [i for i in range(len(self._shapes)) if flags[i]]  # the engine's order
         # Summed in the engine when every wrt argument is shared by the rows; otherwise
         # per row, then summed to each argument's own shape as value_and_grad does.
         in_engine = r != "none" and not any(per_row[i] for i in idx)
         v_in_order = [order.index(i) for i in idx]
-        hv = self._c.hvp(
+        hv = self._engine_hvp(
             data, per_row, n, flags,
             [vdata[idx.index(i)] for i in order], [vper[idx.index(i)] for i in order],
-            r if in_engine else "none",
+            [self._sizes[i] for i in order], r if in_engine else "none",
         )
         offsets = np.cumsum([0] + [self._sizes[i] for i in order])
         out = []
@@ -541,15 +858,15 @@ class Compiled:
             a = self._arg_array(i, t, "tangent")
             if not _broadcasts_to(a.shape[: a.ndim - len(self._shapes[i])], batch):
                 raise ValueError(
-                    f"tangent {self._names[i]!r}: shape {a.shape} does not broadcast to the "
+                    f"tangent {self._arg_names[i]!r}: shape {a.shape} does not broadcast to the "
                     f"batch shape {batch} of the primals"
                 )
             d, p = self._flat(a, batch, self._shapes[i])
             tdata.append(d)
             tper.append(p)
-        v, t = self._c.jvp(data, per_row, n, tdata, tper, r)
+        v, t = self._engine_jvp(data, per_row, n, tdata, tper, r)
         if _debug.on():
-            _debug.check_jvp(self, f"{self.__name__}.jvp", data, per_row, n, batch, v, t, tdata, tper, r)
+            self._debug_check(_debug.check_jvp, f"{self.__name__}.jvp", data, per_row, n, batch, [v, t], v, t, tdata, tper, r)
         shape = self._values_shape(batch, r != "none")
         return self._out(v, shape), self._out(t, shape)
 
@@ -559,8 +876,8 @@ class Compiled:
         """``(values, gradients of <cotangent, values>)`` with respect to every argument."""
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(tuple(primals))
-        c = _real_array(cotangent, f"vjp: cotangent (of shape {batch + self._out_shape})")
-        k = len(self._out_shape)
+        c = _real_array(cotangent, f"vjp: cotangent (of shape {batch + self._shape_out})")
+        k = len(self._shape_out)
         if c.ndim < k or c.shape[c.ndim - k :] != self._out_shape:
             raise ValueError(f"vjp: cotangent must have trailing shape {self._out_shape}, got {c.shape}")
         if not _broadcasts_to(c.shape[: c.ndim - k], batch):
@@ -570,9 +887,9 @@ class Compiled:
             )
         cd, cp = self._flat(c, batch, self._out_shape)
         flags = [True] * len(self._shapes)
-        v, gs = self._c.vjp(data, per_row, n, cd, cp, flags, r)
+        v, gs = self._engine_vjp(data, per_row, n, cd, cp, flags, r)
         if _debug.on():
-            _debug.check_vjp(self, f"{self.__name__}.vjp", data, per_row, n, batch, v, gs, cd, cp, flags, r)
+            self._debug_check(_debug.check_vjp, f"{self.__name__}.vjp", data, per_row, n, batch, [v, *gs], v, gs, cd, cp, flags, r)
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in range(len(gs)))
         return self._out(v, self._values_shape(batch, reduced)), grads
@@ -596,32 +913,45 @@ class Compiled:
         return _debug.explain(self, args, cotangent)
 
     def to_dot(self) -> str:
-        """Graphviz DOT text of the optimised instruction list."""
-        return self._c.to_dot()
+        """Graphviz DOT text of the optimised instruction list (of the first branch
+        pattern traced, for a function that branches)."""
+        return str(self._c.to_dot())
 
     @property
     def n_instructions(self) -> int:
-        """Instructions left after optimisation."""
-        return self._c.n_instructions
+        """Instructions left after optimisation (of the first branch pattern traced)."""
+        return int(self._c.n_instructions)
+
+    @property
+    def n_traces(self) -> int:
+        """How many traces (one per branch pattern met so far) are cached; at most
+        ``wg.MAX_VARIANTS``."""
+        return len(self._variants)
 
     def __repr__(self) -> str:
+        if self._names is None or not self._variants:
+            args = "..." if self._names is None else ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
+            return f"<wg.compile {self.__name__}({args}), traced at its first call>"
         shapes = ", ".join(f"{n}: {s}" for n, s in zip(self._names, self._shapes))
-        return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions>"
+        more = f", {len(self._variants)} branch patterns" if self._first().guarded else ""
+        return f"<wg.compile {self.__name__}({shapes}) -> {self._out_shape}, {self.n_instructions} instructions{more}>"
 
     # -- pickle: the program itself, and the function when it loads elsewhere (_pickling) --
 
     def __getstate__(self) -> dict[str, Any]:
         fn, note = function_state(self._fn) if self._fn is not None else (None, self._fn_note)
+        variants = [v.state() for v in self._variants]
         return {
-            "program": self._c.to_bytes(),
+            "program": variants[0][1] if variants else b"",
+            "variants": variants,
             "fn": fn,
             "fn_note": note,
             "names": self._names,
-            "shapes": self._shapes,
+            "shapes": None if self._names is None else self._shapes,
             "out_shape": self._out_shape,
             "name": self.__name__,
             "doc": self.__doc__,
-            "sites": self._sites,
+            "sites": self._variants[0].sites if self._variants else None,
         }
 
     def __setstate__(self, s: dict[str, Any]) -> None:
@@ -629,34 +959,43 @@ class Compiled:
         if not isinstance(s, dict) or not {"program", "names", "shapes", "out_shape"} <= s.keys():
             raise TypeError("not a pickled wg.compile function: its state is malformed")
         shapes, names = s["shapes"], s["names"]
-        if not isinstance(shapes, (list, tuple)) or not isinstance(names, (list, tuple)) or len(names) != len(shapes):
-            raise TypeError("not a pickled wg.compile function: shapes and names must be lists of one length")
-        if not all(isinstance(n, str) for n in names) or not isinstance(s["program"], bytes):
-            raise TypeError("not a pickled wg.compile function: malformed names or program")
-        self._shapes = [_as_shape(x, i) for i, x in enumerate(shapes)]
-        self._names = list(names)
-        self._sizes = _check_sizes(self._shapes)
-        self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
         self._fn, self._fn_note = function_from_state(s.get("fn"), s.get("fn_note"))
         self.__name__ = str(s.get("name", "compiled"))
         self.__doc__ = s.get("doc")
         if self._fn is not None:
             functools.update_wrapper(self, self._fn)
-        self._c = _core._Compiled.from_bytes(s["program"], self._sizes)
-        # Source lines for wg.debug_nans; a pickle without them (or with malformed ones)
-        # just reports lines as unknown.
-        sites = s.get("sites")
-        n_ins = self._c.n_instructions
-        if isinstance(sites, list) and len(sites) == n_ins:
-            self._sites = [x if isinstance(x, str) else None for x in sites]
-        else:
-            self._sites = [None] * n_ins
-        self._program = None
-        if math.prod(self._out_shape) != self._c.n_outputs:
-            raise ValueError(
-                f"not a pickled wg.compile function: output shape {self._out_shape} for a "
-                f"program of {self._c.n_outputs} outputs"
-            )
+        self._variants = []
+        self._mixed = False
+        self._out_shape = None
+        if names is None and shapes is None:  # arity from the first call, nothing traced
+            self._names = None
+            return
+        if not isinstance(shapes, (list, tuple)) or not isinstance(names, (list, tuple)) or len(names) != len(shapes):
+            raise TypeError("not a pickled wg.compile function: shapes and names must be lists of one length")
+        if not all(isinstance(n, str) for n in names) or not isinstance(s["program"], bytes):
+            raise TypeError("not a pickled wg.compile function: malformed names or program")
+        self._set_signature(list(names), [_as_shape(x, i) for i, x in enumerate(shapes)])
+        variants = s.get("variants")
+        if variants is None:  # a single trace, as pickled before branch patterns existed
+            variants = [(None, s["program"], 0, None, s.get("sites"))]
+        if not isinstance(variants, (list, tuple)):
+            raise TypeError("not a pickled wg.compile function: malformed branch patterns")
+        self._variants = [Variant.from_state(v, self._sizes) for v in variants]
+        if self._variants:
+            # The first trace's source lines are the state's "sites" (as a single trace
+            # pickles them); a pickle without them reports lines as unknown.
+            first = self._variants[0]
+            first.sites = first._checked_sites(s.get("sites"))
+        if self._variants:
+            self._out_shape = _as_shape(s["out_shape"], 0) if s["out_shape"] != () else ()
+            for v in self._variants:
+                if math.prod(self._out_shape) != v.plain.n_outputs:
+                    raise ValueError(
+                        f"not a pickled wg.compile function: output shape {self._out_shape} for a "
+                        f"program of {v.plain.n_outputs} outputs"
+                    )
+            if len(self._variants) > 1 and not all(v.guarded for v in self._variants):
+                raise ValueError("not a pickled wg.compile function: an unguarded trace among branch patterns")
 
 
 @overload
@@ -671,7 +1010,16 @@ def compile(f: Callable[..., Any] | None = None, shapes: Sequence[Any] | None = 
     ``shapes`` gives each argument's shape: ``()`` for a scalar (the default for every
     argument), ``n`` or ``(n,)`` for a vector, which ``f`` receives as a NumPy object
     array of numbers. Arguments broadcast over their leading (batch) dimensions by NumPy
-    rules. Branches on traced values cannot be recorded: use ``wg.where``.
+    rules.
+
+    Python control flow on the inputs (``if``/``elif``, ``while``, ``and``/``or``/``not``,
+    ``max``/``min``/``sorted``, early ``return``) works row by row: a function that
+    branches is traced at its first call from the numbers of a row, recording each
+    branch decision as a guard; rows whose decisions differ are evaluated by a trace of
+    their own branch pattern, made on demand from one such row and cached (at most
+    ``wg.MAX_VARIANTS`` per function). So every row gets what calling ``f`` on that row
+    gives, values and derivatives. ``wg.where(cond, a, b)`` instead records one
+    branch-free select (conditions combine with ``&``, ``|``, ``~``).
 
     >>> import numpy as np, wengert as wg
     >>> @wg.compile(shapes=[2])

@@ -648,7 +648,7 @@ def explain(F: Any, args: Sequence[Any], cotangent: Any = None) -> str:
     data, per_row, n, batch, _ = F._prepare(args)
     if n != 1:
         raise ValueError(f"{F.__name__}.explain takes one point (one row), got a batch of shape {batch}")
-    prog = F._debug_program()
+    prog = F._debug_program(data, per_row, n)  # the trace of the row's branch pattern
     x = _row_inputs(data, per_row, F._sizes, 0)
     vals, parts = prog.forward(x)
     m = len(prog.outputs)

@@ -9,8 +9,12 @@ and that graph is evaluated here, op by op, on the numbers given. Evaluating on 
 records onto the eager tape, on ``Dual``s carries tangents, on traced values records into
 the enclosing trace, so the result differentiates again, to any order.
 
-``f`` is traced, so (for now) it must not branch on its inputs in this path: a traced
-comparison's truth value raises a ``TypeError`` that points to ``wg.where``.
+``f`` is traced at the numbers it is given: when they are ``Var``s and ``Dual``s (eager
+nesting such as ``wg.grad(wg.grad(f))(x)``), their values are the trace's witness, so a
+branch is taken as it would be at that point (the derivative graph is evaluated only
+there). Traced numbers of an enclosing ``wg.compile`` have no single value: there a
+branch on them raises a ``TypeError`` saying to compile ``f`` itself (``F.grad`` follows
+branches row by row) or to use ``wg.where``.
 """
 
 from __future__ import annotations
@@ -107,8 +111,15 @@ def arguments(flat: Sequence[Any], shapes: Sequence[tuple[int, ...]]) -> list[An
 class Traced:
     """``f`` traced at arguments of the given shapes (each ``()`` or ``(n,)``)."""
 
-    def __init__(self, f: Callable[..., Any], shapes: Sequence[tuple[int, ...]], what: str) -> None:
-        self.trace = _core._Trace([int(np.prod(s)) for s in shapes])
+    def __init__(
+        self, f: Callable[..., Any], shapes: Sequence[tuple[int, ...]], what: str, points: Sequence[Any] | None = None
+    ) -> None:
+        witness = None
+        if points is not None:
+            flat = [v for p in points for v in np.asarray(p, dtype=object).reshape(-1)]
+            if not any(isinstance(v, _core._Traced) for v in flat):
+                witness = [float(v) for v in flat]
+        self.trace = _core._Trace([int(np.prod(s)) for s in shapes], witness)
         args = arguments(self.trace.inputs(), shapes)
         from ._transforms import _calling
 

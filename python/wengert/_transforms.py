@@ -257,7 +257,7 @@ def _gradient(y: Any, leaves: list[Var]) -> np.ndarray:
 
 
 def _nested_value_and_grad(f: Callable[..., Any], points: list[np.ndarray], idx: list[int], what: str) -> tuple[Any, list[Any]]:
-    t = Traced(f, [p.shape for p in points], what)
+    t = Traced(f, [p.shape for p in points], what, points)
     if t.shape != ():
         _scalar(np.empty(t.shape), what)
     out = t.derive("vjp", [1.0], _elements(points))
@@ -373,7 +373,7 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
     if _nested(points) or isinstance(cotangent, NUMBERS) or (
         isinstance(cotangent, (list, tuple, np.ndarray)) and any(isinstance(v, NUMBERS) for v in np.asarray(cotangent, dtype=object).reshape(-1))
     ):
-        t = Traced(f, [p.shape for p in points], "wg.vjp")
+        t = Traced(f, [p.shape for p in points], "wg.vjp", points)
         ct = _cotangent(cotangent, t.shape)
         seeds = [None if isinstance(c, NUMBERS) else float(c) for c in ct]
         extra = [c for c in ct if isinstance(c, NUMBERS)]
@@ -409,7 +409,7 @@ def vjp(f: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> tuple[
 
 
 def _nested_jvp(f: Callable[..., Any], points: list[np.ndarray], tangents: list[np.ndarray], what: str) -> tuple[list[Any], list[Any], tuple[int, ...]]:
-    t = Traced(f, [p.shape for p in points], what)
+    t = Traced(f, [p.shape for p in points], what, points)
     flat_t = _elements(tangents)
     seeds = [None if isinstance(v, NUMBERS) else float(v) for v in flat_t]
     extra = [v for v in flat_t if isinstance(v, NUMBERS)]
@@ -521,7 +521,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
 
 
 def _nested_jacobian(f: Callable[..., Any], points: list[np.ndarray], idx: list[int]) -> tuple[np.ndarray, tuple[int, ...]]:
-    t = Traced(f, [p.shape for p in points], "wg.jacobian")
+    t = Traced(f, [p.shape for p in points], "wg.jacobian", points)
     m = len(t.outputs)
     at = _offsets(points)
     cols = [at[i] + k for i in idx for k in range(points[i].size)]
@@ -610,8 +610,8 @@ def hessian(f: Callable[_P, Any], wrt: Indices) -> Callable[_P, tuple[tuple[Any,
 
 
 def hessian(f: Callable[..., Any], wrt: Any = 0) -> Callable[..., Any]:
-    """The exact Hessian, forward over reverse: ``f`` is compiled at each call (so it
-    must not branch on its inputs: use ``wg.where``), then each column is one reverse
+    """The exact Hessian, forward over reverse: ``f`` is compiled at each call (a branch
+    on its inputs is followed at the point given), then each column is one reverse
     sweep on dual numbers, about ``n`` gradient evaluations for ``n`` inputs. Not cached:
     a compile kept across calls would freeze the globals and branches ``f`` saw first
     (for many points at once, compile once yourself: ``wg.compile(f).hessian(X)``).

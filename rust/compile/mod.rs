@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod derive;
 pub mod graph;
+pub mod guard;
 pub mod program;
 pub mod trace;
 

@@ -328,6 +328,11 @@ impl PyCompiled {
     fn n_instructions(&self) -> usize {
         self.0.program().instrs().len()
     }
+    /// A rough cost of one row (see `crate::compile::guard::cost`).
+    #[getter]
+    fn cost(&self) -> usize {
+        crate::compile::guard::cost(self.0.program())
+    }
     #[getter]
     fn n_slots(&self) -> usize {
         self.0.program().n_slots()
