@@ -219,8 +219,12 @@ impl Derived {
         }
         self.native
             .get_or_init(|| {
-                Kernel::new(p, Pass::Values, crate::exec::jit::block_groups(p, Pass::Values))
-                    .map(Arc::new)
+                Kernel::new(
+                    p,
+                    Pass::Values,
+                    crate::exec::jit::block_groups(p, Pass::Values),
+                )
+                .map(Arc::new)
             })
             .as_deref()
     }
@@ -453,13 +457,18 @@ impl Compiled {
         });
         let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
         if reduce != Reduce::None {
-            let summed = crate::exec::pool::pool().install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
+            let summed = crate::exec::pool::pool()
+                .install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
             if !summed.iter().any(|x| x.is_nan()) {
                 return Ok(summed);
             }
             // A NaN: per row, with the NaN rows redone, then summed in row order.
             let rows = self.hvp(args, n, wrt, v, Reduce::None)?;
-            let scale = if reduce == Reduce::Mean && n > 0 { 1.0 / n as f64 } else { 1.0 };
+            let scale = if reduce == Reduce::Mean && n > 0 {
+                1.0 / n as f64
+            } else {
+                1.0
+            };
             let mut sum = vec![0.0; k];
             for row in rows.chunks_exact(k.max(1)) {
                 for (s, x) in sum.iter_mut().zip(row) {
@@ -469,7 +478,8 @@ impl Compiled {
             return Ok(sum.into_iter().map(|s| s * scale).collect());
         }
         let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
-        crate::exec::pool::pool().install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
+        crate::exec::pool::pool()
+            .install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
         // Rows with a NaN again from the dual-number Hessian, as for Hessian blocks (see
         // `redo_nan_rows`): `sum_j H_ij v_j` in column order, terms with `v_j == 0` left
         // out (strong zero in the tangent).
@@ -587,7 +597,13 @@ impl Compiled {
         for c in 0..k.div_ceil(COLS) {
             let d = self.derived.get(Key::Hessian(wrt.to_vec(), c), || {
                 let c0 = c * COLS;
-                chunk(self.program(), &cols, &cols[c0..(c0 + COLS).min(k)], sizes, c0)
+                chunk(
+                    self.program(),
+                    &cols,
+                    &cols[c0..(c0 + COLS).min(k)],
+                    sizes,
+                    c0,
+                )
             });
             if !d.fixed.is_empty() {
                 crate::exec::pool::pool().install(|| {
@@ -685,7 +701,12 @@ impl Compiled {
         };
         let out = self.run(args, n, &job, Reduce::None)?;
         let sizes = self.arg_sizes();
-        let k: usize = sizes.iter().zip(wrt).filter(|(_, &on)| on).map(|(s, _)| s).sum();
+        let k: usize = sizes
+            .iter()
+            .zip(wrt)
+            .filter(|(_, &on)| on)
+            .map(|(s, _)| s)
+            .sum();
         let mut g = alloc(n * k, || format!("hessian: {n} rows of {k} gradients"))?;
         let mut at = 0;
         for (a, &size) in sizes.iter().enumerate() {

@@ -1,11 +1,11 @@
 //! The lane Hessians and HVPs of `wengert::hvp` against the dual-number Hessian.
 
-use wengert::exec::{Arg, BatchError, Reduce};
-use wengert::compiled::Compiled;
-use wengert::exec::hessian::hessian_at;
-use wengert::hvp::graph_of;
 use wengert::compile::program::Program;
 use wengert::compile::trace::Traced;
+use wengert::compiled::Compiled;
+use wengert::exec::hessian::hessian_at;
+use wengert::exec::{Arg, BatchError, Reduce};
+use wengert::hvp::graph_of;
 use wengert::Real;
 
 fn c(x: f64) -> Traced {
@@ -48,7 +48,9 @@ fn lane_hessians_are_the_dual_hessians_bit_for_bit() {
         let f = rosen(n);
         let x = points(n, rows);
         let h = f.hessian_block(&[Arg::rows(&x, n)], rows, &[true]).unwrap();
-        let (_, _, want) = f.hessian_wrt_rows(&[Arg::rows(&x, n)], rows, &[true]).unwrap();
+        let (_, _, want) = f
+            .hessian_wrt_rows(&[Arg::rows(&x, n)], rows, &[true])
+            .unwrap();
         assert_eq!(h, want, "n = {n}");
         let (_, _, at) = hessian_at(f.gradient_program(), &x[..n]);
         assert_eq!(&h[..n * n], &at[..]);
@@ -63,17 +65,32 @@ fn hvp_is_the_hessian_times_v() {
     let v: Vec<f64> = (0..n).map(|i| i as f64 - 7.5).collect();
     let h = f.hessian_block(&[Arg::rows(&x, n)], rows, &[true]).unwrap();
     let hv = f
-        .hvp(&[Arg::rows(&x, n)], rows, &[true], &[Arg::shared(&v)], Reduce::None)
+        .hvp(
+            &[Arg::rows(&x, n)],
+            rows,
+            &[true],
+            &[Arg::shared(&v)],
+            Reduce::None,
+        )
         .unwrap();
     for r in 0..rows {
         for i in 0..n {
             let want: f64 = (0..n).map(|j| h[r * n * n + i * n + j] * v[j]).sum();
             let got = hv[r * n + i];
-            assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{got} {want}");
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{got} {want}"
+            );
         }
     }
     let summed = f
-        .hvp(&[Arg::rows(&x, n)], rows, &[true], &[Arg::shared(&v)], Reduce::Sum)
+        .hvp(
+            &[Arg::rows(&x, n)],
+            rows,
+            &[true],
+            &[Arg::shared(&v)],
+            Reduce::Sum,
+        )
         .unwrap();
     assert_eq!(summed.len(), n);
 }
@@ -82,14 +99,22 @@ fn hvp_is_the_hessian_times_v() {
 fn bad_requests_are_errors_not_panics() {
     let f = rosen(4);
     let x = points(4, 3);
-    let e = f.hvp(&[Arg::rows(&x, 4)], 3, &[true], &[Arg::shared(&[1.0; 3])], Reduce::None);
+    let e = f.hvp(
+        &[Arg::rows(&x, 4)],
+        3,
+        &[true],
+        &[Arg::shared(&[1.0; 3])],
+        Reduce::None,
+    );
     assert!(matches!(e, Err(BatchError::Invalid(_))), "{e:?}");
     let e = f.hvp(&[Arg::rows(&x, 4)], 3, &[true], &[], Reduce::None);
     assert!(matches!(e, Err(BatchError::Invalid(_))), "{e:?}");
     let e = f.hessian_block(&[Arg::rows(&x, 4)], 3, &[true, false]);
     assert!(matches!(e, Err(BatchError::Invalid(_))), "{e:?}");
     let two = Compiled::trace(&[1], |x| vec![x[0], x[0] * x[0]]);
-    assert!(two.hessian_block(&[Arg::rows(&[1.0], 1)], 1, &[true]).is_err());
+    assert!(two
+        .hessian_block(&[Arg::rows(&[1.0], 1)], 1, &[true])
+        .is_err());
     let wide = Compiled::trace(&[200_000], |x| vec![x[0] * x[1]]);
     let big = vec![0.0; 200_000];
     let e = wide.hessian_block(&[Arg::rows(&big, 200_000)], 1, &[true]);

@@ -171,7 +171,11 @@ pub fn jvp_graph_many(g: &Graph, outputs: &[u32], seed_sets: &[Vec<Seed>]) -> (G
         let zero = Traced::cst(0.0);
         let mut vals = Vec::with_capacity(g.len());
         for (i, node) in g.nodes().iter().enumerate() {
-            vals.push(if keep[i] { replay(node, &vals, inputs).0 } else { zero });
+            vals.push(if keep[i] {
+                replay(node, &vals, inputs).0
+            } else {
+                zero
+            });
         }
         let mut out: Vec<Traced> = outputs.iter().map(|&o| vals[o as usize]).collect();
         for seeds in seed_sets {
@@ -202,9 +206,12 @@ pub fn jvp_graph_many(g: &Graph, outputs: &[u32], seed_sets: &[Vec<Seed>]) -> (G
                     // Only nodes a tangent reaches need their partials (replayed: the
                     // values are shared, the graph already holds them).
                     _ if node.args().iter().all(|&a| tans[a as usize].is_none()) => None,
-                    _ => replay(node, &vals, inputs).1.iter().fold(None, |acc, &(a, d)| {
-                        add(acc, contribution(tans[a as usize], d))
-                    }),
+                    _ => replay(node, &vals, inputs)
+                        .1
+                        .iter()
+                        .fold(None, |acc, &(a, d)| {
+                            add(acc, contribution(tans[a as usize], d))
+                        }),
                 };
                 tans.push(t);
             }

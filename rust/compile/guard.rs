@@ -97,7 +97,10 @@ pub fn cost(p: &Program) -> usize {
                 }
             }
             Instr::Binary { op, .. } => {
-                if matches!(op, Binary::Add | Binary::Sub | Binary::Mul | Binary::Max | Binary::Min) {
+                if matches!(
+                    op,
+                    Binary::Add | Binary::Sub | Binary::Mul | Binary::Max | Binary::Min
+                ) {
                     1
                 } else {
                     10
@@ -131,7 +134,11 @@ mod tests {
         let c = Compiled::new(&g, &[s, f], &[1]);
         let x = [0.5, -1.0, 0.2, 3.0];
         let v = c
-            .values(&[crate::exec::Arg::rows(&x, 1)], 4, crate::exec::Reduce::None)
+            .values(
+                &[crate::exec::Arg::rows(&x, 1)],
+                4,
+                crate::exec::Reduce::None,
+            )
             .unwrap();
         let flags: Vec<f64> = v.chunks(2).map(|r| r[1]).collect();
         assert_eq!(flags, [1.0, 0.0, 0.0, 0.0]);

@@ -64,7 +64,10 @@ pub(super) fn reduce_of(s: &str) -> PyResult<Reduce> {
 
 /// Borrowed slices of the argument arrays (`what` names them in errors: the Python layer
 /// hands over aligned, contiguous float64 copies, so these are internal errors).
-pub(super) fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>], what: &str) -> PyResult<Vec<&'a [f64]>> {
+pub(super) fn slices<'a>(
+    arrays: &'a [PyReadonlyArray1<'_, f64>],
+    what: &str,
+) -> PyResult<Vec<&'a [f64]>> {
     arrays
         .iter()
         .enumerate()
