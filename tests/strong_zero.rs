@@ -397,3 +397,39 @@ fn strong_zero_changes_only_products_that_would_be_nan() {
     );
     assert_eq!(out.grads[1][1].to_bits(), 0.0f64.to_bits());
 }
+
+#[test]
+fn a_nan_in_any_gradient_column_of_a_block_re_runs_it() {
+    // Gradient columns apart in the slots (b has none: not in wrt), the NaN trap in the
+    // third, rows of every lane and lane group of a block with the trap on and off.
+    let c = Compiled::trace(&[1, 1, 1, 1], |v| {
+        let (a, b, x, d) = (v[0], v[1], v[2], v[3]);
+        let zero = Real::cst(0.0);
+        vec![a * b + Real::sel_gt(x, zero, x.sqrt(), zero) + d * d]
+    });
+    let n = 203;
+    let col = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
+    let a = col(&|i| i as f64 * 0.5);
+    let b = col(&|i| 1.0 + i as f64);
+    let x = col(&|i| {
+        if (i * 7) % 11 < 4 {
+            -(i as f64) - 1.0
+        } else {
+            i as f64 + 1.0
+        }
+    });
+    let d = col(&|i| i as f64 - 100.0);
+    let ones = vec![1.0; n];
+    let job = Job::Vjp {
+        cotangent: Arg::rows(&ones, 1),
+        wrt: vec![true, false, true, true],
+    };
+    let args = [&a, &b, &x, &d].map(|v| Arg::rows(v, 1));
+    let out = every_engine(&c, &args, n, &job);
+    for i in 0..n {
+        assert_eq!(out.grads[0][i], b[i]);
+        let want = if x[i] > 0.0 { 0.5 / x[i].sqrt() } else { 0.0 };
+        assert_eq!(out.grads[2][i].to_bits(), want.to_bits(), "row {i}");
+        assert_eq!(out.grads[3][i], 2.0 * d[i]);
+    }
+}

@@ -435,6 +435,11 @@ mod avx2 {
     }
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
+    pub(super) fn any_nan(v: &[F64x4], ranges: &[(usize, usize)]) -> bool {
+        interp::any_nan(v, ranges)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
     pub(super) fn tangents(
         p: &Program,
         parts: &[F64x4],
@@ -444,6 +449,20 @@ mod avx2 {
     ) {
         interp::tangents(p, parts, slots, tan, k)
     }
+}
+
+/// `spans` sorted, and adjacent ones joined: the gradients of a block, for [`interp::any_nan`].
+fn merged_ranges(spans: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usize)> {
+    let mut v: Vec<(usize, usize)> = spans.collect();
+    v.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(last) if last.1 >= lo => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// `pass!(AVX2, name(args))`: the interpreter pass `name`, from [`avx2`] when `AVX2`.
@@ -502,6 +521,14 @@ fn blocks<const AVX2: bool>(
         .collect();
     interp::load_consts(p, slots, k);
     let strong_terms = p.strong_terms();
+    let grad_ranges = match ctx.job {
+        Job::Vjp { wrt, .. } => merged_ranges(
+            (0..ctx.args.len())
+                .filter(|&a| wrt[a])
+                .flat_map(|a| grad_cols[a].iter().map(|&(_, lo)| (lo, lo + k))),
+        ),
+        _ => Vec::new(),
+    };
 
     let mut b0 = start;
     while b0 < end {
@@ -546,34 +573,9 @@ fn blocks<const AVX2: bool>(
                     pass!(AVX2, reverse(p, parts, slots, adj, k, false));
                 }
                 // The sweep above has plain products; where a gradient came out NaN, the
-                // block again with strong ones (see `kernel`'s module documentation). The
+                // block again with strong ones (see `interp`'s module documentation). The
                 // interpreter's strong sweep is bit for bit what native code's would be.
-                // Whether a gradient is NaN, as whether their sum is (`inf + -inf` re-runs
-                // a block that needed none, which changes no result). In instructions this
-                // test costs about what the strong products it spares did: see "Strong
-                // zero" in benches/README.md.
-                let nan = |adj: &[F64x4]| {
-                    let z = F64x4::default();
-                    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
-                    for a in (0..ctx.args.len()).filter(|&a| wrt[a]) {
-                        for &(_, lo) in &grad_cols[a] {
-                            let g = &adj[lo..lo + k];
-                            let mut quads = g.chunks_exact(4);
-                            for q in &mut quads {
-                                s0 = s0 + q[0];
-                                s1 = s1 + q[1];
-                                s2 = s2 + q[2];
-                                s3 = s3 + q[3];
-                            }
-                            for v in quads.remainder() {
-                                s0 = s0 + *v;
-                            }
-                        }
-                    }
-                    let total: F64x4 = (s0 + s1) + (s2 + s3);
-                    total.0.iter().any(|x| x.is_nan())
-                };
-                if strong_terms && nan(adj) {
+                if strong_terms && pass!(AVX2, any_nan(adj, &grad_ranges)) {
                     interp::load_consts(p, slots, k);
                     for (a, arg) in ctx.args.iter().enumerate() {
                         load::<AVX2>(slots, &input_cols[a], arg, b0, rows, k);

@@ -346,6 +346,31 @@ pub fn reverse<T: Sweep>(
     }
 }
 
+/// Whether any lane of `v[lo..hi]`, over `ranges`, is NaN: the batch driver's test for
+/// re-running a block with strong products (see the module documentation). Their sum is
+/// tested, in four chains that stay in vector registers (`inf + -inf` re-runs a block
+/// that needed none, which changes no result); the chains must stay in registers: kept
+/// in memory, the test cost as many instructions as the strong products it spares ("Strong
+/// zero" in benches/README.md).
+#[inline(always)]
+pub fn any_nan(v: &[F64x4], ranges: &[(usize, usize)]) -> bool {
+    let z = F64x4::default();
+    let (mut a, mut b, mut c, mut d) = (z, z, z, z);
+    for &(lo, hi) in ranges {
+        let mut quads = v[lo..hi].chunks_exact(4);
+        for q in &mut quads {
+            a = a + q[0];
+            b = b + q[1];
+            c = c + q[2];
+            d = d + q[3];
+        }
+        for x in quads.remainder() {
+            a = a + *x;
+        }
+    }
+    ((a + b) + (c + d)).0.iter().any(|x| x.is_nan())
+}
+
 /// One forward tangent sweep (values and partials as for [`reverse`]). `tan` must hold
 /// the input tangents in the input slots; afterwards the output slots hold the output
 /// tangents, every one written (a constant output's tangent is 0). Other constants (and
