@@ -33,15 +33,10 @@ def check_off_after():
 
 
 @pytest.fixture(params=["0", "1"], ids=["interpreter", "native"])
-def engine(request):
+def engine(request, engine_env):
     """Runs the test with the compiled interpreter, then with native code."""
-    saved = os.environ.get("WENGERT_JIT")
-    os.environ["WENGERT_JIT"] = request.param
-    yield request.param
-    if saved is None:
-        os.environ.pop("WENGERT_JIT", None)
-    else:
-        os.environ["WENGERT_JIT"] = saved
+    engine_env("WENGERT_JIT", request.param)
+    return request.param
 
 
 def _born_in_log(e, rows=(1, 3)):

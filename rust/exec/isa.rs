@@ -9,7 +9,7 @@ pub enum Isa {
 
 /// The best kernel build this CPU supports, unless `WENGERT_PORTABLE` is set to 1.
 pub fn detect_isa() -> Isa {
-    if std::env::var("WENGERT_PORTABLE").is_ok_and(|v| v == "1") {
+    if crate::exec::settings::portable() {
         return Isa::Portable;
     }
     if avx2_fma() {

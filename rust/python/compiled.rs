@@ -419,3 +419,27 @@ pub fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
 pub fn get_num_threads() -> PyResult<usize> {
     guarded(|| Ok(compiled::num_threads()))
 }
+
+/// Reads `WENGERT_JIT` and `WENGERT_PORTABLE` again (they are read once, at first use).
+#[pyfunction]
+pub fn _reload_settings() -> PyResult<()> {
+    guarded(|| {
+        crate::exec::settings::reload();
+        Ok(())
+    })
+}
+
+/// The settings batch calls use now: (`"off"`, `"on"` or `"auto"` from `WENGERT_JIT`,
+/// whether `WENGERT_PORTABLE` forces the portable build).
+#[pyfunction]
+pub fn _engine_settings() -> PyResult<(&'static str, bool)> {
+    use crate::exec::settings::{self, JitMode};
+    guarded(|| {
+        let jit = match settings::jit_mode() {
+            JitMode::Off => "off",
+            JitMode::On => "on",
+            JitMode::Auto => "auto",
+        };
+        Ok((jit, settings::portable()))
+    })
+}
