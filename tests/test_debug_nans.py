@@ -6,7 +6,6 @@ must name `log`, the line that recorded it (LOG_LINE), the rows and the operands
 from __future__ import annotations
 
 import inspect
-import os
 import pickle
 
 import numpy as np
