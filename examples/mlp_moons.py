@@ -15,12 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 import wengert as wg
 
@@ -71,6 +66,8 @@ def bce(z, y):
 
 
 def train_eager(p0, x, y, steps, lr):
+    from tqdm import tqdm
+
     params = wg.vars(p0)  # an object array of leaf Vars
     for _ in tqdm(range(steps), desc="eager Var", leave=False):
         z = logit(params, x)
@@ -82,6 +79,14 @@ def train_eager(p0, x, y, steps, lr):
 
 
 def main(argv=None):
+    # Plotting and progress bars are imported here so that benches/run.py can reuse the
+    # network definitions with only NumPy installed.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps (CI)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
