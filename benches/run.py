@@ -6,7 +6,7 @@ Workloads (issue 18's table and the earlier ones): the eager seed example (Griew
 f at one point), eager per-op cost on a 999-op chain, the compiled seed example over 1e6
 rows, Rosenbrock-16 over 2e5 rows, RBF regression over 1e5 rows, batch Hessian and hvp of
 Rosenbrock-16 over 1e4 rows, the piecewise `if` against `wg.where` over 1e6 rows, one
-training step of a 2-16-16-1 MLP on 200 points, and a long function (2,729 instructions)
+training step of a 2-16-16-1 MLP on 200 points, and a long function (2,728 instructions)
 over 1e5 rows. The one-row call latency is left to benches/latency.py when that exists.
 
 Peers, each where installed (a missing one is reported, never fatal): JAX, Dr.Jit (LLVM
@@ -773,7 +773,7 @@ def long_fn(iters: int) -> Callable[[Any], Any]:
     return f
 
 
-LONG_ITERS = 341  # 2,729 instructions after tracing (the issue's long function)
+LONG_ITERS = 341  # 2,728 instructions after tracing: the size of the issue's long function (2,729)
 
 
 def wl_long(quick: bool) -> Workload:
