@@ -38,6 +38,12 @@ fn chunk_rows(n: usize) -> usize {
     n.div_ceil(64).max(1024).next_multiple_of(128)
 }
 
+/// Whether `n` rows make a single chunk, which [`run_into`] runs on the calling thread:
+/// callers need not hand such a batch to the thread pool.
+pub fn single_chunk(n: usize) -> bool {
+    n <= chunk_rows(n)
+}
+
 /// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
 pub fn block_groups(p: &Program, job: &Job) -> usize {
     let per_slot = std::mem::size_of::<F64x4>();
@@ -121,7 +127,12 @@ pub fn run_into(
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let native = native.filter(|kn| Some(kn.pass()) == native_pass(job));
     // Native code has blocks of its own size (see `jit::block_groups`).
-    let k = native.map_or_else(|| block_groups(p, job), Kernel::block_groups);
+    // The interpreter's blocks need not be wider than the rows: a one-row call would
+    // otherwise run its passes over up to 32 lane groups of nothing.
+    let k = native.map_or_else(
+        || block_groups(p, job).min(n.div_ceil(LANES).max(1)),
+        Kernel::block_groups,
+    );
     let chunk = chunk_rows(n);
     let widths = ctx.widths();
     let wrong = || BatchError::Invalid("result buffers of the wrong number or length".into());
@@ -156,30 +167,37 @@ pub fn run_into(
     let per_chunk: Vec<Buffers<&mut [f64]>> = (0..n_chunks)
         .map(|_| slices.as_mut().map(|s| s.next().unwrap_or_default()))
         .collect();
-    let sums: Vec<Vec<f64>> = per_chunk
-        .into_par_iter()
-        .enumerate()
-        .map(|(c, mut outs)| {
-            let start = c * chunk;
-            let end = ((c + 1) * chunk).min(n);
-            let mut acc = Sums::new(ctx.acc_len());
-            SCRATCH.with_borrow_mut(|scratch| {
-                let mut st = State::new(scratch, &ctx, k);
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma if avx2_fma() => {
-                        // SAFETY: this CPU has AVX2 and FMA (checked here and in
-                        // detect_isa), the only requirement of a target_feature function.
-                        unsafe {
-                            blocks_avx2(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
-                        }
+    let chunk_task = |(c, mut outs): (usize, Buffers<&mut [f64]>)| {
+        let start = c * chunk;
+        let end = ((c + 1) * chunk).min(n);
+        let mut acc = Sums::new(ctx.acc_len());
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut st = State::new(scratch, &ctx, k);
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma if avx2_fma() => {
+                    // SAFETY: this CPU has AVX2 and FMA (checked here and in
+                    // detect_isa), the only requirement of a target_feature function.
+                    unsafe {
+                        blocks_avx2(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
                     }
-                    _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
                 }
-            });
-            acc.total()
-        })
-        .collect();
+                _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
+            }
+        });
+        acc.total()
+    };
+    // One chunk runs where it is called: through rayon it would be the same work on one
+    // worker, plus a hand-over and a wake-up that cost more than a small batch itself.
+    let sums: Vec<Vec<f64>> = if n_chunks == 1 {
+        per_chunk.into_iter().enumerate().map(chunk_task).collect()
+    } else {
+        per_chunk
+            .into_par_iter()
+            .enumerate()
+            .map(chunk_task)
+            .collect()
+    };
     let mut acc = vec![0.0; ctx.acc_len()];
     for s in &sums {
         for (a, v) in acc.iter_mut().zip(s) {
@@ -454,7 +472,10 @@ mod avx2 {
 /// `spans` sorted, and adjacent ones joined: the gradients of a block, for [`interp::any_nan`].
 fn merged_ranges(spans: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usize)> {
     let mut v: Vec<(usize, usize)> = spans.collect();
-    v.sort_unstable();
+    // Usually in order already (inputs take the first slots, in order): no sort then.
+    if !v.is_sorted() {
+        v.sort_unstable();
+    }
     let mut out: Vec<(usize, usize)> = Vec::with_capacity(v.len());
     for (lo, hi) in v {
         match out.last_mut() {
