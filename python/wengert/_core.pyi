@@ -734,9 +734,11 @@ def set_num_threads(n: int) -> None:
     WENGERT_NUM_THREADS sets the default the same way (garbage or out of range: all cores)."""
 def get_num_threads() -> int: ...
 def _reload_settings() -> None:
-    """Reads WENGERT_JIT and WENGERT_PORTABLE again: they are read once, at first use."""
-def _engine_settings() -> tuple[str, bool]:
-    """("off" | "on" | "auto" from WENGERT_JIT, whether WENGERT_PORTABLE=1), as batch calls
+    """Reads WENGERT_JIT, WENGERT_ISA and WENGERT_PORTABLE again: they are read once, at
+    first use."""
+def _engine_settings() -> tuple[str, str]:
+    """("off" | "on" | "auto" from WENGERT_JIT, the kernel build "portable" | "avx2" |
+    "avx512": the CPU's best capped by WENGERT_ISA and WENGERT_PORTABLE), as batch calls
     use them now."""
 
 # wg.debug_nans (see wengert._debug): the process-wide switch eager ops read, and the
