@@ -73,26 +73,7 @@ fn on_pool<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// When compiled functions run native code (see [`crate::exec::jit`]), from `WENGERT_JIT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JitMode {
-    /// `0`: always interpret (to compare, or on a host where code generation misbehaves).
-    Off,
-    /// `1`: native code whenever the host and the program allow it.
-    On,
-    /// Unset (or anything else): native code where [`crate::exec::jit::worthwhile`] says it pays.
-    Auto,
-}
-
-/// The [`JitMode`] `WENGERT_JIT` asks for. Read at each batch call (once per call, not per
-/// chunk), because the test suites switch engines within one process.
-pub fn jit_mode() -> JitMode {
-    match std::env::var("WENGERT_JIT").as_deref() {
-        Ok("0") => JitMode::Off,
-        Ok("1") => JitMode::On,
-        _ => JitMode::Auto,
-    }
-}
+pub use crate::exec::settings::{jit_mode, JitMode};
 
 impl Compiled {
     /// Compiles `outputs` (nodes of `graph`) for arguments of the given sizes.

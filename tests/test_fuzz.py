@@ -38,6 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wengert as wg
+from wengert import _core
 
 EXAMPLES = int(os.environ.get("WENGERT_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(
@@ -437,6 +438,7 @@ def monkeypatch_env():
 
     def set_env(k, v):
         os.environ[k] = v
+        _core._reload_settings()  # wengert reads them once, at first use
 
     yield set_env
     for k, v in saved.items():
@@ -444,6 +446,7 @@ def monkeypatch_env():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+    _core._reload_settings()
     wg.set_num_threads(threads)
 
 

@@ -21,7 +21,8 @@ __all__ = [
     "log10", "log1p", "sqrt", "cbrt", "abs", "sigmoid", "relu", "softplus", "erf", "atan2",
     "hypot", "pow", "maximum", "minimum", "BYTES_PER_NODE", "set_num_threads",
     "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_debug_nans_enabled",
-    "_set_debug_nans", "_suspend_debug_nans",
+    "_set_debug_nans", "_suspend_debug_nans", "_reload_settings",
+    "_engine_settings",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -732,6 +733,13 @@ def set_num_threads(n: int) -> None:
     CPU-bound engine). Outside it: ValueError. Results do not depend on the count.
     WENGERT_NUM_THREADS sets the default the same way (garbage or out of range: all cores)."""
 def get_num_threads() -> int: ...
+def _reload_settings() -> None:
+    """Reads WENGERT_JIT, WENGERT_ISA and WENGERT_PORTABLE again: they are read once, at
+    first use."""
+def _engine_settings() -> tuple[str, str]:
+    """("off" | "on" | "auto" from WENGERT_JIT, the kernel build "portable" | "avx2" |
+    "avx512": the CPU's best capped by WENGERT_ISA and WENGERT_PORTABLE), as batch calls
+    use them now."""
 
 # wg.debug_nans (see wengert._debug): the process-wide switch eager ops read, and the
 # per-thread suspension transforms use while they run their fast path.

@@ -29,6 +29,7 @@ pub mod jit;
 pub mod layout;
 pub mod pool;
 pub mod request;
+pub mod settings;
 mod sums;
 #[doc(hidden)]
 pub mod transpose;

@@ -433,3 +433,34 @@ pub fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
 pub fn get_num_threads() -> PyResult<usize> {
     guarded(|| Ok(compiled::num_threads()))
 }
+
+/// Reads `WENGERT_JIT`, `WENGERT_ISA` and `WENGERT_PORTABLE` again (they are read once, at first use).
+#[pyfunction]
+pub fn _reload_settings() -> PyResult<()> {
+    guarded(|| {
+        crate::exec::settings::reload();
+        Ok(())
+    })
+}
+
+/// The settings batch calls use now: (`"off"`, `"on"` or `"auto"` from `WENGERT_JIT`;
+/// the kernel build, `"portable"`, `"avx2"` or `"avx512"`: the CPU's best, capped by
+/// `WENGERT_ISA` and `WENGERT_PORTABLE`).
+#[pyfunction]
+pub fn _engine_settings() -> PyResult<(&'static str, &'static str)> {
+    use crate::exec::isa::{detect_isa, Isa};
+    use crate::exec::settings::{self, JitMode};
+    guarded(|| {
+        let jit = match settings::jit_mode() {
+            JitMode::Off => "off",
+            JitMode::On => "on",
+            JitMode::Auto => "auto",
+        };
+        let isa = match detect_isa() {
+            Isa::Portable => "portable",
+            Isa::Avx2Fma => "avx2",
+            Isa::Avx512 => "avx512",
+        };
+        Ok((jit, isa))
+    })
+}

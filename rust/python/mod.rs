@@ -24,6 +24,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<row::RowCall>()?;
     m.add_function(wrap_pyfunction!(compiled::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::_reload_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::_engine_settings, m)?)?;
     m.add_function(wrap_pyfunction!(var::tape_size, m)?)?;
     m.add_function(wrap_pyfunction!(var::var_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(debug::_set_debug_nans, m)?)?;
