@@ -20,7 +20,7 @@ __all__ = [
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
     "log10", "log1p", "sqrt", "cbrt", "abs", "sigmoid", "relu", "softplus", "erf", "atan2",
     "hypot", "pow", "maximum", "minimum", "BYTES_PER_NODE", "set_num_threads",
-    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_debug_nans_enabled",
+    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_RowCall", "_debug_nans_enabled",
     "_set_debug_nans", "_suspend_debug_nans", "_reload_settings",
     "_engine_settings",
 ]
@@ -727,6 +727,22 @@ class _Compiled:
     def _instructions(
         self,
     ) -> tuple[list[int | None], list[tuple[int, float]], list[tuple[Any, ...]], list[int]]: ...
+
+@final
+class _RowCall:
+    """A one-row call of one method of a compiled function (see wengert._compile's
+    `_remember`): None for arguments it does not serve, which then take the batch path."""
+
+    def __new__(
+        cls,
+        compiled: _Compiled,
+        shapes: Sequence[Sequence[int]],
+        out_shape: Sequence[int],
+        kind: str,
+        wrt: Sequence[int],
+        single: bool,
+    ) -> Self: ...
+    def __call__(self, args: tuple[Any, ...]) -> Any: ...
 
 def set_num_threads(n: int) -> None:
     """Threads for batch evaluation: an int in 1..1024 (the cap; more never helps a
