@@ -543,7 +543,10 @@ def test_debug_nans_raises_exactly_when_a_result_is_not_finite(prog, points):
         lambda: [F.value_and_grad(X, Y, wrt=(0, 1))[0], *F.value_and_grad(X, Y, wrt=(0, 1))[1]],
         lambda: [F(X, Y), *F.jacobian(X, Y, wrt=(0, 1))],
         lambda: list(F.jvp((X, Y), (np.ones_like(X), np.full_like(Y, 0.5)))),
-        lambda: [F(X, Y)] + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
+        # The Hessian's check covers the gradient it computes on the way (a finite Hessian
+        # reached through an infinite adjoint, as sqrt(-|x|) at 0, raises).
+        lambda: [F(X, Y), *F.value_and_grad(X, Y, wrt=(0, 1))[1]]
+        + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
         lambda: [F(X, Y, reduce="sum")],
     ]
     for call in calls:
