@@ -285,3 +285,13 @@ def test_explain_lists_one_row():
     assert "nan" in text
     with pytest.raises(ValueError, match="one point"):
         F.explain(X)
+
+
+def test_a_finite_hessian_reached_through_an_infinite_adjoint_raises():
+    # sqrt(-|x|) at 0: the Hessian is 0 (|x|'s tangent is exactly zero there: strong zero),
+    # the gradient inf * 0 = nan; the check covers the gradient the Hessian computes on the
+    # way (found by the fuzzer, whose invariant now lists it).
+    F = wg.compile(lambda x: wg.sqrt(-wg.abs(x)))
+    assert F.hessian(0.0) == 0.0 and np.isnan(F.grad(0.0))
+    with wg.debug_nans(), pytest.raises(wg.NonFiniteError, match="sqrt"):
+        F.hessian(0.0)

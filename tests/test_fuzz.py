@@ -369,7 +369,10 @@ def test_python_branches_give_each_row_what_where_gives(prog, points, data):
         agree = np.isclose(a, b, rtol=1e-12, atol=1e-300, equal_nan=True) | np.isnan(b)
         assert agree.all(), "if and where differ in gradient"
     summed = F.value_and_grad(X, Y, wrt=(0, 1), reduce="sum")
-    assert np.allclose(summed[0], np.sum(v), rtol=1e-12, atol=1e-300, equal_nan=True) or not np.isfinite(np.sum(v))
+    # Each pattern's rows are summed apart, so the order of the sum differs from NumPy's:
+    # equal to rounding in the terms' magnitude (1e300 - 1e300 + 0.5 is 0.5 or 0).
+    scale = np.sum(np.abs(v))
+    assert abs(summed[0] - np.sum(v)) <= 1e-12 * scale or not np.isfinite(scale)
     for i in range(min(n, len(points))):
         one = F.value_and_grad(X[i : i + 1], Y[i : i + 1], wrt=(0, 1))
         assert same(one[0], v[i : i + 1]) and same(one[1][0], gx[i : i + 1]) and same(one[1][1], gy[i : i + 1])
@@ -540,7 +543,10 @@ def test_debug_nans_raises_exactly_when_a_result_is_not_finite(prog, points):
         lambda: [F.value_and_grad(X, Y, wrt=(0, 1))[0], *F.value_and_grad(X, Y, wrt=(0, 1))[1]],
         lambda: [F(X, Y), *F.jacobian(X, Y, wrt=(0, 1))],
         lambda: list(F.jvp((X, Y), (np.ones_like(X), np.full_like(Y, 0.5)))),
-        lambda: [F(X, Y)] + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
+        # The Hessian's check covers the gradient it computes on the way (a finite Hessian
+        # reached through an infinite adjoint, as sqrt(-|x|) at 0, raises).
+        lambda: [F(X, Y), *F.value_and_grad(X, Y, wrt=(0, 1))[1]]
+        + [np.asarray(b) for row in F.hessian(X, Y, wrt=(0, 1)) for b in row],
         lambda: [F(X, Y, reduce="sum")],
     ]
     for call in calls:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import wengert as wg
+from wengert import _core
 
 
 @pytest.fixture(params=["0", "1"], ids=["interpreter", "native"])
@@ -22,10 +23,18 @@ def engine(request, engine_env):
     return request.param
 
 
-@pytest.fixture(params=["simd", "portable"])
+ISAS = ["portable", "avx2", "avx512"]
+
+
+@pytest.fixture(params=ISAS)
 def isa(request, engine_env):
-    """The kernels built for AVX2 and FMA (where the CPU has them) or the portable ones."""
-    engine_env("WENGERT_PORTABLE", "1" if request.param == "portable" else None)
+    """Each kernel build this CPU has: portable, AVX2 + FMA, AVX-512 (WENGERT_ISA caps it)."""
+    engine_env("WENGERT_ISA", None)
+    best = _core._engine_settings()[1]
+    if ISAS.index(request.param) > ISAS.index(best):
+        pytest.skip(f"this CPU has no {request.param}")
+    engine_env("WENGERT_ISA", request.param)
+    assert _core._engine_settings()[1] == request.param
     return request.param
 
 

@@ -20,7 +20,7 @@ __all__ = [
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
     "log10", "log1p", "sqrt", "cbrt", "abs", "sigmoid", "relu", "softplus", "erf", "atan2",
     "hypot", "pow", "maximum", "minimum", "BYTES_PER_NODE", "set_num_threads",
-    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_debug_nans_enabled",
+    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_RowCall", "_debug_nans_enabled",
     "_set_debug_nans", "_suspend_debug_nans", "_reload_settings",
     "_engine_settings",
 ]
@@ -728,15 +728,33 @@ class _Compiled:
         self,
     ) -> tuple[list[int | None], list[tuple[int, float]], list[tuple[Any, ...]], list[int]]: ...
 
+@final
+class _RowCall:
+    """A one-row call of one method of a compiled function (see wengert._compile's
+    `_remember`): None for arguments it does not serve, which then take the batch path."""
+
+    def __new__(
+        cls,
+        compiled: _Compiled,
+        shapes: Sequence[Sequence[int]],
+        out_shape: Sequence[int],
+        kind: str,
+        wrt: Sequence[int],
+        single: bool,
+    ) -> Self: ...
+    def __call__(self, args: tuple[Any, ...]) -> Any: ...
+
 def set_num_threads(n: int) -> None:
     """Threads for batch evaluation: an int in 1..1024 (the cap; more never helps a
     CPU-bound engine). Outside it: ValueError. Results do not depend on the count.
     WENGERT_NUM_THREADS sets the default the same way (garbage or out of range: all cores)."""
 def get_num_threads() -> int: ...
 def _reload_settings() -> None:
-    """Reads WENGERT_JIT and WENGERT_PORTABLE again: they are read once, at first use."""
-def _engine_settings() -> tuple[str, bool]:
-    """("off" | "on" | "auto" from WENGERT_JIT, whether WENGERT_PORTABLE=1), as batch calls
+    """Reads WENGERT_JIT, WENGERT_ISA and WENGERT_PORTABLE again: they are read once, at
+    first use."""
+def _engine_settings() -> tuple[str, str]:
+    """("off" | "on" | "auto" from WENGERT_JIT, the kernel build "portable" | "avx2" |
+    "avx512": the CPU's best capped by WENGERT_ISA and WENGERT_PORTABLE), as batch calls
     use them now."""
 
 # wg.debug_nans (see wengert._debug): the process-wide switch eager ops read, and the

@@ -7,6 +7,7 @@ mod dual;
 mod hvp;
 mod math;
 pub(crate) mod number;
+mod row;
 mod trace;
 mod var;
 
@@ -20,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<trace::PyCond>()?;
     m.add_class::<trace::PyTrace>()?;
     m.add_class::<compiled::PyCompiled>()?;
+    m.add_class::<row::RowCall>()?;
     m.add_function(wrap_pyfunction!(compiled::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::_reload_settings, m)?)?;
