@@ -7,7 +7,8 @@ f at one point), eager per-op cost on a 999-op chain, the compiled seed example 
 rows, Rosenbrock-16 over 2e5 rows, RBF regression over 1e5 rows, batch Hessian and hvp of
 Rosenbrock-16 over 1e4 rows, the piecewise `if` against `wg.where` over 1e6 rows, one
 training step of a 2-16-16-1 MLP on 200 points, and a long function (2,728 instructions)
-over 1e5 rows. The one-row call latency is left to benches/latency.py when that exists.
+over 1e5 rows; and the one-row value_and_grad call of benches/latency.py (Rosenbrock-16
+and its two-float function: compiled, eager, JAX jit).
 
 Peers, each where installed (a missing one is reported, never fatal): JAX, Dr.Jit (LLVM
 backend), PyTorch, numba, NumPy written by hand, HIPS autograd, micrograd, num-dual, and
@@ -252,6 +253,41 @@ def wl_eager_seed(quick: bool) -> Workload:
             w.miss(label, why)
             continue
         w.add(label, run, wengert=label.startswith("wengert"))
+    return w
+
+
+def _two(a: Any, b: Any, sin: Any = wg.sin, exp: Any = wg.exp) -> Any:
+    """benches/latency.py's two-argument scalar function."""
+    return a * sin(b) + exp(a / b) - b * b
+
+
+def wl_latency(quick: bool, case: str = "rosen16") -> Workload:
+    """One-row value_and_grad calls, as benches/latency.py times them (the SciPy-optimiser
+    case): a compiled function called on one point, JAX's jitted call, eager Var."""
+    if case == "rosen16":
+        x = np.linspace(-1.2, 1.3, 16)
+        R = wg.compile(batch.rosen, shapes=[16])
+        w = Workload("latency_rosen16", "one-row call: Rosenbrock-16 value_and_grad (one 16-vector)", "call", 1,
+                     1e6, "us/call", 1e-12, 1e-12)
+        w.add("wengert F.value_and_grad (compiled)", lambda: R.value_and_grad(x), wengert=True)
+        w.add("wengert eager wg.value_and_grad (Var)", lambda: wg.value_and_grad(batch.rosen)(x), wengert=True)
+        if jax is not None:
+            jf = jax.jit(jax.value_and_grad(lambda v: jnp.sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2
+                                                              + (1.0 - v[:-1]) ** 2)))
+            w.add("JAX jit(value_and_grad)", lambda: _jax_block(jf(x)))
+    else:
+        a, b = 1.3, 0.7
+        T = wg.compile(lambda p, q: _two(p, q))  # compile traces defaults too
+        w = Workload("latency_two", "one-row call: a*sin(b) + exp(a/b) - b*b value_and_grad (two floats)", "call",
+                     1, 1e6, "us/call", 1e-12, 1e-12)
+        w.add("wengert F.value_and_grad (compiled)", lambda: T.value_and_grad(a, b, wrt=(0, 1)), wengert=True)
+        w.add("wengert eager wg.value_and_grad (Var)", lambda: wg.value_and_grad(_two, wrt=(0, 1))(a, b),
+              wengert=True)
+        if jax is not None:
+            jf2 = jax.jit(jax.value_and_grad(lambda p, q: _two(p, q, jnp.sin, jnp.exp), argnums=(0, 1)))
+            w.add("JAX jit(value_and_grad)", lambda: _jax_block(jf2(a, b)))
+    if jax is None:
+        w.miss("JAX", JAX_V)
     return w
 
 
@@ -837,6 +873,8 @@ def wl_long(quick: bool) -> Workload:
 
 
 WORKLOADS: list[tuple[str, Callable[[bool], Workload]]] = [
+    ("latency_rosen16", lambda q: wl_latency(q, "rosen16")),
+    ("latency_two", lambda q: wl_latency(q, "two")),
     ("eager_seed", wl_eager_seed),
     ("eager_free", wl_eager_free),
     ("eager_chain", wl_eager_chain),
@@ -944,8 +982,6 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in info.items():
         print(f"- {k}: {v}")
     print("- peers: " + ", ".join(f"{k} {v}" for k, v in PEERS.items()))
-    if not (HERE / "latency.py").exists():
-        print("- one-row call latency: skipped (benches/latency.py not present)")
     print()
     only = [s for s in args.only.split(",") if s]
     rounds = 3 if args.quick else 9
@@ -1016,8 +1052,9 @@ def main(argv: list[str] | None = None) -> int:
         limits["copy_GBps"] = rate / 1e9
         print(f"### Limits (measured: NumPy copy of 64 MB moves {rate / 1e9:.1f} GB/s, read + write)")
         print()
-        print("| workload | bytes in + out per row | copy-rate limit ns/row | wengert ns/row | wengert / limit |")
-        print("|---|---|---|---|---|")
+        if any(w.bytes_per_item for w in results):
+            print("| workload | bytes in + out per row | copy-rate limit ns/row | wengert ns/row | wengert / limit |")
+            print("|---|---|---|---|---|")
         for w in results:
             ref = next((i for i in w.impls if i.wengert and not i.status), None)
             if w.bytes_per_item and ref is not None and w.unit == "row":
