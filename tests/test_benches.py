@@ -24,7 +24,7 @@ def test_run_check_quick_agrees():
                        timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "every installed peer agrees with wengert" in r.stdout
-    for key in ("seed example", "Rosenbrock-16", "RBF regression", "batch Hessian", "batch hvp", "piecewise",
+    for key in ("one-row call", "seed example", "Rosenbrock-16", "RBF regression", "batch Hessian", "batch hvp", "piecewise",
                 "MLP", "long function", "eager chain"):
         assert key in r.stdout, key
 
