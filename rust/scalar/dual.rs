@@ -149,8 +149,26 @@ impl<T: Real> Real for Dual<T> {
         sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh,
         atanh => Atanh, exp => Exp, exp2 => Exp2, exp_m1 => Expm1, ln => Log,
         log2 => Log2, log10 => Log10, ln_1p => Log1p, sqrt => Sqrt, cbrt => Cbrt,
-        abs => Abs, erf => Erf,
+        abs => Abs, erf => Erf, floor => Floor, ceil => Ceil, rint => Round, trunc => Trunc,
+        sign => Sign, erfc => Erfc, lgamma => Lgamma, digamma => Digamma,
+        trigamma => Trigamma, sinc => Sinc, stop_gradient => StopGradient,
     );
+    #[inline(always)]
+    fn fmod(self, y: Self) -> Self {
+        self.binary(Binary::Fmod, y)
+    }
+    #[inline(always)]
+    fn remainder(self, y: Self) -> Self {
+        self.binary(Binary::Remainder, y)
+    }
+    #[inline(always)]
+    fn copysign(self, y: Self) -> Self {
+        self.binary(Binary::Copysign, y)
+    }
+    #[inline(always)]
+    fn logaddexp(self, y: Self) -> Self {
+        self.binary(Binary::Logaddexp, y)
+    }
     #[inline(always)]
     fn powf(self, y: Self) -> Self {
         self.binary(Binary::Pow, y)
