@@ -52,6 +52,23 @@ from ._core import (
     sqrt,
     tan,
     tanh,
+    floor,
+    ceil,
+    round,
+    trunc,
+    sign,
+    square,
+    reciprocal,
+    erfc,
+    lgamma,
+    digamma,
+    trigamma,
+    sinc,
+    stop_gradient,
+    fmod,
+    remainder,
+    copysign,
+    logaddexp,
 )
 from ._compile import Compiled, compile
 from ._guards import MAX_VARIANTS
@@ -90,11 +107,62 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     )
 
 
+def clip(x: Any, lo: Any, hi: Any) -> Any:
+    """``x`` limited to ``[lo, hi]``, as ``np.clip``: ``lo`` below, ``hi`` above.
+
+    The gradient is 1 to ``x`` inside the interval, ties at ``lo`` and ``hi`` included
+    (as PyTorch's ``clamp``; JAX's ``clip`` splits a tie in half), and 0 outside, where it
+    goes to the bound instead. NaN stays NaN. Works on floats, Var, Dual, arrays and
+    traced numbers (a branch-free select).
+
+    >>> import wengert as wg
+    >>> x = wg.Var(2.0)
+    >>> y = wg.clip(x, 0.0, 2.0); y.backward(); (y.value, x.grad)
+    (2.0, 1.0)
+    """
+    # Strictly outside, maximum/minimum give the bound with gradient 0 to x (no tie there).
+    return where(x < lo, maximum(x, lo), where(x > hi, minimum(x, hi), +x))
+
+
+def logsumexp(seq: Any) -> Any:
+    """``log(sum(exp(x) for x in seq))``, without overflow: the largest element ``m`` is
+    subtracted first (``m + log(sum(exp(x - m)))``), with ``m`` held constant
+    (``stop_gradient``), so the gradient is exactly the softmax of ``seq``. An infinite
+    ``m`` is replaced by 0, so all ``-inf`` gives ``-inf`` and a ``+inf`` gives ``inf``,
+    as ``scipy.special.logsumexp``. A float array is left to NumPy.
+
+    >>> import wengert as wg
+    >>> round(wg.logsumexp([1000.0, 1000.0]), 6)
+    1000.693147
+    """
+    if isinstance(seq, np.ndarray) and seq.dtype != object:
+        a = np.asarray(seq, dtype=float).ravel()
+        if a.size == 0:
+            return -np.inf
+        m = np.max(a)
+        m = m if np.isfinite(m) else 0.0
+        with np.errstate(all="ignore"):
+            return float(m + np.log(np.sum(np.exp(a - m))))
+    xs = list(seq.ravel() if isinstance(seq, np.ndarray) else seq)
+    if not xs:
+        return -np.inf
+    m = xs[0]
+    for x in xs[1:]:
+        m = maximum(m, x)
+    m = stop_gradient(m)
+    m = where(abs(m) < np.inf, m, 0.0)
+    total = exp(xs[0] - m)
+    for x in xs[1:]:
+        total = total + exp(x - m)
+    return m + log(total)
+
+
 __all__ = [
     "Compiled", "Dual", "MAX_VARIANTS", "NonFiniteError", "Var", "check_grad", "compile", "debug_nans",
     "debug_nans_enabled", "derivative", "hessian", "jacobian", "set_debug_nans",
     "jvp", "value_and_grad", "vjp", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
     "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",
-    "softplus", "sqrt", "tan", "tanh", "values", "vars", "where",
+    "softplus", "sqrt", "tan", "tanh", "values", "vars", "where", "clip", "logsumexp",
+    "floor", "ceil", "round", "trunc", "sign", "square", "reciprocal", "erfc", "lgamma", "digamma", "trigamma", "sinc", "stop_gradient", "fmod", "remainder", "copysign", "logaddexp",
 ]
