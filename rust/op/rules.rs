@@ -133,8 +133,9 @@ impl Unary {
             Unary::Lgamma => (x.lgamma(), x.digamma()),
             Unary::Digamma => (x.digamma(), x.trigamma()),
             // Tetragamma is not an op: the derivative of trigamma (the third of digamma,
-            // the fourth of lgamma) is NaN, never a finite wrong number.
-            Unary::Trigamma => (x.trigamma(), T::cst(f64::NAN)),
+            // the fourth of lgamma) is NaN, never a finite wrong number. `x * NaN`, not a
+            // constant NaN, so that its own derivative is NaN too (a constant's is 0).
+            Unary::Trigamma => (x.trigamma(), x * T::cst(f64::NAN)),
             Unary::Sinc => {
                 let v = x.sinc();
                 (v, crate::scalar::special::sinc_derivative_of(x, v))

@@ -153,6 +153,13 @@ macro_rules! number_arith {
             fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
                 number_result(py, binary_any(self, Binary::Div, o, true)?)
             }
+            /// `x % y`: NumPy's `remainder` (the sign of `y`, as Python's `%`).
+            fn __mod__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Remainder, o, false)?)
+            }
+            fn __rmod__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Remainder, o, true)?)
+            }
             fn __pow__(
                 &self,
                 py: Python<'_>,

@@ -46,10 +46,13 @@ impl<T: Real> Dual<T> {
     #[inline(always)]
     pub fn unary(self, op: Unary) -> Self {
         let (v, d) = op.rule(self.re);
-        Dual {
-            re: v,
-            eps: chain(d, self.eps),
-        }
+        // Derivative 0 (the steps, stop_gradient): tangent 0 whatever comes in, an
+        // infinite or NaN tangent included, as every other mode gives.
+        let eps = match op.constant_partial() {
+            Some(c) if c == 0.0 => T::cst(0.0),
+            _ => chain(d, self.eps),
+        };
+        Dual { re: v, eps }
     }
     #[inline(always)]
     pub fn binary(self, op: Binary, y: Self) -> Self {
