@@ -488,3 +488,20 @@ def test_pickle_round_trips_a_function_of_every_new_op(jit_env):
     out.backward()
     assert abs(float(a[0][3]) - out.value) <= 1e-13 * abs(out.value)
     assert abs(float(a[1][0][3]) - x.grad) <= 1e-12 * max(1.0, abs(x.grad))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="NumPy's object loop for np.sign compares each element with 0 "
+    "(PyObject_RichCompareBool) and returns ints; it calls no method, so it cannot be "
+    "intercepted for a plain object array: use wg.sign (elementwise on arrays)",
+)
+def test_np_sign_on_an_object_array_of_vars_keeps_vars():
+    out = np.sign(wg.vars(np.array([-2.5, 1.5])))
+    assert all(isinstance(t, wg.Var) for t in out), out
+
+
+def test_wg_sign_on_an_object_array_of_vars_keeps_vars():
+    out = wg.sign(wg.vars(np.array([-2.5, 0.0, 1.5])))
+    assert all(isinstance(t, wg.Var) for t in out), out
+    np.testing.assert_array_equal(wg.values(out), [-1.0, 0.0, 1.0])
