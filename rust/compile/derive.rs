@@ -74,9 +74,10 @@ fn replay(n: &Node, vals: &[Traced], inputs: &[Traced]) -> (Traced, Vec<(u32, Tr
             let (v, d) = op.rule(vals[a as usize]);
             // Derivative 0 (the steps, stop_gradient): no partial at all, so nothing
             // flows through, to any order, even from an infinite tangent or adjoint.
-            match op.constant_partial() {
-                Some(c) if c == 0.0 => (v, vec![]),
-                _ => (v, vec![(a, d)]),
+            if op.constant_partial() == Some(0.0) {
+                (v, vec![])
+            } else {
+                (v, vec![(a, d)])
             }
         }
         Node::Binary(op, a, b) => {

@@ -48,9 +48,10 @@ impl<T: Real> Dual<T> {
         let (v, d) = op.rule(self.re);
         // Derivative 0 (the steps, stop_gradient): tangent 0 whatever comes in, an
         // infinite or NaN tangent included, as every other mode gives.
-        let eps = match op.constant_partial() {
-            Some(c) if c == 0.0 => T::cst(0.0),
-            _ => chain(d, self.eps),
+        let eps = if op.constant_partial() == Some(0.0) {
+            T::cst(0.0)
+        } else {
+            chain(d, self.eps)
         };
         Dual { re: v, eps }
     }
