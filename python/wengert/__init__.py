@@ -12,6 +12,7 @@ Reverse mode with ``Var`` (an arena tape in Rust), forward mode with ``Dual``.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ from ._core import (
     tanh,
     floor,
     ceil,
-    round,
+    round as _round_op,
     trunc,
     sign,
     square,
@@ -105,6 +106,27 @@ def where(cond: Any, a: Any, b: Any) -> Any:
         f"wg.where(cond, a, b): cond must be a bool, a boolean array or a traced comparison, "
         f"got {type(cond).__name__}{hint}"
     )
+
+
+def round(x: Any, ndigits: Any = None) -> Any:
+    """``x`` rounded to the nearest integer, halves to even (as ``np.round``/``np.rint``
+    and Python's ``round``), as a float, Var or Dual: derivative 0 (also at the jumps).
+
+    With ``ndigits``, plain numbers are rounded as Python's ``round`` (and arrays as
+    ``np.round``); a Var, Dual or traced number has no rule for that and raises
+    TypeError. (Not in ``__all__``: ``from wengert import *`` keeps the builtin.)
+
+    >>> import wengert as wg
+    >>> wg.round(2.5), wg.round(-0.5), round(1.2345, 2)
+    (2.0, -0.0, 1.23)
+    """
+    if ndigits is None:
+        return _round_op(x)
+    if isinstance(x, (np.ndarray, list, tuple)) and np.asarray(x).dtype != object:
+        return np.round(np.asarray(x, dtype=float), ndigits)
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return builtins.round(x, ndigits)
+    return builtins.round(x, ndigits)  # Var, Dual, traced: __round__ raises naming the rule
 
 
 def clip(x: Any, lo: Any, hi: Any) -> Any:
@@ -164,5 +186,5 @@ __all__ = [
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
     "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",
     "softplus", "sqrt", "tan", "tanh", "values", "vars", "where", "clip", "logsumexp",
-    "floor", "ceil", "round", "trunc", "sign", "square", "reciprocal", "erfc", "lgamma", "digamma", "trigamma", "sinc", "stop_gradient", "fmod", "remainder", "copysign", "logaddexp",
+    "floor", "ceil", "trunc", "sign", "square", "reciprocal", "erfc", "lgamma", "digamma", "trigamma", "sinc", "stop_gradient", "fmod", "remainder", "copysign", "logaddexp",
 ]
