@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import wengert as wg
+from wengert import _core
 
 N = 200_000
 
@@ -85,8 +86,10 @@ def engines():
         row = []
         for mode in ("0", "1"):
             os.environ["WENGERT_JIT"] = mode
+            _core._reload_settings()  # wengert reads it once, at first use
             row.append((best(lambda: F(X)), best(lambda: F.value_and_grad(X))))
         os.environ.pop("WENGERT_JIT")
+        _core._reload_settings()
         (iv, ig), (nv, ng) = row
         ns = 1e9 / N
         print(f"   {name:24s} {iv * ns:9.1f} {nv * ns:9.1f} {ig * ns:9.1f} {ng * ns:9.1f}")
@@ -103,6 +106,7 @@ def first_call(f, d, grad):
 def first_calls():
     print("first calls with native code generation (WENGERT_JIT=1), seconds")
     os.environ["WENGERT_JIT"] = "1"
+    _core._reload_settings()
     for m in (250, 500, 1000):
 
         def f(x, m=m):

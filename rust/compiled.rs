@@ -62,26 +62,18 @@ impl std::fmt::Debug for Natives {
     }
 }
 
-/// When compiled functions run native code (see [`crate::exec::jit`]), from `WENGERT_JIT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JitMode {
-    /// `0`: always interpret (to compare, or on a host where code generation misbehaves).
-    Off,
-    /// `1`: native code whenever the host and the program allow it.
-    On,
-    /// Unset (or anything else): native code where [`crate::exec::jit::worthwhile`] says it pays.
-    Auto,
-}
-
-/// The [`JitMode`] `WENGERT_JIT` asks for. Read at each batch call (once per call, not per
-/// chunk), because the test suites switch engines within one process.
-pub fn jit_mode() -> JitMode {
-    match std::env::var("WENGERT_JIT").as_deref() {
-        Ok("0") => JitMode::Off,
-        Ok("1") => JitMode::On,
-        _ => JitMode::Auto,
+/// Runs the batch work `f` over `n` rows on the thread pool, or on the calling thread when
+/// the rows make one chunk (see [`exec::single_chunk`]): handing a small batch to a worker
+/// and waking it was most of a one-row call (about 15 us of 20).
+fn on_pool<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> R {
+    if exec::single_chunk(n) {
+        f()
+    } else {
+        pool().install(f)
     }
 }
+
+pub use crate::exec::settings::{jit_mode, JitMode};
 
 impl Compiled {
     /// Compiles `outputs` (nodes of `graph`) for arguments of the given sizes.
@@ -155,6 +147,12 @@ impl Compiled {
         &self.gradients
     }
 
+    /// The program that runs `job` (values, or the gradient layout for every job with
+    /// derivatives).
+    pub fn program_for_job(&self, job: &Job) -> &Program {
+        self.program_for(job)
+    }
+
     fn program_for(&self, job: &Job) -> &Program {
         match job {
             Job::Values => &self.program,
@@ -197,7 +195,7 @@ impl Compiled {
         reduce: Reduce,
     ) -> Result<Output, BatchError> {
         let isa = exec::detect_isa();
-        pool().install(|| {
+        on_pool(n, || {
             exec::run(
                 self.program_for(job),
                 &self.layout,
@@ -227,7 +225,7 @@ impl Compiled {
         bufs: Buffers<&mut [f64]>,
     ) -> Result<Output, BatchError> {
         let isa = exec::detect_isa();
-        pool().install(|| {
+        on_pool(n, || {
             exec::run_into(
                 self.program_for(job),
                 &self.layout,

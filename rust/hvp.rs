@@ -337,6 +337,15 @@ fn nan_rows(out: &[f64], w: usize) -> Vec<usize> {
     if w == 0 {
         return Vec::new();
     }
+    if crate::exec::single_chunk(out.len() / w) {
+        // A few rows: here, not through the pool's hand-over (see `exec::single_chunk`).
+        return out
+            .chunks(w)
+            .enumerate()
+            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
+            .map(|(i, _)| i)
+            .collect();
+    }
     crate::exec::pool::pool().install(|| {
         out.par_chunks(w)
             .enumerate()
@@ -565,7 +574,10 @@ impl Compiled {
                 let part = rows_of(args, r0, r1);
                 let out = &mut slab[..(r1 - r0) * m];
                 let rows = &mut spare[r0 * kk..r1 * kk];
-                crate::exec::pool::pool().install(|| -> Result<(), BatchError> {
+                // A few rows on the calling thread (see `exec::single_chunk`): the pool's
+                // hand-over was most of a one-row Hessian.
+                let small = crate::exec::single_chunk(r1 - r0);
+                let mut work = || -> Result<(), BatchError> {
                     if m > 0 {
                         d.values_into(&part, r1 - r0, Reduce::None, out)?;
                     }
@@ -574,7 +586,7 @@ impl Compiled {
                     // first was a quarter of Rosenbrock-16's batch Hessian (a memset on
                     // the calling thread: `perf record` of 200 calls of 1e4 rows).
                     let out = &*out;
-                    rows.par_chunks_mut(kk).enumerate().for_each(|(r, row)| {
+                    let fill = |(r, row): (usize, &mut [std::mem::MaybeUninit<f64>])| {
                         row.fill(std::mem::MaybeUninit::new(0.0));
                         for &(at, v) in &d.fixed {
                             row[at].write(v);
@@ -582,9 +594,19 @@ impl Compiled {
                         for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
                             row[at].write(v);
                         }
-                    });
+                    };
+                    if small {
+                        rows.chunks_mut(kk).enumerate().for_each(fill);
+                    } else {
+                        rows.par_chunks_mut(kk).enumerate().for_each(fill);
+                    }
                     Ok(())
-                })?;
+                };
+                if small {
+                    work()?;
+                } else {
+                    crate::exec::pool::pool().install(work)?;
+                }
                 r0 = r1;
             }
             // SAFETY: the loop above wrote all `kk` entries of every row `0..n`, that is

@@ -306,17 +306,30 @@ def test_results_do_not_depend_on_the_thread_count():
         wg.set_num_threads(0)
 
 
-def test_portable_and_simd_kernels_agree_bit_for_bit(monkeypatch):
+def test_every_kernel_build_gives_the_same_bits(engine_env):
+    """Portable, AVX2 + FMA and AVX-512 builds (those this CPU has), interpreter and
+    native code: the same bits (any NaN counting as one)."""
+    from wengert import _core
+
     def run():
         F = wg.compile(lambda x, y: wg.tanh(x) * wg.exp(y) + wg.log1p(x * x) / wg.cosh(y) + wg.sigmoid(x - y))
         x, y = np.linspace(-5, 5, 4099), np.linspace(3, -3, 4099)
-        return F.value_and_grad(x, y, wrt=(0, 1))
+        v, (gx, gy) = F.value_and_grad(x, y, wrt=(0, 1))
+        return np.concatenate([v, gx, gy, F.jvp((x, y), (y, x))[1]])
 
-    simd = run()
-    monkeypatch.setenv("WENGERT_PORTABLE", "1")
-    portable = run()
-    assert np.array_equal(simd[0], portable[0])
-    assert all(np.array_equal(a, b) for a, b in zip(simd[1], portable[1]))
+    engine_env("WENGERT_ISA", None)
+    best = _core._engine_settings()[1]
+    isas = ["portable", "avx2", "avx512"]
+    results = {}
+    for isa in isas[: isas.index(best) + 1]:
+        for jit in ("0", "1"):
+            engine_env("WENGERT_ISA", isa)
+            engine_env("WENGERT_JIT", jit)
+            assert _core._engine_settings() == (("off", "on")[int(jit)], isa)
+            results[isa, jit] = run()
+    first = next(iter(results.values()))
+    for key, got in results.items():
+        assert np.array_equal(first, got, equal_nan=True), key
 
 
 def test_calls_from_several_python_threads():
@@ -482,3 +495,23 @@ def test_native_code_and_the_interpreter_give_the_same_numbers():
         out[mode] = np.load(io.BytesIO(run.stdout))
     assert np.isnan(out["0"]).any()
     np.testing.assert_array_equal(out["0"], out["1"])
+
+
+def test_engine_variables_are_read_once_and_on_reload(engine_env):
+    """WENGERT_JIT, WENGERT_ISA and WENGERT_PORTABLE are read at first use, not per call (a one-row call
+    should not scan the environment); `_reload_settings` reads them again."""
+    from wengert import _core
+
+    engine_env("WENGERT_JIT", "0")
+    engine_env("WENGERT_PORTABLE", "1")
+    assert _core._engine_settings() == ("off", "portable")
+    os.environ["WENGERT_JIT"] = "1"  # not seen until reloaded
+    assert _core._engine_settings() == ("off", "portable")
+    engine_env("WENGERT_JIT", "1")
+    engine_env("WENGERT_PORTABLE", None)
+    engine_env("WENGERT_ISA", "portable")
+    assert _core._engine_settings() == ("on", "portable")
+    engine_env("WENGERT_ISA", None)
+    assert _core._engine_settings()[1] in ("portable", "avx2", "avx512")
+    engine_env("WENGERT_JIT", "anything else")
+    assert _core._engine_settings()[0] == "auto"

@@ -6,7 +6,6 @@ must name `log`, the line that recorded it (LOG_LINE), the rows and the operands
 from __future__ import annotations
 
 import inspect
-import os
 import pickle
 
 import numpy as np
@@ -33,15 +32,10 @@ def check_off_after():
 
 
 @pytest.fixture(params=["0", "1"], ids=["interpreter", "native"])
-def engine(request):
+def engine(request, engine_env):
     """Runs the test with the compiled interpreter, then with native code."""
-    saved = os.environ.get("WENGERT_JIT")
-    os.environ["WENGERT_JIT"] = request.param
-    yield request.param
-    if saved is None:
-        os.environ.pop("WENGERT_JIT", None)
-    else:
-        os.environ["WENGERT_JIT"] = saved
+    engine_env("WENGERT_JIT", request.param)
+    return request.param
 
 
 def _born_in_log(e, rows=(1, 3)):

@@ -31,8 +31,8 @@ def mixed(x, t):
 
 
 @pytest.fixture(params=["0", "1"], ids=["interpreter", "native"])
-def engine(request, monkeypatch):
-    monkeypatch.setenv("WENGERT_JIT", request.param)
+def engine(request, engine_env):
+    engine_env("WENGERT_JIT", request.param)
     return request.param
 
 

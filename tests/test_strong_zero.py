@@ -13,22 +13,28 @@ import numpy as np
 import pytest
 
 import wengert as wg
+from wengert import _core
 
 
 @pytest.fixture(params=["0", "1"], ids=["interpreter", "native"])
-def engine(request, monkeypatch):
+def engine(request, engine_env):
     """WENGERT_JIT=0 (interpreter) or 1 (native code wherever the host allows)."""
-    monkeypatch.setenv("WENGERT_JIT", request.param)
+    engine_env("WENGERT_JIT", request.param)
     return request.param
 
 
-@pytest.fixture(params=["simd", "portable"])
-def isa(request, monkeypatch):
-    """The kernels built for AVX2 and FMA (where the CPU has them) or the portable ones."""
-    if request.param == "portable":
-        monkeypatch.setenv("WENGERT_PORTABLE", "1")
-    else:
-        monkeypatch.delenv("WENGERT_PORTABLE", raising=False)
+ISAS = ["portable", "avx2", "avx512"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request, engine_env):
+    """Each kernel build this CPU has: portable, AVX2 + FMA, AVX-512 (WENGERT_ISA caps it)."""
+    engine_env("WENGERT_ISA", None)
+    best = _core._engine_settings()[1]
+    if ISAS.index(request.param) > ISAS.index(best):
+        pytest.skip(f"this CPU has no {request.param}")
+    engine_env("WENGERT_ISA", request.param)
+    assert _core._engine_settings()[1] == request.param
     return request.param
 
 
@@ -108,7 +114,7 @@ def test_pow_forward_sweeps_agree_with_the_gradient(engine):
     assert F.hessian(-2.0, 2.0, wrt=0) == 2.0
 
 
-def test_interpreter_and_native_code_agree_bit_for_bit(monkeypatch):
+def test_interpreter_and_native_code_agree_bit_for_bit(engine_env):
     def run():
         F = wg.compile(lambda x, y: wg.where(x > 0, wg.sqrt(x) * y, x * x - y) + 0 * wg.log(y))
         x = np.concatenate([[-1.0, 0.0, -0.0, 4.0, np.inf, -np.inf, np.nan], np.linspace(-2, 2, 1000)])
@@ -116,9 +122,9 @@ def test_interpreter_and_native_code_agree_bit_for_bit(monkeypatch):
         v, (gx, gy) = F.value_and_grad(x, y, wrt=(0, 1))
         return np.concatenate([v, gx, gy])
 
-    monkeypatch.setenv("WENGERT_JIT", "0")
+    engine_env("WENGERT_JIT", "0")
     interp = run()
-    monkeypatch.setenv("WENGERT_JIT", "1")
+    engine_env("WENGERT_JIT", "1")
     native = run()
     assert bits(interp).tolist() == bits(native).tolist()
 

@@ -205,6 +205,7 @@ class Compiled:
         self._variants: list[Variant] = []
         self._mixed = False
         self._out_shape: Shape | None = None
+        self._rows: dict[Any, Any] = {}  # one-row calls, by (method, wrt): see _remember
         names = _param_names(f, None if shapes is None else len(shapes))
         if names is None:  # arity from the first call
             self._names: list[str] | None = None
@@ -613,6 +614,34 @@ class Compiled:
         )
         return np.asarray(hv) * (1.0 / n) if r == "mean" else np.asarray(hv)
 
+    # -- one-row calls -------------------------------------------------------------------
+    # A call on one row (the SciPy-optimiser case) spends more time here than in the
+    # engine. After a method's first such call has gone through every check below, a
+    # `_core._RowCall` for that method and `wrt` is kept: it serves later calls whose
+    # arguments are exactly what the engine reads in place (Python floats and ints, or
+    # aligned C-contiguous float64 arrays of the declared shapes), and hands back None
+    # for anything else (lists, other dtypes or strides, batches, Var or Dual numbers, the
+    # non-finite check on), which then takes the full path. Same core call, same bits.
+
+    def _row_call(self, kind: str, wrt: Any) -> Any:
+        """The one-row call kept for ``kind`` and ``wrt``, or None. Only ints and tuples of
+        ints are keys: ``True == 1`` must not find the call ``wrt=1`` made."""
+        if type(wrt) is not int and (type(wrt) is not tuple or not all(type(w) is int for w in wrt)):
+            return None
+        return self._rows.get((kind, wrt))
+
+    def _remember(self, kind: str, wrt: Any, batch: Shape, idx: list[int], single: bool) -> None:
+        """Keeps a one-row call for ``kind`` and ``wrt`` after a call on one row (``batch``
+        ``()``) of a function with one trace and no branches."""
+        if batch != () or len(self._variants) != 1 or self._first().guarded:
+            return
+        if type(wrt) is not int and (type(wrt) is not tuple or not all(type(w) is int for w in wrt)):
+            return
+        if (kind, wrt) not in self._rows:
+            self._rows[kind, wrt] = _core._RowCall(
+                self._first().plain, [list(s) for s in self._shapes], list(self._shape_out), kind, idx, single
+            )
+
     # -- public API ----------------------------------------------------------------------
 
     @overload
@@ -626,6 +655,12 @@ class Compiled:
         Called with numbers that carry derivatives (``Var``, ``Dual``, traced values: a
         compiled function inside ``wg.grad`` or another ``wg.compile``), it runs the Python
         function on them, one point, so the derivative is followed."""
+        if reduce is None:
+            row = self._rows.get(("values", 0))
+            if row is not None:
+                got = row(args)
+                if got is not None:
+                    return got
         if _carries_derivatives(args):
             return self._call_on_numbers(args, reduce)
         r = _check_reduce(reduce)
@@ -633,6 +668,8 @@ class Compiled:
         v = self._engine_values(data, per_row, n, r)
         if _debug.on():
             self._debug_check(_debug.check_values, f"{self.__name__}(...)", data, per_row, n, batch, [v], v, r)
+        if reduce is None:
+            self._remember("values", 0, batch, [], True)
         return self._out(v, self._values_shape(batch, r != "none"))
 
     def _call_on_numbers(self, args: tuple[Any, ...], reduce: str | None) -> Any:
@@ -685,6 +722,12 @@ class Compiled:
         ``"mean"`` the value is reduced over rows and each gradient is that of the
         reduced value, with its argument's own shape.
         """
+        if reduce is None:
+            row = self._rows.get(("value_and_grad", wrt)) if type(wrt) is int else self._row_call("value_and_grad", wrt)
+            if row is not None:
+                got = row(args)
+                if got is not None:
+                    return got  # type: ignore[no-any-return]
         r = _check_reduce(reduce)
         data, per_row, n, batch, arrays = self._prepare(args)
         self._scalar_output("value_and_grad")
@@ -698,6 +741,8 @@ class Compiled:
             )
         reduced = r != "none"
         grads = tuple(self._grad_out(gs[i], i, arrays, batch, reduced, per_row[i]) for i in idx)
+        if not reduced:
+            self._remember("value_and_grad", wrt, batch, idx, single)
         return self._out(v, self._values_shape(batch, reduced)), (grads[0] if single else grads)
 
     @overload
@@ -707,6 +752,19 @@ class Compiled:
 
     def grad(self, *args: Any, wrt: Any = 0, reduce: Any = None) -> Any:
         """Gradients only; see :meth:`value_and_grad`."""
+        if reduce is None:
+            row = self._rows.get(("grad", wrt)) if type(wrt) is int else self._row_call("grad", wrt)
+            if row is not None:
+                got = row(args)
+                if got is not None:
+                    return got
+            out = self.value_and_grad(*args, wrt=wrt)
+            # The call above checked everything; one row of a function without branches
+            # leaves its value_and_grad's one-row call, and a grad one goes with it.
+            vg = self._row_call("value_and_grad", wrt)
+            if vg is not None and ("grad", wrt) not in self._rows:
+                self._remember("grad", wrt, (), *normalize_wrt(wrt, len(self._shapes)))
+            return out[1]
         return self.value_and_grad(*args, wrt=wrt, reduce=reduce)[1]
 
     @overload
@@ -717,6 +775,11 @@ class Compiled:
     def jacobian(self, *args: Any, wrt: Any = 0) -> Any:
         """Per-row Jacobians: shape batch + output shape + argument shape, per ``wrt``
         argument. Forward or reverse sweeps, whichever needs fewer."""
+        row = self._rows.get(("jacobian", wrt)) if type(wrt) is int else self._row_call("jacobian", wrt)
+        if row is not None:
+            got = row(args)
+            if got is not None:
+                return got
         idx, single = self._wrt(wrt)
         data, per_row, n, batch, _ = self._prepare(args)
         flags = [i in idx for i in range(len(self._shapes))]
@@ -731,6 +794,7 @@ class Compiled:
             k = self._sizes[i]
             out.append(self._out(jac[..., at : at + k].copy(), batch + self._shape_out + self._shapes[i]))
             at += k
+        self._remember("jacobian", wrt, batch, idx, single)
         return out[0] if single else tuple(out)
 
     @overload
@@ -742,6 +806,11 @@ class Compiled:
         """Per-row Hessians of a scalar output, exact (forward over reverse): shape batch +
         argument shape + argument shape, or for a tuple ``wrt`` a tuple of tuples of
         blocks (JAX's layout)."""
+        row = self._rows.get(("hessian", wrt)) if type(wrt) is int else self._row_call("hessian", wrt)
+        if row is not None:
+            got = row(args)
+            if got is not None:
+                return got
         data, per_row, n, batch, _ = self._prepare(args)
         self._scalar_output("hessian")
         idx, single = self._wrt(wrt)
@@ -765,6 +834,7 @@ class Compiled:
                 batch + self._shapes[i] + self._shapes[j],
             )
 
+        self._remember("hessian", wrt, batch, idx, single)
         if single:
             return block(idx[0], idx[0])
         return tuple(tuple(block(i, j) for j in idx) for i in idx)
@@ -967,6 +1037,7 @@ class Compiled:
         self._variants = []
         self._mixed = False
         self._out_shape = None
+        self._rows = {}
         if names is None and shapes is None:  # arity from the first call, nothing traced
             self._names = None
             return

@@ -19,9 +19,12 @@ __all__ = [
     "Var", "Dual", "tape_size", "var_gradient", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2",
     "log10", "log1p", "sqrt", "cbrt", "abs", "sigmoid", "relu", "softplus", "erf", "atan2",
-    "hypot", "pow", "maximum", "minimum", "floor", "ceil", "round", "trunc", "sign", "square", "reciprocal", "erfc", "lgamma", "digamma", "trigamma", "sinc", "stop_gradient", "fmod", "remainder", "copysign", "logaddexp", "BYTES_PER_NODE", "set_num_threads",
-    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_debug_nans_enabled",
-    "_set_debug_nans", "_suspend_debug_nans",
+    "hypot", "pow", "maximum", "minimum", "floor", "ceil", "round", "trunc", "sign", "square",
+    "reciprocal", "erfc", "lgamma", "digamma", "trigamma", "sinc", "stop_gradient", "fmod",
+    "remainder", "copysign", "logaddexp", "BYTES_PER_NODE", "set_num_threads",
+    "get_num_threads", "_Traced", "_Cond", "_Trace", "_Compiled", "_RowCall", "_debug_nans_enabled",
+    "_set_debug_nans", "_suspend_debug_nans", "_reload_settings",
+    "_engine_settings",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -968,11 +971,34 @@ class _Compiled:
         self,
     ) -> tuple[list[int | None], list[tuple[int, float]], list[tuple[Any, ...]], list[int]]: ...
 
+@final
+class _RowCall:
+    """A one-row call of one method of a compiled function (see wengert._compile's
+    `_remember`): None for arguments it does not serve, which then take the batch path."""
+
+    def __new__(
+        cls,
+        compiled: _Compiled,
+        shapes: Sequence[Sequence[int]],
+        out_shape: Sequence[int],
+        kind: str,
+        wrt: Sequence[int],
+        single: bool,
+    ) -> Self: ...
+    def __call__(self, args: tuple[Any, ...]) -> Any: ...
+
 def set_num_threads(n: int) -> None:
     """Threads for batch evaluation: an int in 1..1024 (the cap; more never helps a
     CPU-bound engine). Outside it: ValueError. Results do not depend on the count.
     WENGERT_NUM_THREADS sets the default the same way (garbage or out of range: all cores)."""
 def get_num_threads() -> int: ...
+def _reload_settings() -> None:
+    """Reads WENGERT_JIT, WENGERT_ISA and WENGERT_PORTABLE again: they are read once, at
+    first use."""
+def _engine_settings() -> tuple[str, str]:
+    """("off" | "on" | "auto" from WENGERT_JIT, the kernel build "portable" | "avx2" |
+    "avx512": the CPU's best capped by WENGERT_ISA and WENGERT_PORTABLE), as batch calls
+    use them now."""
 
 # wg.debug_nans (see wengert._debug): the process-wide switch eager ops read, and the
 # per-thread suspension transforms use while they run their fast path.

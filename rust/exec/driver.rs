@@ -11,7 +11,7 @@
 use super::check::check;
 use super::gather::{columns, load, prefetch, store, store_rows};
 use super::interp;
-use super::isa::{avx2_fma, Isa};
+use super::isa::{avx2_fma, avx512, Isa};
 use super::jit::{Kernel, Pass};
 use super::layout::Layout;
 use super::request::{Arg, BatchError, Buffers, Job, Output, Reduce};
@@ -36,6 +36,12 @@ pub fn native_pass(job: &Job) -> Option<Pass> {
 /// fit a chunk whole.
 fn chunk_rows(n: usize) -> usize {
     n.div_ceil(64).max(1024).next_multiple_of(128)
+}
+
+/// Whether `n` rows make a single chunk, which [`run_into`] runs on the calling thread:
+/// callers need not hand such a batch to the thread pool.
+pub fn single_chunk(n: usize) -> bool {
+    n <= chunk_rows(n)
 }
 
 /// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
@@ -121,7 +127,12 @@ pub fn run_into(
     let ctx = Ctx::new(p, layout, args, job, reduce, n);
     let native = native.filter(|kn| Some(kn.pass()) == native_pass(job));
     // Native code has blocks of its own size (see `jit::block_groups`).
-    let k = native.map_or_else(|| block_groups(p, job), Kernel::block_groups);
+    // The interpreter's blocks need not be wider than the rows: a one-row call would
+    // otherwise run its passes over up to 32 lane groups of nothing.
+    let k = native.map_or_else(
+        || block_groups(p, job).min(n.div_ceil(LANES).max(1)),
+        Kernel::block_groups,
+    );
     let chunk = chunk_rows(n);
     let widths = ctx.widths();
     let wrong = || BatchError::Invalid("result buffers of the wrong number or length".into());
@@ -156,30 +167,45 @@ pub fn run_into(
     let per_chunk: Vec<Buffers<&mut [f64]>> = (0..n_chunks)
         .map(|_| slices.as_mut().map(|s| s.next().unwrap_or_default()))
         .collect();
-    let sums: Vec<Vec<f64>> = per_chunk
-        .into_par_iter()
-        .enumerate()
-        .map(|(c, mut outs)| {
-            let start = c * chunk;
-            let end = ((c + 1) * chunk).min(n);
-            let mut acc = Sums::new(ctx.acc_len());
-            SCRATCH.with_borrow_mut(|scratch| {
-                let mut st = State::new(scratch, &ctx, k);
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma if avx2_fma() => {
-                        // SAFETY: this CPU has AVX2 and FMA (checked here and in
-                        // detect_isa), the only requirement of a target_feature function.
-                        unsafe {
-                            blocks_avx2(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
-                        }
+    let chunk_task = |(c, mut outs): (usize, Buffers<&mut [f64]>)| {
+        let start = c * chunk;
+        let end = ((c + 1) * chunk).min(n);
+        let mut acc = Sums::new(ctx.acc_len());
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut st = State::new(scratch, &ctx, k);
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 if avx512() => {
+                    // SAFETY: this CPU has AVX-512 F, DQ and VL, AVX2 and FMA (checked
+                    // here), the only requirement of a target_feature function.
+                    unsafe {
+                        blocks_avx512(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
                     }
-                    _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
                 }
-            });
-            acc.total()
-        })
-        .collect();
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma | Isa::Avx512 if avx2_fma() => {
+                    // SAFETY: this CPU has AVX2 and FMA (checked here), the only
+                    // requirement of a target_feature function.
+                    unsafe {
+                        blocks_avx2(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
+                    }
+                }
+                _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
+            }
+        });
+        acc.total()
+    };
+    // One chunk runs where it is called: through rayon it would be the same work on one
+    // worker, plus a hand-over and a wake-up that cost more than a small batch itself.
+    let sums: Vec<Vec<f64>> = if n_chunks == 1 {
+        per_chunk.into_iter().enumerate().map(chunk_task).collect()
+    } else {
+        per_chunk
+            .into_par_iter()
+            .enumerate()
+            .map(chunk_task)
+            .collect()
+    };
     let mut acc = vec![0.0; ctx.acc_len()];
     for s in &sums {
         for (a, v) in acc.iter_mut().zip(s) {
@@ -317,7 +343,25 @@ fn blocks_avx2(
     acc: &mut Sums,
     st: &mut State,
 ) {
-    blocks::<true>(ctx, native, start, end, k, outs, acc, st)
+    blocks::<true, false>(ctx, native, start, end, k, outs, acc, st)
+}
+
+/// [`blocks_avx2`]'s code compiled for AVX-512: LLVM fuses the lane groups of a block
+/// into 512-bit instructions (the same operations lane by lane, so the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn blocks_avx512(
+    ctx: &Ctx,
+    native: Option<&Kernel>,
+    start: usize,
+    end: usize,
+    k: usize,
+    outs: &mut Buffers<&mut [f64]>,
+    acc: &mut Sums,
+    st: &mut State,
+) {
+    blocks::<true, true>(ctx, native, start, end, k, outs, acc, st)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -331,7 +375,7 @@ fn blocks_portable(
     acc: &mut Sums,
     st: &mut State,
 ) {
-    blocks::<false>(ctx, native, start, end, k, outs, acc, st)
+    blocks::<false, false>(ctx, native, start, end, k, outs, acc, st)
 }
 
 thread_local! {
@@ -403,58 +447,82 @@ fn seed_outputs<const AVX2: bool>(
     }
 }
 
-/// The interpreter's passes compiled for AVX2 and FMA, each a function of its own: inlined
+/// The interpreter's passes compiled for one ISA, each a function of its own: inlined
 /// into [`blocks`] with everything else, they made LLVM give up inlining the rules'
 /// closures (3.4x slower gradients).
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
-    use crate::exec::interp;
+macro_rules! isa_passes {
+    ($(#[$doc:meta])* $module:ident, $features:literal) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            use super::*;
+            use crate::exec::interp;
 
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    pub(super) fn values(p: &Program, slots: &mut [F64x4], k: usize) {
-        interp::values(p, slots, k)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    pub(super) fn partials(p: &Program, slots: &mut [F64x4], parts: &mut [F64x4], k: usize) {
-        interp::partials(p, slots, parts, k)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    pub(super) fn reverse(
-        p: &Program,
-        parts: &[F64x4],
-        slots: &[F64x4],
-        adj: &mut [F64x4],
-        k: usize,
-        strong: bool,
-    ) {
-        interp::reverse(p, parts, slots, adj, k, strong)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    pub(super) fn any_nan(v: &[F64x4], ranges: &[(usize, usize)]) -> bool {
-        interp::any_nan(v, ranges)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    pub(super) fn tangents(
-        p: &Program,
-        parts: &[F64x4],
-        slots: &[F64x4],
-        tan: &mut [F64x4],
-        k: usize,
-    ) {
-        interp::tangents(p, parts, slots, tan, k)
-    }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            pub(super) fn values(p: &Program, slots: &mut [F64x4], k: usize) {
+                interp::values(p, slots, k)
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            pub(super) fn partials(
+                p: &Program,
+                slots: &mut [F64x4],
+                parts: &mut [F64x4],
+                k: usize,
+            ) {
+                interp::partials(p, slots, parts, k)
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            pub(super) fn reverse(
+                p: &Program,
+                parts: &[F64x4],
+                slots: &[F64x4],
+                adj: &mut [F64x4],
+                k: usize,
+                strong: bool,
+            ) {
+                interp::reverse(p, parts, slots, adj, k, strong)
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            pub(super) fn any_nan(v: &[F64x4], ranges: &[(usize, usize)]) -> bool {
+                interp::any_nan(v, ranges)
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            pub(super) fn tangents(
+                p: &Program,
+                parts: &[F64x4],
+                slots: &[F64x4],
+                tan: &mut [F64x4],
+                k: usize,
+            ) {
+                interp::tangents(p, parts, slots, tan, k)
+            }
+        }
+    };
 }
+
+isa_passes!(
+    /// The passes for AVX2 and FMA.
+    avx2,
+    "avx2,fma"
+);
+isa_passes!(
+    /// The passes for AVX-512 (lane groups fused into 512-bit instructions).
+    avx512,
+    "avx512f,avx512dq,avx512vl,avx2,fma"
+);
 
 /// `spans` sorted, and adjacent ones joined: the gradients of a block, for [`interp::any_nan`].
 fn merged_ranges(spans: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usize)> {
     let mut v: Vec<(usize, usize)> = spans.collect();
-    v.sort_unstable();
+    // Usually in order already (inputs take the first slots, in order): no sort then.
+    if !v.is_sorted() {
+        v.sort_unstable();
+    }
     let mut out: Vec<(usize, usize)> = Vec::with_capacity(v.len());
     for (lo, hi) in v {
         match out.last_mut() {
@@ -465,13 +533,18 @@ fn merged_ranges(spans: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usi
     out
 }
 
-/// `pass!(AVX2, name(args))`: the interpreter pass `name`, from [`avx2`] when `AVX2`.
+/// `pass!(AVX2, AVX512, name(args))`: the interpreter pass `name`, from [`avx512`] when
+/// `AVX512`, else from [`avx2`] when `AVX2`.
 macro_rules! pass {
-    ($avx2:expr, $name:ident($($arg:expr),*)) => {{
+    ($avx2:expr, $avx512:expr, $name:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
-        if $avx2 {
-            // SAFETY: `blocks::<true>` runs only inside `blocks_avx2`, whose caller has
-            // checked that the CPU has AVX2 and FMA.
+        if $avx512 {
+            // SAFETY: `blocks::<true, true>` runs only inside `blocks_avx512`, whose caller
+            // has checked that the CPU has AVX-512 F, DQ and VL, AVX2 and FMA.
+            unsafe { avx512::$name($($arg),*) }
+        } else if $avx2 {
+            // SAFETY: `blocks::<true, _>` runs only inside `blocks_avx2` or `blocks_avx512`,
+            // whose callers have checked that the CPU has AVX2 and FMA.
             unsafe { avx2::$name($($arg),*) }
         } else {
             interp::$name($($arg),*)
@@ -485,7 +558,7 @@ macro_rules! pass {
 /// per-row buffers (row `start` first).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn blocks<const AVX2: bool>(
+fn blocks<const AVX2: bool, const AVX512: bool>(
     ctx: &Ctx,
     native: Option<&Kernel>,
     start: usize,
@@ -554,8 +627,8 @@ fn blocks<const AVX2: bool>(
                 seeds(adj, seed);
                 kn.run(slots, adj);
             }
-            None if differentiates => pass!(AVX2, partials(p, slots, parts, k)),
-            None => pass!(AVX2, values(p, slots, k)),
+            None if differentiates => pass!(AVX2, AVX512, partials(p, slots, parts, k)),
+            None => pass!(AVX2, AVX512, values(p, slots, k)),
         }
         for (j, &o) in p.outputs().iter().enumerate() {
             let (lo, hi) = group(o);
@@ -570,19 +643,19 @@ fn blocks<const AVX2: bool>(
             Job::Vjp { wrt, .. } => {
                 if native.is_none() {
                     seeds(adj, seed);
-                    pass!(AVX2, reverse(p, parts, slots, adj, k, false));
+                    pass!(AVX2, AVX512, reverse(p, parts, slots, adj, k, false));
                 }
                 // The sweep above has plain products; where a gradient came out NaN, the
                 // block again with strong ones (see `interp`'s module documentation). The
                 // interpreter's strong sweep is bit for bit what native code's would be.
-                if strong_terms && pass!(AVX2, any_nan(adj, &grad_ranges)) {
+                if strong_terms && pass!(AVX2, AVX512, any_nan(adj, &grad_ranges)) {
                     interp::load_consts(p, slots, k);
                     for (a, arg) in ctx.args.iter().enumerate() {
                         load::<AVX2>(slots, &input_cols[a], arg, b0, rows, k);
                     }
                     seeds(adj, seed);
-                    pass!(AVX2, partials(p, slots, parts, k));
-                    pass!(AVX2, reverse(p, parts, slots, adj, k, true));
+                    pass!(AVX2, AVX512, partials(p, slots, parts, k));
+                    pass!(AVX2, AVX512, reverse(p, parts, slots, adj, k, true));
                 }
                 for (a, arg) in ctx.args.iter().enumerate() {
                     if !wrt[a] {
@@ -610,7 +683,7 @@ fn blocks<const AVX2: bool>(
                 for (a, t) in tangents.iter().enumerate() {
                     load::<AVX2>(adj, &input_cols[a], t, b0, rows, k);
                 }
-                pass!(AVX2, tangents(p, parts, slots, adj, k));
+                pass!(AVX2, AVX512, tangents(p, parts, slots, adj, k));
                 for (j, &o) in p.outputs().iter().enumerate() {
                     let (lo, hi) = group(o);
                     if ctx.reduced() {
@@ -635,7 +708,7 @@ fn blocks<const AVX2: bool>(
                         let Some(s) = p.inputs()[i] else { continue };
                         let (lo, hi) = group(s);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        pass!(AVX2, tangents(p, parts, slots, adj, k));
+                        pass!(AVX2, AVX512, tangents(p, parts, slots, adj, k));
                         for (j, &o) in p.outputs().iter().enumerate() {
                             let (lo, hi) = group(o);
                             store(buf, w, j * nc + c, &adj[lo..hi], rows);
@@ -650,7 +723,7 @@ fn blocks<const AVX2: bool>(
                         }
                         let (lo, hi) = group(o);
                         adj[lo..hi].fill(F64x4::splat(1.0));
-                        pass!(AVX2, reverse(p, parts, slots, adj, k, true));
+                        pass!(AVX2, AVX512, reverse(p, parts, slots, adj, k, true));
                         for (c, &i) in cols.iter().enumerate() {
                             let Some(s) = p.inputs()[i].filter(|_| p.has_gradient(i)) else {
                                 continue;

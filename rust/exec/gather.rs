@@ -120,13 +120,16 @@ pub(super) fn columns(
     only_grad: bool,
 ) -> Vec<(usize, usize)> {
     let first = layout.offsets[a];
-    (0..layout.sizes[a])
-        .filter_map(|e| {
-            let i = first + e;
-            let s = p.inputs()[i].filter(|_| !only_grad || p.has_gradient(i))?;
-            Some((e, s as usize * k))
-        })
-        .collect()
+    let inputs = &p.inputs()[first..first + layout.sizes[a]];
+    // Sized up front: grown push by push, the vector's reallocations were most of the
+    // cost of this (once per chunk, so most of it for a one-row call).
+    let mut cols = Vec::with_capacity(inputs.len());
+    for (e, s) in inputs.iter().enumerate() {
+        if let Some(s) = s.filter(|_| !only_grad || p.has_gradient(first + e)) {
+            cols.push((e, s as usize * k));
+        }
+    }
+    cols
 }
 
 /// Writes lane values `src` (`k` groups) of the first `rows` rows to column `col` of a

@@ -29,13 +29,14 @@ pub mod jit;
 pub mod layout;
 pub mod pool;
 pub mod request;
+pub mod settings;
 mod sums;
 #[doc(hidden)]
 pub mod transpose;
 
 pub(crate) use check::check_args;
 #[doc(hidden)]
-pub use driver::{block_groups, buffer_lens, native_pass, run, run_into};
+pub use driver::{block_groups, buffer_lens, native_pass, run, run_into, single_chunk};
 #[doc(hidden)]
 pub use isa::{detect_isa, Isa};
 #[doc(hidden)]

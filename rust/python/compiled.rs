@@ -90,6 +90,10 @@ pub(super) fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]
         .collect()
 }
 
+/// Result buffers up to this many numbers are allocated (and zeroed) through NumPy's C
+/// API; larger ones with `np.empty`, which skips a zeroing pass the engine makes useless.
+const SMALL_BUFFER: usize = 4096;
+
 type Arrays<'py> = Vec<Bound<'py, PyArray1<f64>>>;
 
 /// One fresh NumPy array per result buffer.
@@ -163,11 +167,20 @@ impl PyCompiled {
         }
         self.check_rows(n)?;
         let args = arg_list(data, self.0.arg_sizes(), per_row);
-        let empty = py.import("numpy")?.getattr("empty")?;
+        let mut empty = None;
         let arrays: Buffers<'py> =
             self.0
                 .buffer_lens(&args, n, job, reduce)
                 .try_map(|len| -> PyResult<_> {
+                    if len <= SMALL_BUFFER {
+                        // Through the C API: np.empty from Rust is a module lookup and a
+                        // Python call per buffer, most of a small call's buffers' cost.
+                        return Ok(PyArray1::zeros(py, len, false));
+                    }
+                    let empty = match &empty {
+                        Some(e) => e,
+                        None => empty.insert(py.import("numpy")?.getattr("empty")?),
+                    };
                     Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?)
                 })?;
         let mut guards = arrays.as_ref().map(|a| a.readwrite());
@@ -175,9 +188,10 @@ impl PyCompiled {
             g.as_slice_mut()
                 .map_err(|e| PyValueError::new_err(e.to_string()))
         })?;
-        let reduced = py
-            .detach(|| self.0.run_into(&args, n, job, reduce, bufs))
-            .map_err(value_error)?;
+        let work = || self.0.run_into(&args, n, job, reduce, bufs);
+        let costly =
+            n.saturating_mul(self.0.program_for_job(job).instrs().len()) >= super::row::DETACH_COST;
+        let reduced = if costly { py.detach(work) } else { work() }.map_err(value_error)?;
         drop(guards);
         Ok(Results { reduced, arrays })
     }
@@ -418,4 +432,35 @@ pub fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
 #[pyfunction]
 pub fn get_num_threads() -> PyResult<usize> {
     guarded(|| Ok(compiled::num_threads()))
+}
+
+/// Reads `WENGERT_JIT`, `WENGERT_ISA` and `WENGERT_PORTABLE` again (they are read once, at first use).
+#[pyfunction]
+pub fn _reload_settings() -> PyResult<()> {
+    guarded(|| {
+        crate::exec::settings::reload();
+        Ok(())
+    })
+}
+
+/// The settings batch calls use now: (`"off"`, `"on"` or `"auto"` from `WENGERT_JIT`;
+/// the kernel build, `"portable"`, `"avx2"` or `"avx512"`: the CPU's best, capped by
+/// `WENGERT_ISA` and `WENGERT_PORTABLE`).
+#[pyfunction]
+pub fn _engine_settings() -> PyResult<(&'static str, &'static str)> {
+    use crate::exec::isa::{detect_isa, Isa};
+    use crate::exec::settings::{self, JitMode};
+    guarded(|| {
+        let jit = match settings::jit_mode() {
+            JitMode::Off => "off",
+            JitMode::On => "on",
+            JitMode::Auto => "auto",
+        };
+        let isa = match detect_isa() {
+            Isa::Portable => "portable",
+            Isa::Avx2Fma => "avx2",
+            Isa::Avx512 => "avx512",
+        };
+        Ok((jit, isa))
+    })
 }

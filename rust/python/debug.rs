@@ -1,54 +1,18 @@
-//! The binding side of `wg.debug_nans` (the rest is `wengert._debug`): the switch eager
-//! ops read, the source sites of eager nodes while the check is on, and the exports the
-//! Python layer re-runs rows from (a compiled function's instruction list, the site of
-//! each instruction). When the check is off, an eager op pays one relaxed atomic load.
+//! The binding side of `wg.debug_nans` (the switch, notes and scan are
+//! [`crate::tape::nonfinite`]'s; the reports are `wengert._debug`'s): source sites from
+//! Python, the errors raised, and the exports the Python layer re-runs rows from (a
+//! compiled function's instruction list, the site of each instruction).
 
 use super::compiled::PyCompiled;
 use super::trace::PyTrace;
 use crate::compile::program::Instr;
-use crate::tape::arena::{Arena, Op};
+use crate::tape::arena::Op;
 use crate::tape::managed::{ManagedTape, Slot};
-use crate::tape::nonfinite::{first_bad_adjoint, first_nonfinite};
+use crate::tape::nonfinite::{self, Found};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use rustc_hash::FxHashMap;
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether `wg.debug_nans` is on (process-wide, like NumPy's error state is per thread
-/// and JAX's flag global: a switch set around a block of code).
-static ON: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    /// Nesting depth of `wengert._debug.suspended()`: a transform runs its fast path with
-    /// eager checks suspended and diagnoses afterwards, where `wg.where` is visible.
-    static SUSPENDED: Cell<u32> = const { Cell::new(0) };
-    /// Per eager node recorded while the check was on: its source site and operands, and
-    /// its op and partials to tell a reused node index from the node the note was for.
-    static NOTES: RefCell<FxHashMap<u32, Note>> = RefCell::new(FxHashMap::default());
-}
-
-/// Notes kept at most; past it they start afresh (an unknown site is reported as such).
-const MAX_NOTES: usize = 1 << 20;
-
-struct Note {
-    site: i64,
-    op: Op,
-    partials: [u64; 2],
-    operands: [f64; 2],
-    n_operands: u8,
-}
-
-/// Whether the check is on at all: the one load an eager op pays.
-#[inline(always)]
-pub(super) fn on() -> bool {
-    ON.load(Ordering::Relaxed)
-}
-
-/// Whether the check is on and not suspended on this thread.
-pub(super) fn active() -> bool {
-    on() && SUSPENDED.with(|s| s.get() == 0)
-}
+pub(super) use crate::tape::nonfinite::{active, on};
 
 fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     py.import("wengert._debug")
@@ -96,39 +60,7 @@ pub(super) fn check_eager(
 /// after the op was checked).
 pub(super) fn note_slot(t: &ManagedTape, slot: Slot, site: i64, operands: &[f64]) {
     let (arena, idx) = t.arena_node(slot);
-    let (op, _, partials) = arena.node(idx);
-    note(idx, site, op, partials, operands);
-}
-
-fn note(idx: u32, site: i64, op: Op, partials: [f64; 2], operands: &[f64]) {
-    NOTES.with_borrow_mut(|m| {
-        if m.len() >= MAX_NOTES {
-            m.clear();
-        }
-        let mut ops = [0.0; 2];
-        ops[..operands.len()].copy_from_slice(operands);
-        m.insert(
-            idx,
-            Note {
-                site,
-                op,
-                partials: partials.map(f64::to_bits),
-                operands: ops,
-                n_operands: operands.len() as u8,
-            },
-        );
-    });
-}
-
-/// What [`scan`] found: the node's op, its note (site and operands) when it has one,
-/// the adjoint and the partial.
-pub(super) struct Found {
-    op: Op,
-    site: i64,
-    operands: Vec<f64>,
-    adjoint: f64,
-    partial: f64,
-    arg: i64,
+    nonfinite::note(arena, idx, site, operands);
 }
 
 fn op_name(op: Op) -> &'static str {
@@ -148,42 +80,14 @@ pub(super) fn scan_slot(t: &ManagedTape, y: Slot, stored: bool) -> Option<Found>
     }
     let (arena, out) = t.arena_node(y);
     if stored {
-        return scan(arena, t.adjoints(), out);
+        return nonfinite::scan(arena, t.adjoints(), out);
     }
     let mut adj = Vec::new();
     arena.sweep(out, &mut adj);
-    scan(arena, &adj, out)
+    nonfinite::scan(arena, &adj, out)
 }
 
-fn scan(arena: &Arena, adj: &[f64], out: u32) -> Option<Found> {
-    if !active() {
-        return None;
-    }
-    let (node, op, adjoint, partial, arg) = match first_bad_adjoint(arena, adj, out) {
-        Some(b) => (b.node, b.op, b.adjoint, b.partial, b.arg as i64),
-        None => {
-            let i = first_nonfinite(adj, out)?;
-            (i, arena.node(i).0, adj[i as usize], f64::NAN, -1)
-        }
-    };
-    let (_, _, partials) = arena.node(node);
-    let (site, operands) = NOTES.with_borrow(|m| match m.get(&node) {
-        Some(n) if n.op == op && n.partials == partials.map(f64::to_bits) => {
-            (n.site, n.operands[..n.n_operands as usize].to_vec())
-        }
-        _ => (-1, vec![]),
-    });
-    Some(Found {
-        op,
-        site,
-        operands,
-        adjoint,
-        partial,
-        arg,
-    })
-}
-
-/// The FloatingPointError for what [`scan`] found.
+/// The FloatingPointError for what [`scan_slot`] found.
 pub(super) fn raise(found: Option<Found>) -> PyResult<()> {
     let Some(f) = found else { return Ok(()) };
     Python::attach(|py| {
@@ -202,7 +106,7 @@ pub(super) fn raise(found: Option<Found>) -> PyResult<()> {
 /// Turns the check on or off; returns the previous setting (`wg.set_debug_nans`).
 #[pyfunction]
 pub fn _set_debug_nans(flag: bool) -> bool {
-    ON.swap(flag, Ordering::Relaxed)
+    nonfinite::set_on(flag)
 }
 
 /// Whether the check is on (`wg.debug_nans_enabled`).
@@ -214,7 +118,7 @@ pub fn _debug_nans_enabled() -> bool {
 /// Suspends (`+1`) or resumes (`-1`) eager checks on this thread.
 #[pyfunction]
 pub fn _suspend_debug_nans(delta: i32) {
-    SUSPENDED.with(|s| s.set(s.get().saturating_add_signed(delta)));
+    nonfinite::suspend(delta)
 }
 
 #[pymethods]

@@ -7,6 +7,7 @@ mod dual;
 mod hvp;
 mod math;
 pub(crate) mod number;
+mod row;
 mod trace;
 mod var;
 
@@ -20,8 +21,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<trace::PyCond>()?;
     m.add_class::<trace::PyTrace>()?;
     m.add_class::<compiled::PyCompiled>()?;
+    m.add_class::<row::RowCall>()?;
     m.add_function(wrap_pyfunction!(compiled::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::_reload_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::_engine_settings, m)?)?;
     m.add_function(wrap_pyfunction!(var::tape_size, m)?)?;
     m.add_function(wrap_pyfunction!(var::var_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(debug::_set_debug_nans, m)?)?;

@@ -734,10 +734,11 @@ fn binary_fn(partials: bool) -> usize {
     f as usize
 }
 
-/// Whether the helpers compiled for AVX2 and FMA can run (the same test as
-/// [`crate::exec::driver::detect_isa`]).
+/// Whether the helpers compiled for AVX2 and FMA run: where the interpreter runs its AVX2
+/// or AVX-512 build (the helpers' bits are the same in every build, their speed is not
+/// worth a third copy).
 fn avx2() -> bool {
-    crate::exec::isa::detect_isa() == crate::exec::isa::Isa::Avx2Fma
+    crate::exec::isa::detect_isa() >= crate::exec::isa::Isa::Avx2Fma
 }
 
 /// Reads lane group `i` of `io`.
