@@ -148,6 +148,10 @@ fn tape_program(ops: &[(usize, u16, u16)], x0: f64, y0: f64, poison: bool) -> ([
         Binary::Atan2,
         Binary::Max,
         Binary::Min,
+        Binary::Fmod,
+        Binary::Remainder,
+        Binary::Copysign,
+        Binary::Logaddexp,
     ];
     let t = Tape::new();
     let (x, y) = (t.var(x0), t.var(y0));
@@ -190,7 +194,7 @@ fn tape_program(ops: &[(usize, u16, u16)], x0: f64, y0: f64, poison: bool) -> ([
 type UnaryFn = for<'t> fn(wengert::Var<'t>) -> wengert::Var<'t>;
 
 /// The drawn unary ops with their `Var` methods.
-const UNARY: [(Unary, UnaryFn); 10] = [
+const UNARY: [(Unary, UnaryFn); 17] = [
     (Unary::Sin, |x| x.sin()),
     (Unary::Exp, |x| x.exp()),
     (Unary::Tanh, |x| x.tanh()),
@@ -201,6 +205,13 @@ const UNARY: [(Unary, UnaryFn); 10] = [
     (Unary::Sigmoid, |x| x.sigmoid()),
     (Unary::Neg, |x| -x),
     (Unary::Cbrt, |x| x.cbrt()),
+    (Unary::Floor, |x| x.floor()),
+    (Unary::Sign, |x| x.sign()),
+    (Unary::Sinc, |x| x.sinc()),
+    (Unary::Erfc, |x| x.erfc()),
+    (Unary::Lgamma, |x| x.lgamma()),
+    (Unary::Reciprocal, |x| x.reciprocal()),
+    (Unary::StopGradient, |x| x.stop_gradient()),
 ];
 
 fn binary_var<'t>(op: Binary, x: wengert::Var<'t>, y: wengert::Var<'t>) -> wengert::Var<'t> {
@@ -214,5 +225,9 @@ fn binary_var<'t>(op: Binary, x: wengert::Var<'t>, y: wengert::Var<'t>) -> wenge
         Binary::Atan2 => x.atan2(y),
         Binary::Max => x.max(y),
         Binary::Min => x.min(y),
+        Binary::Fmod => x.fmod(y),
+        Binary::Remainder => x.remainder(y),
+        Binary::Copysign => x.copysign(y),
+        Binary::Logaddexp => x.logaddexp(y),
     }
 }

@@ -105,6 +105,59 @@ UNARY_POINTS: dict[str, list[float]] = {
     "erf": [-5.0, -2.0, -1.0, -0.5, -1e-6, 0.0, 1e-6, 0.5, 1.0, 2.0, 5.0],
 }
 
+# Ops whose reference is mpmath's functions with their derivatives in closed form (sympy
+# cannot differentiate the steps, nor hold NumPy's conventions): name -> (value,
+# derivative) on mpf arguments. The steps' derivative is 0 away from their jumps; at the
+# jumps it is 0 too by convention (rust/op/rules.rs). trigamma's derivative is NaN by
+# design (tetragamma is not an op), so that is what the reference says.
+MP_UNARY = {
+    "floor": (mpmath.floor, lambda a: 0),
+    "ceil": (mpmath.ceil, lambda a: 0),
+    "round": (mpmath.nint, lambda a: 0),  # halves to even, as NumPy
+    "trunc": (lambda a: mpmath.floor(a) if a >= 0 else mpmath.ceil(a), lambda a: 0),
+    "sign": (mpmath.sign, lambda a: 0),
+    "square": (lambda a: a * a, lambda a: 2 * a),
+    "reciprocal": (lambda a: 1 / a, lambda a: -1 / (a * a)),
+    "erfc": (mpmath.erfc, lambda a: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-a * a)),
+    "lgamma": (lambda a: mpmath.log(abs(mpmath.gamma(a))), mpmath.digamma),
+    "digamma": (mpmath.digamma, lambda a: mpmath.psi(1, a)),
+    "trigamma": (lambda a: mpmath.psi(1, a), lambda a: mpmath.nan),
+    "sinc": (mpmath.sincpi, lambda a: mpmath.diff(mpmath.sincpi, a)),
+    "stop_gradient": (lambda a: a, lambda a: 0),
+}
+
+
+def _trunc(a):
+    return mpmath.floor(a) if a >= 0 else mpmath.ceil(a)
+
+
+# name -> (value, d/dx, d/dy), as MP_UNARY.
+MP_BINARY = {
+    "fmod": (lambda a, b: a - b * _trunc(a / b), lambda a, b: 1, lambda a, b: -_trunc(a / b)),
+    "remainder": (lambda a, b: a - b * mpmath.floor(a / b), lambda a, b: 1, lambda a, b: -mpmath.floor(a / b)),
+    "copysign": (lambda a, b: abs(a) * mpmath.sign(b), lambda a, b: mpmath.sign(a) * mpmath.sign(b), lambda a, b: 0),
+    "logaddexp": (
+        lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
+        lambda a, b: 1 / (1 + mpmath.exp(b - a)),
+        lambda a, b: 1 / (1 + mpmath.exp(a - b)),
+    ),
+}
+UNARY.update({name: None for name in MP_UNARY})  # type: ignore[misc]
+BINARY.update({name: None for name in MP_BINARY})  # type: ignore[misc]
+
+_STEPS = [-7.25, -2.5, -1.5, -1.0, -0.5, -1e-9, 0.0, 1e-9, 0.5, 1.0, 1.5, 2.5, 3.75]
+UNARY_POINTS.update({
+    "floor": _STEPS, "ceil": _STEPS, "round": _STEPS, "trunc": _STEPS, "sign": _STEPS,
+    "square": _WIDE + [0.0, 1e100],
+    "reciprocal": _WIDE + [1e-300, 1e300],
+    "erfc": [-5.0, -1.0, -1e-6, 0.0, 1e-6, 0.5, 1.0, 2.0, 5.0, 10.0, 26.0],
+    "lgamma": [1e-8, 0.1, 0.5, 1.0, 2.0, 2.5, 7.25, 30.0, 1e5, -0.5, -1.5, -2.25, -7.75],
+    "digamma": [1e-8, 0.1, 0.5, 1.0, 2.0, 2.5, 7.25, 30.0, 1e5, 1e12, -0.5, -2.25, -7.75],
+    "trigamma": [1e-8, 0.1, 0.5, 1.0, 2.0, 7.25, 30.0, 1e5, -0.5, -2.25],
+    "sinc": [-7.25, -2.5, -1.0, -0.3, -1e-5, 0.0, 1e-5, 0.1, 0.25, 0.5, 0.9, 1.0, 2.75, 100.5],
+    "stop_gradient": _WIDE + [0.0],
+})
+
 _PAIRS = [(-3.5, 2.25), (-1.0, -0.5), (0.75, 1.25), (2.0, -7.0), (1e-3, 30.0), (100.0, 0.01)]
 
 BINARY_POINTS: dict[str, list[tuple[float, float]]] = {
@@ -117,6 +170,10 @@ BINARY_POINTS: dict[str, list[tuple[float, float]]] = {
     "hypot": _PAIRS + [(0.0, 1.0), (3.0, 4.0), (1e200, 1e200), (1e-200, 3e-200)],
     "maximum": _PAIRS + [(1.5, 1.5), (-2.0, -2.0)],
     "minimum": _PAIRS + [(1.5, 1.5), (-2.0, -2.0)],
+    "fmod": _PAIRS + [(-5.5, 2.0), (5.5, -2.0), (1e10, 3.0)],
+    "remainder": _PAIRS + [(-5.5, 2.0), (5.5, -2.0), (1e10, 3.0)],
+    "copysign": _PAIRS + [(2.0, 3.0), (-2.0, -3.0)],
+    "logaddexp": _PAIRS + [(1.0, 1.0), (-700.0, 700.0), (1000.0, 999.0), (0.0, 40.0)],
 }
 
 
@@ -143,6 +200,10 @@ def _at(expr, subs, digits: int) -> float:
 
 def reference_unary(name: str, a: float) -> tuple[float, float]:
     """(value, derivative) of op ``name`` at ``a``, correctly rounded to double."""
+    if name in MP_UNARY:
+        with mpmath.workdps(DPS):
+            f, d = MP_UNARY[name]
+            return float(f(mpmath.mpf(a))), float(d(mpmath.mpf(a)))
     e = UNARY[name]
     return (
         _exact(e, {x: a}),
@@ -152,6 +213,10 @@ def reference_unary(name: str, a: float) -> tuple[float, float]:
 
 def reference_binary(name: str, a: float, b: float) -> tuple[float, float, float]:
     """(value, d/dx, d/dy) of op ``name`` at ``(a, b)``, correctly rounded to double."""
+    if name in MP_BINARY:
+        with mpmath.workdps(DPS):
+            a_, b_ = mpmath.mpf(a), mpmath.mpf(b)
+            return tuple(float(f(a_, b_)) for f in MP_BINARY[name])  # type: ignore[return-value]
     e = BINARY[name]
     s = {x: a, y: b}
     return (

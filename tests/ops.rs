@@ -30,6 +30,12 @@ fn tolerance(name: &str) -> f64 {
         // f64::acosh (ln(x + sqrt(x*x - 1))) by ~31 ulp at 1.0001; the derivative of atanh
         // shares the 1 - x*x cancellation. libm's atanh/acosh are accurate; reported.
         "atanh" | "acosh" => 128.0 * ULP,
+        // Sums of a dozen terms (recurrence, asymptotic series; libm's lgamma), and the
+        // cancellation in sinc's derivative (cos(pi x) - sinc x) / x just above its series.
+        "digamma" | "trigamma" | "lgamma" | "sinc" => 64.0 * ULP,
+        // exp of a rounded argument (-x*x, -|x - y|): relative error up to |argument| ulp
+        // (erfc'(5.58) is off by 7 ulp, logaddexp's partials at x - y = -30 by 6).
+        "erfc" | "logaddexp" => 64.0 * ULP,
         _ => TOL,
     }
 }
@@ -95,7 +101,7 @@ fn binary_rules_match_sympy() {
     for &(name, x, y, v, dx, dy) in golden::BINARY {
         let (gv, gx, gy) = binary_op(name).rule(x, y);
         for (what, got, want) in [("value", gv, v), ("d/dx", gx, dx), ("d/dy", gy, dy)] {
-            if !close(got, want, TOL) {
+            if !close(got, want, tolerance(name)) {
                 failures.push(format!(
                     "{name}({x:e}, {y:e}) {what} = {got:e}, want {want:e}"
                 ));
@@ -117,9 +123,9 @@ fn dual_follows_the_rules() {
         let op = binary_op(name);
         let rx = Dual::variable(x).binary(op, Dual::constant(y));
         let ry = Dual::constant(x).binary(op, Dual::variable(y));
-        assert!(close(rx.re, v, TOL), "{name}({x}, {y})");
-        assert!(close(rx.eps, dx, TOL), "{name}({x}, {y}) d/dx");
-        assert!(close(ry.eps, dy, TOL), "{name}({x}, {y}) d/dy");
+        assert!(close(rx.re, v, tolerance(name)), "{name}({x}, {y})");
+        assert!(close(rx.eps, dx, tolerance(name)), "{name}({x}, {y}) d/dx");
+        assert!(close(ry.eps, dy, tolerance(name)), "{name}({x}, {y}) d/dy");
     }
 }
 

@@ -317,13 +317,31 @@ fn every_isa_of_this_machine_gives_the_same_bits() {
         let (x, y) = (v[0], v[1]);
         vec![x.tanh() * y.exp() + (x * x).ln_1p() / y.cosh() + x.sin().atan2(y) + x.powf(y)]
     });
+    every_isa_same_bits(&c);
+    // The functions real code calls (issue 15): steps, special functions, NumPy's binary
+    // ones; sinc and logaddexp run on vmath's lanes, the gamma family lane by lane.
+    let c = Compiled::trace(&[1, 1], |v| {
+        let (x, y) = (v[0], v[1]);
+        let steps = x.floor() + y.ceil() * x.rint() - (x * y).trunc() + x.sign() * y;
+        let special = (x * y).sinc()
+            + x.erfc() * y
+            + (x * x + Real::cst(0.5)).lgamma()
+            + (y * y + Real::cst(0.25)).digamma() * x.sinc();
+        let binary =
+            x.fmod(y) + y.remainder(x) * x.copysign(y) + x.logaddexp(y * y) + x.stop_gradient() * y;
+        vec![steps * x + special + binary * y]
+    });
+    every_isa_same_bits(&c);
+}
+
+fn every_isa_same_bits(c: &Compiled) {
     let x: Vec<f64> = (0..4099).map(|i| -5.0 + 10.0 * i as f64 / 4098.0).collect();
     let y: Vec<f64> = x.iter().map(|v| -0.6 * v).collect();
     let args = [Arg::rows(&x, 1), Arg::rows(&y, 1)];
     let ones = vec![1.0; 4099];
-    every_engine(&c, &args, 4099, &Job::Values);
+    every_engine(c, &args, 4099, &Job::Values);
     every_engine(
-        &c,
+        c,
         &args,
         4099,
         &Job::Vjp {
@@ -332,7 +350,7 @@ fn every_isa_of_this_machine_gives_the_same_bits() {
         },
     );
     every_engine(
-        &c,
+        c,
         &args,
         4099,
         &Job::Jacobian {

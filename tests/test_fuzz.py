@@ -51,8 +51,13 @@ UNARY = [
     "neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
     "acosh", "atanh", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
     "cbrt", "abs", "sigmoid", "relu", "softplus", "erf",
+    "floor", "ceil", "round", "trunc", "sign", "square", "reciprocal", "erfc", "lgamma",
+    "digamma", "sinc",
 ]
-BINARY = ["add", "sub", "mul", "div", "pow", "atan2", "hypot", "maximum", "minimum"]
+BINARY = [
+    "add", "sub", "mul", "div", "pow", "atan2", "hypot", "maximum", "minimum",
+    "fmod", "remainder", "copysign", "logaddexp",
+]
 CMPS = ["<", "<=", ">", ">=", "==", "!="]
 # Ops with a kink (their derivative jumps): no mpmath comparison near one.
 KINKED = {"abs", "relu", "maximum", "minimum"}
@@ -155,11 +160,20 @@ MP_UNARY = {
     "cbrt": lambda a: mp.cbrt(a) if a >= 0 else -mp.cbrt(-a),
     "abs": abs, "sigmoid": lambda a: 1 / (1 + mp.exp(-a)), "relu": lambda a: max(a, 0),
     "softplus": lambda a: mp.log1p(mp.exp(a)), "erf": mp.erf,
+    "floor": mp.floor, "ceil": mp.ceil, "round": mp.nint,
+    "trunc": lambda a: mp.floor(a) if a >= 0 else mp.ceil(a), "sign": mp.sign,
+    "square": lambda a: a * a, "reciprocal": lambda a: 1 / a if a != 0 else mp.nan,
+    "erfc": mp.erfc, "lgamma": lambda a: mp.log(abs(mp.gamma(a))), "digamma": mp.digamma,
+    "sinc": mp.sincpi,
 }
 MP_BINARY = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b if b != 0 else mp.nan, "pow": _mp_pow, "atan2": mp.atan2,
     "hypot": mp.hypot, "maximum": max, "minimum": min,
+    "fmod": lambda a, b: a - b * (mp.floor(a / b) if a / b >= 0 else mp.ceil(a / b)),
+    "remainder": lambda a, b: a - b * mp.floor(a / b),
+    "copysign": lambda a, b: abs(a) * mp.sign(b),
+    "logaddexp": lambda a, b: mp.log(mp.exp(a) + mp.exp(b)),
 }
 
 
@@ -176,6 +190,17 @@ SINGULAR = {
     "log": lambda a: a <= _EDGE, "log2": lambda a: a <= _EDGE, "log10": lambda a: a <= _EDGE,
     "log1p": lambda a: a <= -1 + _EDGE, "sqrt": lambda a: a <= _EDGE,
     "cbrt": lambda a: abs(a) <= _EDGE,
+    "reciprocal": lambda a: abs(a) <= _EDGE,
+    # The poles of Gamma: 0 and the negative integers.
+    "lgamma": lambda a: a <= _EDGE and abs(a - mp.nint(a)) <= _EDGE,
+    "digamma": lambda a: a <= _EDGE and abs(a - mp.nint(a)) <= _EDGE,
+}
+# Where each step jumps (its derivative is 0 on either side, undefined there): the
+# distance of the argument to the nearest jump.
+JUMPS = {
+    "floor": lambda a: abs(a - mp.nint(a)), "ceil": lambda a: abs(a - mp.nint(a)),
+    "trunc": lambda a: abs(a - mp.nint(a)), "round": lambda a: abs(a - mp.floor(a) - mp.mpf(0.5)),
+    "sign": abs,
 }
 
 
@@ -187,6 +212,8 @@ def run_mp(prog, x, y, trace=None):
             if ins[1] in KINKED and abs(a) < _EDGE:
                 raise _Unsmooth
             if ins[1] in SINGULAR and SINGULAR[ins[1]](a):
+                raise _Unsmooth
+            if ins[1] in JUMPS and JUMPS[ins[1]](a) < _EDGE:
                 raise _Unsmooth
             v = MP_UNARY[ins[1]](a)
         elif ins[0] == "b":
@@ -202,6 +229,10 @@ def run_mp(prog, x, y, trace=None):
                 raise _Unsmooth
             if ins[1] == "atan2" and (abs(a) + abs(b) < _EDGE or (abs(a) < _EDGE and b < 0)):
                 raise _Unsmooth  # its branch cut: atan2(-0.0, -1) is -pi, mpmath has no -0
+            if ins[1] in ("fmod", "remainder") and (abs(b) < _EDGE or abs(a / b - mp.nint(a / b)) < _EDGE):
+                raise _Unsmooth  # jumps where x / y is an integer
+            if ins[1] == "copysign" and (abs(a) < _EDGE or abs(b) < _EDGE):
+                raise _Unsmooth  # a kink at x = 0, a jump at y = 0
             v = MP_BINARY[ins[1]](a, b)
         else:
             _, cmp, p, q, a, b = ins
@@ -414,6 +445,8 @@ def test_every_mode_against_mpmath_where_smooth(prog, x, y):
         assert close(got_v, v, scale), (name, "value", got_v, v)
         for k in range(2):
             assert close(float(got_g[k]), g[k], scale), (name, "grad", k, got_g[k], g[k])
+    if any(ins[0] == "u" and ins[1] == "digamma" for ins in prog):
+        return  # digamma's second derivative is NaN by design (no tetragamma op; test_new_ops.py)
     hessians = {
         "compiled": F.hessian(x, y, wrt=(0, 1)),
         "hvp": [list(F.hvp(x, y, v=(1.0 * (j == 0), 1.0 * (j == 1)), wrt=(0, 1))) for j in (0, 1)],
@@ -486,7 +519,10 @@ def test_vector_arguments_agree_across_engines_and_rows(monkeypatch_env, prog, k
 
 # Ops whose lane values (crate::vmath) or whose rules' partials (exp, log inside) differ
 # from libm's by rounding: the dual-number Hessian runs on libm, one row at a time.
-VMATH = {"sin", "cos", "exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus", "erf", "pow"}
+VMATH = {
+    "sin", "cos", "exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus", "erf", "pow",
+    "erfc", "sinc", "logaddexp",
+}
 
 
 def _uses_vmath(prog):

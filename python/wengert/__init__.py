@@ -12,6 +12,7 @@ Reverse mode with ``Var`` (an arena tape in Rust), forward mode with ``Dual``.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,23 @@ from ._core import (
     sqrt,
     tan,
     tanh,
+    floor,
+    ceil,
+    round as _round_op,
+    trunc,
+    sign,
+    square,
+    reciprocal,
+    erfc,
+    lgamma,
+    digamma,
+    trigamma,
+    sinc,
+    stop_gradient,
+    fmod,
+    remainder,
+    copysign,
+    logaddexp,
 )
 from ._compile import Compiled, compile
 from ._guards import MAX_VARIANTS
@@ -90,11 +108,83 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     )
 
 
+def round(x: Any, ndigits: Any = None) -> Any:
+    """``x`` rounded to the nearest integer, halves to even (as ``np.round``/``np.rint``
+    and Python's ``round``), as a float, Var or Dual: derivative 0 (also at the jumps).
+
+    With ``ndigits``, plain numbers are rounded as Python's ``round`` (and arrays as
+    ``np.round``); a Var, Dual or traced number has no rule for that and raises
+    TypeError. (Not in ``__all__``: ``from wengert import *`` keeps the builtin.)
+
+    >>> import wengert as wg
+    >>> wg.round(2.5), wg.round(-0.5), round(1.2345, 2)
+    (2.0, -0.0, 1.23)
+    """
+    if ndigits is None:
+        return _round_op(x)
+    if isinstance(x, (np.ndarray, list, tuple)) and np.asarray(x).dtype != object:
+        return np.round(np.asarray(x, dtype=float), ndigits)
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return builtins.round(x, ndigits)
+    return builtins.round(x, ndigits)  # Var, Dual, traced: __round__ raises naming the rule
+
+
+def clip(x: Any, lo: Any, hi: Any) -> Any:
+    """``x`` limited to ``[lo, hi]``, as ``np.clip``: ``lo`` below, ``hi`` above.
+
+    The gradient is 1 to ``x`` inside the interval, ties at ``lo`` and ``hi`` included
+    (as PyTorch's ``clamp``; JAX's ``clip`` splits a tie in half), and 0 outside, where it
+    goes to the bound instead. NaN stays NaN. Works on floats, Var, Dual, arrays and
+    traced numbers (a branch-free select).
+
+    >>> import wengert as wg
+    >>> x = wg.Var(2.0)
+    >>> y = wg.clip(x, 0.0, 2.0); y.backward(); (y.value, x.grad)
+    (2.0, 1.0)
+    """
+    # Strictly outside, maximum/minimum give the bound with gradient 0 to x (no tie there).
+    return where(x < lo, maximum(x, lo), where(x > hi, minimum(x, hi), +x))
+
+
+def logsumexp(seq: Any) -> Any:
+    """``log(sum(exp(x) for x in seq))``, without overflow: the largest element ``m`` is
+    subtracted first (``m + log(sum(exp(x - m)))``), with ``m`` held constant
+    (``stop_gradient``), so the gradient is exactly the softmax of ``seq``. An infinite
+    ``m`` is replaced by 0, so all ``-inf`` gives ``-inf`` and a ``+inf`` gives ``inf``,
+    as ``scipy.special.logsumexp``. A float array is left to NumPy.
+
+    >>> import wengert as wg
+    >>> round(wg.logsumexp([1000.0, 1000.0]), 6)
+    1000.693147
+    """
+    if isinstance(seq, np.ndarray) and seq.dtype != object:
+        a = np.asarray(seq, dtype=float).ravel()
+        if a.size == 0:
+            return -np.inf
+        m = np.max(a)
+        m = m if np.isfinite(m) else 0.0
+        with np.errstate(all="ignore"):
+            return float(m + np.log(np.sum(np.exp(a - m))))
+    xs = list(seq.ravel() if isinstance(seq, np.ndarray) else seq)
+    if not xs:
+        return -np.inf
+    m = xs[0]
+    for x in xs[1:]:
+        m = maximum(m, x)
+    m = stop_gradient(m)
+    m = where(abs(m) < np.inf, m, 0.0)
+    total = exp(xs[0] - m)
+    for x in xs[1:]:
+        total = total + exp(x - m)
+    return m + log(total)
+
+
 __all__ = [
     "Compiled", "Dual", "MAX_VARIANTS", "NonFiniteError", "Var", "check_grad", "compile", "debug_nans",
     "debug_nans_enabled", "derivative", "hessian", "jacobian", "set_debug_nans",
     "jvp", "value_and_grad", "vjp", "get_num_threads", "set_num_threads", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
     "cos", "cosh", "erf", "exp", "exp2", "expm1", "grad", "grads", "hypot", "log", "log1p",
     "log2", "log10", "maximum", "minimum", "pow", "relu", "sigmoid", "sin", "sinh",
-    "softplus", "sqrt", "tan", "tanh", "values", "vars", "where",
+    "softplus", "sqrt", "tan", "tanh", "values", "vars", "where", "clip", "logsumexp",
+    "floor", "ceil", "trunc", "sign", "square", "reciprocal", "erfc", "lgamma", "digamma", "trigamma", "sinc", "stop_gradient", "fmod", "remainder", "copysign", "logaddexp",
 ]

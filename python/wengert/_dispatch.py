@@ -23,7 +23,10 @@ _NUMPY = {
     "exp2": np.exp2, "expm1": np.expm1, "log": np.log, "log2": np.log2, "log10": np.log10,
     "log1p": np.log1p, "sqrt": np.sqrt, "cbrt": np.cbrt, "abs": np.abs,
     "atan2": np.arctan2, "hypot": np.hypot, "pow": np.power, "maximum": np.maximum,
-    "minimum": np.minimum,
+    "minimum": np.minimum, "floor": np.floor, "ceil": np.ceil, "round": np.rint,
+    "trunc": np.trunc, "sign": np.sign, "square": np.square, "reciprocal": np.reciprocal,
+    "sinc": np.sinc, "fmod": np.fmod, "remainder": np.remainder, "copysign": np.copysign,
+    "logaddexp": np.logaddexp,
 }
 
 
@@ -75,8 +78,8 @@ def binary_fallback(name: str, x: Any, y: Any) -> Any:
 
 
 # NumPy ufunc -> the wengert rule it means on a Var, Dual or traced number. Any ufunc not
-# here has no rule (np.floor, np.sign, np.fmax, ...): it raises rather than convert the
-# number with __float__ and drop its derivative.
+# here has no rule (np.fmax, np.heaviside, ...): it raises rather than convert the number
+# with __float__ and drop its derivative.
 _UFUNC_RULES: dict[np.ufunc, Callable[..., Any]] = {
     np.sin: _core.sin, np.cos: _core.cos, np.tan: _core.tan, np.arcsin: _core.asin,
     np.arccos: _core.acos, np.arctan: _core.atan, np.sinh: _core.sinh, np.cosh: _core.cosh,
@@ -85,7 +88,10 @@ _UFUNC_RULES: dict[np.ufunc, Callable[..., Any]] = {
     np.log: _core.log, np.log2: _core.log2, np.log10: _core.log10, np.log1p: _core.log1p,
     np.sqrt: _core.sqrt, np.cbrt: _core.cbrt, np.absolute: _core.abs, np.fabs: _core.abs,
     np.negative: operator.neg, np.positive: operator.pos, np.conjugate: operator.pos,
-    np.square: lambda x: x * x, np.reciprocal: lambda x: 1.0 / x,
+    np.square: _core.square, np.reciprocal: _core.reciprocal,
+    np.floor: _core.floor, np.ceil: _core.ceil, np.rint: _core.round, np.trunc: _core.trunc,
+    np.sign: _core.sign, np.fmod: _core.fmod, np.remainder: _core.remainder,
+    np.copysign: _core.copysign, np.logaddexp: _core.logaddexp,
     np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
     np.true_divide: operator.truediv, np.power: operator.pow, np.float_power: operator.pow,
     np.maximum: _core.maximum, np.minimum: _core.minimum, np.arctan2: _core.atan2,

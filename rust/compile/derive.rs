@@ -72,7 +72,13 @@ fn replay(n: &Node, vals: &[Traced], inputs: &[Traced]) -> (Traced, Vec<(u32, Tr
         Node::Const(c) => (Traced::cst(c), vec![]),
         Node::Unary(op, a) => {
             let (v, d) = op.rule(vals[a as usize]);
-            (v, vec![(a, d)])
+            // Derivative 0 (the steps, stop_gradient): no partial at all, so nothing
+            // flows through, to any order, even from an infinite tangent or adjoint.
+            if op.constant_partial() == Some(0.0) {
+                (v, vec![])
+            } else {
+                (v, vec![(a, d)])
+            }
         }
         Node::Binary(op, a, b) => {
             let (v, da, db) = op.rule(vals[a as usize], vals[b as usize]);

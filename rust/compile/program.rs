@@ -279,9 +279,13 @@ impl Program {
             if !live {
                 continue; // no differentiable path to an output: contributes nothing
             }
+            // Derivative 0 (the steps, stop_gradient): nothing flows to the argument, not
+            // even a NaN adjoint or tangent times 0, as in the eager modes.
+            let zero_partial =
+                matches!(*ins, Instr::Unary { op, .. } if op.constant_partial() == Some(0.0));
             for (k, a) in args.into_iter().enumerate() {
                 let Some(a) = a else { continue };
-                plan[i][k] = if is_const[a as usize] {
+                plan[i][k] = if is_const[a as usize] || zero_partial {
                     Adjoint::Skip
                 } else if std::mem::replace(&mut has[a as usize], true) {
                     Adjoint::Add

@@ -111,7 +111,21 @@ impl Real for Traced {
         sin Sin, cos Cos, tan Tan, asin Asin, acos Acos, atan Atan, sinh Sinh, cosh Cosh,
         tanh Tanh, asinh Asinh, acosh Acosh, atanh Atanh, exp Exp, exp2 Exp2, exp_m1 Expm1,
         ln Log, log2 Log2, log10 Log10, ln_1p Log1p, sqrt Sqrt, cbrt Cbrt, abs Abs, erf Erf,
+        floor Floor, ceil Ceil, rint Round, trunc Trunc, sign Sign, erfc Erfc, lgamma Lgamma,
+        digamma Digamma, trigamma Trigamma, sinc Sinc, stop_gradient StopGradient,
     );
+    fn fmod(self, y: Self) -> Self {
+        self.binary(Binary::Fmod, y)
+    }
+    fn remainder(self, y: Self) -> Self {
+        self.binary(Binary::Remainder, y)
+    }
+    fn copysign(self, y: Self) -> Self {
+        self.binary(Binary::Copysign, y)
+    }
+    fn logaddexp(self, y: Self) -> Self {
+        self.binary(Binary::Logaddexp, y)
+    }
     fn powf(self, y: Self) -> Self {
         self.binary(Binary::Pow, y)
     }

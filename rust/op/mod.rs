@@ -55,6 +55,19 @@ macro_rules! unary_ops {
             Relu relu func [];
             Softplus softplus func [];
             Erf erf func [];
+            Floor floor func [];
+            Ceil ceil func [];
+            Round round func [rint];
+            Trunc trunc func [];
+            Sign sign func [];
+            Square square func [];
+            Reciprocal reciprocal func [];
+            Erfc erfc func [];
+            Lgamma lgamma func [];
+            Digamma digamma func [];
+            Trigamma trigamma func [];
+            Sinc sinc func [];
+            StopGradient stop_gradient func [];
         }
     };
 }
@@ -75,6 +88,10 @@ macro_rules! binary_ops {
             Hypot hypot func y [];
             Max maximum func y [];
             Min minimum func y [];
+            Fmod fmod func y [];
+            Remainder remainder func y [];
+            Copysign copysign func y [];
+            Logaddexp logaddexp func y [];
         }
     };
 }

@@ -113,6 +113,36 @@ impl Unary {
                 x.erf(),
                 T::cst(std::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp(),
             ),
+            // The steps: derivative 0 wherever it exists, and 0 at the jumps too (where
+            // there is none), as JAX and PyTorch give: a piecewise-constant function passes
+            // no gradient. Round is half to even, as np.round and np.rint.
+            Unary::Floor => (x.floor(), zero),
+            Unary::Ceil => (x.ceil(), zero),
+            Unary::Round => (x.rint(), zero),
+            Unary::Trunc => (x.trunc(), zero),
+            Unary::Sign => (x.sign(), zero),
+            Unary::Square => (x * x, T::cst(2.0) * x),
+            Unary::Reciprocal => {
+                let r = one / x;
+                (r, -(r * r))
+            }
+            Unary::Erfc => (
+                x.erfc(),
+                T::cst(-std::f64::consts::FRAC_2_SQRT_PI) * (-(x * x)).exp(),
+            ),
+            Unary::Lgamma => (x.lgamma(), x.digamma()),
+            Unary::Digamma => (x.digamma(), x.trigamma()),
+            // Tetragamma is not an op: the derivative of trigamma (the third of digamma,
+            // the fourth of lgamma) is NaN, never a finite wrong number. `x * NaN`, not a
+            // constant NaN, so that its own derivative is NaN too (a constant's is 0).
+            Unary::Trigamma => (x.trigamma(), x * T::cst(f64::NAN)),
+            Unary::Sinc => {
+                let v = x.sinc();
+                (v, crate::scalar::special::sinc_derivative_of(x, v))
+            }
+            // The value passes through with derivative 0, in every mode and to every order
+            // (JAX's `stop_gradient`): the value of a derivative graph keeps the node.
+            Unary::StopGradient => (x.stop_gradient(), zero),
         }
     }
 
@@ -146,7 +176,20 @@ impl Unary {
             | Unary::Sigmoid
             | Unary::Relu
             | Unary::Softplus
-            | Unary::Erf => None,
+            | Unary::Erf
+            | Unary::Square
+            | Unary::Reciprocal
+            | Unary::Erfc
+            | Unary::Lgamma
+            | Unary::Digamma
+            | Unary::Trigamma
+            | Unary::Sinc => None,
+            Unary::Floor
+            | Unary::Ceil
+            | Unary::Round
+            | Unary::Trunc
+            | Unary::Sign
+            | Unary::StopGradient => Some(0.0),
         }
     }
 }
@@ -230,6 +273,32 @@ impl Binary {
                 let dx = T::sel_gt(y, x, one, T::sel_eq(x, y, half, zero));
                 (v, dx, one - dx)
             }
+            // x - y * q with q = trunc(x / y) for fmod, floor(x / y) for remainder: d/dy is
+            // -q, the integer quotient, recovered exactly as (x - v) / y rounded (x / y
+            // itself may round across an integer).
+            Binary::Fmod => {
+                let v = x.fmod(y);
+                (v, one, -((x - v) / y).rint())
+            }
+            Binary::Remainder => {
+                let v = x.remainder(y);
+                (v, one, -((x - v) / y).rint())
+            }
+            // |x| with y's sign: d/dx is +1 where the signs (bits) agree, -1 where they
+            // differ, at x = +-0 too (by the sign bit); d/dy is 0.
+            Binary::Copysign => (x.copysign(y), one.copysign(x) * one.copysign(y), zero),
+            // The partials are the softmax weights sigmoid(x - y) and sigmoid(y - x), from
+            // exp(-|x - y|) as in the sigmoid rule (both tails accurate, 1/2 each at ties).
+            Binary::Logaddexp => {
+                let d = x - y;
+                let e = (-fold(d)).exp();
+                let (hi, lo) = (one / (one + e), e / (one + e));
+                (
+                    x.logaddexp(y),
+                    T::sel_gt(d, zero, hi, lo),
+                    T::sel_gt(d, zero, lo, hi),
+                )
+            }
         }
     }
 
@@ -246,7 +315,11 @@ impl Binary {
             | Binary::Atan2
             | Binary::Hypot
             | Binary::Max
-            | Binary::Min => false,
+            | Binary::Min
+            | Binary::Fmod
+            | Binary::Remainder
+            | Binary::Copysign
+            | Binary::Logaddexp => false,
         }
     }
 
@@ -262,7 +335,11 @@ impl Binary {
             | Binary::Atan2
             | Binary::Hypot
             | Binary::Max
-            | Binary::Min => None,
+            | Binary::Min
+            | Binary::Fmod
+            | Binary::Remainder
+            | Binary::Copysign
+            | Binary::Logaddexp => None,
         }
     }
 }

@@ -153,6 +153,13 @@ macro_rules! number_arith {
             fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
                 number_result(py, binary_any(self, Binary::Div, o, true)?)
             }
+            /// `x % y`: NumPy's `remainder` (the sign of `y`, as Python's `%`).
+            fn __mod__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Remainder, o, false)?)
+            }
+            fn __rmod__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                number_result(py, binary_any(self, Binary::Remainder, o, true)?)
+            }
             fn __pow__(
                 &self,
                 py: Python<'_>,
@@ -200,25 +207,31 @@ macro_rules! number_arith {
                     .getattr("array_ufunc")?
                     .call1((slf, ufunc, method, inputs, kwargs))
             }
-            // math.floor and friends (and np.floor on object arrays, which calls them)
-            // would otherwise fall back to __float__ and return a number without a
-            // derivative.
-            fn __floor__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-                Err($crate::python::number::no_rule(slf.as_any(), "floor"))
+            // math.floor and friends, which np.floor, np.ceil and np.trunc call on object
+            // arrays: the step ops (derivative 0), not __float__, which would return a
+            // number without a derivative.
+            fn __floor__(&self) -> PyResult<Self> {
+                self.unary(Unary::Floor)
             }
-            fn __ceil__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-                Err($crate::python::number::no_rule(slf.as_any(), "ceil"))
+            fn __ceil__(&self) -> PyResult<Self> {
+                self.unary(Unary::Ceil)
             }
-            fn __trunc__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-                Err($crate::python::number::no_rule(slf.as_any(), "trunc"))
+            fn __trunc__(&self) -> PyResult<Self> {
+                self.unary(Unary::Trunc)
             }
+            /// `round(x)`: half to even, as Python's and NumPy's; `round(x, n)` has no rule.
             #[pyo3(signature = (ndigits=None))]
             fn __round__(
                 slf: &Bound<'_, Self>,
                 ndigits: Option<&Bound<'_, PyAny>>,
-            ) -> PyResult<Py<PyAny>> {
-                let _ = ndigits;
-                Err($crate::python::number::no_rule(slf.as_any(), "round"))
+            ) -> PyResult<Self> {
+                match ndigits {
+                    Some(n) if !n.is_none() => Err($crate::python::number::no_rule(
+                        slf.as_any(),
+                        "round(x, ndigits)",
+                    )),
+                    _ => slf.borrow().unary(Unary::Round),
+                }
             }
         }
         $crate::op::unary_ops!($crate::python::number::unary_methods($ty));

@@ -235,6 +235,26 @@ impl PyTraced {
     fn rminimum(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
         method_result::<Self>("minimum", x, binary_any(self, Binary::Min, x, true)?)
     }
+    fn rfmod(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("fmod", x, binary_any(self, Binary::Fmod, x, true)?)
+    }
+    fn rremainder(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>(
+            "remainder",
+            x,
+            binary_any(self, Binary::Remainder, x, true)?,
+        )
+    }
+    fn rcopysign(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>("copysign", x, binary_any(self, Binary::Copysign, x, true)?)
+    }
+    fn rlogaddexp(&self, x: &Bound<'_, PyAny>) -> PyResult<Self> {
+        method_result::<Self>(
+            "logaddexp",
+            x,
+            binary_any(self, Binary::Logaddexp, x, true)?,
+        )
+    }
 }
 
 /// A condition: comparisons of traced values combined with `&`, `|` and `~`.

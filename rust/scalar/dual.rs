@@ -46,10 +46,14 @@ impl<T: Real> Dual<T> {
     #[inline(always)]
     pub fn unary(self, op: Unary) -> Self {
         let (v, d) = op.rule(self.re);
-        Dual {
-            re: v,
-            eps: chain(d, self.eps),
-        }
+        // Derivative 0 (the steps, stop_gradient): tangent 0 whatever comes in, an
+        // infinite or NaN tangent included, as every other mode gives.
+        let eps = if op.constant_partial() == Some(0.0) {
+            T::cst(0.0)
+        } else {
+            chain(d, self.eps)
+        };
+        Dual { re: v, eps }
     }
     #[inline(always)]
     pub fn binary(self, op: Binary, y: Self) -> Self {
@@ -149,8 +153,26 @@ impl<T: Real> Real for Dual<T> {
         sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh,
         atanh => Atanh, exp => Exp, exp2 => Exp2, exp_m1 => Expm1, ln => Log,
         log2 => Log2, log10 => Log10, ln_1p => Log1p, sqrt => Sqrt, cbrt => Cbrt,
-        abs => Abs, erf => Erf,
+        abs => Abs, erf => Erf, floor => Floor, ceil => Ceil, rint => Round, trunc => Trunc,
+        sign => Sign, erfc => Erfc, lgamma => Lgamma, digamma => Digamma,
+        trigamma => Trigamma, sinc => Sinc, stop_gradient => StopGradient,
     );
+    #[inline(always)]
+    fn fmod(self, y: Self) -> Self {
+        self.binary(Binary::Fmod, y)
+    }
+    #[inline(always)]
+    fn remainder(self, y: Self) -> Self {
+        self.binary(Binary::Remainder, y)
+    }
+    #[inline(always)]
+    fn copysign(self, y: Self) -> Self {
+        self.binary(Binary::Copysign, y)
+    }
+    #[inline(always)]
+    fn logaddexp(self, y: Self) -> Self {
+        self.binary(Binary::Logaddexp, y)
+    }
     #[inline(always)]
     fn powf(self, y: Self) -> Self {
         self.binary(Binary::Pow, y)

@@ -92,8 +92,28 @@ impl Real for F64x4 {
     }
     lane_functions!(
         tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, exp2, log2, log10, sqrt, cbrt, abs,
-        erf,
+        erf, floor, ceil, rint, trunc, sign,
+        // Not vectorised: libm's and crate::scalar::special's scalar functions, lane by lane.
+        erfc, lgamma, digamma, trigamma,
     );
+    // From the generic statement in crate::scalar::special, on lanes: vectorised through
+    // vmath's sin.
+    #[inline(always)]
+    fn sinc(self) -> Self {
+        crate::scalar::special::sinc_of(self)
+    }
+    #[inline(always)]
+    fn fmod(self, y: Self) -> Self {
+        self.zip(y, <f64 as Real>::fmod)
+    }
+    #[inline(always)]
+    fn remainder(self, y: Self) -> Self {
+        self.zip(y, <f64 as Real>::remainder)
+    }
+    #[inline(always)]
+    fn copysign(self, y: Self) -> Self {
+        self.zip(y, f64::copysign)
+    }
     // Vectorised (crate::scalar::vmath); the rest call libm lane by lane.
     #[inline(always)]
     fn exp(self) -> Self {

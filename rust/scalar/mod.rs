@@ -7,6 +7,7 @@ pub mod dual;
 #[doc(hidden)]
 pub mod lanes;
 pub mod real;
+pub mod special;
 #[doc(hidden)]
 pub mod vmath;
 

@@ -54,6 +54,42 @@ pub trait Real:
     fn powf(self, y: Self) -> Self;
     fn atan2(self, x: Self) -> Self;
     fn hypot(self, y: Self) -> Self;
+
+    /// The largest integer not above `self`.
+    fn floor(self) -> Self;
+    /// The smallest integer not below `self`.
+    fn ceil(self) -> Self;
+    /// The nearest integer, halves to even (NumPy's `round` and `rint`).
+    fn rint(self) -> Self;
+    /// The integer part, toward zero.
+    fn trunc(self) -> Self;
+    /// NumPy's `sign`: -1, +0 or 1 (nan for nan).
+    fn sign(self) -> Self;
+    /// `1 - erf(self)`, accurate where it is tiny.
+    fn erfc(self) -> Self;
+    /// `ln |Gamma(self)|`.
+    fn lgamma(self) -> Self;
+    /// The digamma function, the derivative of [`Real::lgamma`].
+    fn digamma(self) -> Self;
+    /// The trigamma function, the derivative of [`Real::digamma`].
+    fn trigamma(self) -> Self;
+    /// NumPy's normalised `sinc`, `sin(pi x) / (pi x)`, 1 at 0.
+    fn sinc(self) -> Self;
+    /// The same value, with no derivative: only types that carry derivatives
+    /// (duals, traced values) make it differ from the identity.
+    fn stop_gradient(self) -> Self {
+        self
+    }
+    /// C's `fmod`: the remainder with the sign of `self`.
+    fn fmod(self, y: Self) -> Self;
+    /// NumPy's `remainder` (Python's `%`): the remainder with the sign of `y`.
+    fn remainder(self, y: Self) -> Self;
+    /// The magnitude of `self` with the sign (bit) of `y`.
+    fn copysign(self, y: Self) -> Self;
+    /// `ln(exp(self) + exp(y))`, without overflow (NumPy's `logaddexp`).
+    fn logaddexp(self, y: Self) -> Self {
+        crate::scalar::special::logaddexp_of(self, y)
+    }
 }
 
 impl Real for f64 {
@@ -182,6 +218,58 @@ impl Real for f64 {
     #[inline(always)]
     fn hypot(self, y: Self) -> Self {
         f64::hypot(self, y)
+    }
+    #[inline(always)]
+    fn floor(self) -> Self {
+        f64::floor(self)
+    }
+    #[inline(always)]
+    fn ceil(self) -> Self {
+        f64::ceil(self)
+    }
+    #[inline(always)]
+    fn rint(self) -> Self {
+        f64::round_ties_even(self)
+    }
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        f64::trunc(self)
+    }
+    #[inline(always)]
+    fn sign(self) -> Self {
+        crate::scalar::special::sign(self)
+    }
+    #[inline(always)]
+    fn erfc(self) -> Self {
+        libm::erfc(self)
+    }
+    #[inline(always)]
+    fn lgamma(self) -> Self {
+        libm::lgamma(self)
+    }
+    #[inline(always)]
+    fn digamma(self) -> Self {
+        crate::scalar::special::digamma(self)
+    }
+    #[inline(always)]
+    fn trigamma(self) -> Self {
+        crate::scalar::special::trigamma(self)
+    }
+    #[inline(always)]
+    fn sinc(self) -> Self {
+        crate::scalar::special::sinc_of(self)
+    }
+    #[inline(always)]
+    fn fmod(self, y: Self) -> Self {
+        self % y
+    }
+    #[inline(always)]
+    fn remainder(self, y: Self) -> Self {
+        crate::scalar::special::remainder(self, y)
+    }
+    #[inline(always)]
+    fn copysign(self, y: Self) -> Self {
+        f64::copysign(self, y)
     }
 }
 

@@ -282,6 +282,12 @@ impl Arena {
     #[inline(always)]
     pub fn record_unary(&mut self, op: Unary, a: u32, x: f64) -> (u32, f64) {
         let (v, d) = op.rule(x);
+        if op.constant_partial() == Some(0.0) {
+            // Derivative 0 (the steps, stop_gradient): not linked to its argument, so
+            // nothing flows back, not even a NaN adjoint times 0 (JAX's symbolic zero;
+            // the compiled plan skips these arguments alike).
+            return (self.push(Op::Unary(op), [SINK, SINK], [0.0, 0.0]), v);
+        }
         (self.unary(Op::Unary(op), a, d), v)
     }
 

@@ -197,8 +197,14 @@ impl<'t> Var<'t> {
         atanh => Atanh, exp => Exp, exp2 => Exp2, expm1 => Expm1, ln => Log, log2 => Log2,
         log10 => Log10, ln_1p => Log1p, sqrt => Sqrt, cbrt => Cbrt, abs => Abs,
         sigmoid => Sigmoid, relu => Relu, softplus => Softplus, erf => Erf,
+        floor => Floor, ceil => Ceil, rint => Round, trunc => Trunc, sign => Sign,
+        square => Square, reciprocal => Reciprocal, erfc => Erfc, lgamma => Lgamma,
+        digamma => Digamma, trigamma => Trigamma, sinc => Sinc, stop_gradient => StopGradient,
     );
-    var_binary!(pow => Pow, atan2 => Atan2, hypot => Hypot, max => Max, min => Min);
+    var_binary!(
+        pow => Pow, atan2 => Atan2, hypot => Hypot, max => Max, min => Min, fmod => Fmod,
+        remainder => Remainder, copysign => Copysign, logaddexp => Logaddexp,
+    );
 }
 
 macro_rules! var_operator {

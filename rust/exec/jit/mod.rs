@@ -62,12 +62,31 @@ macro_rules! unary_calls {
             | Unary::Relu
             | Unary::Softplus
             | Unary::Erf
+            | Unary::Floor
+            | Unary::Ceil
+            | Unary::Round
+            | Unary::Trunc
+            | Unary::Sign
+            | Unary::Reciprocal
+            | Unary::Erfc
+            | Unary::Lgamma
+            | Unary::Digamma
+            | Unary::Trigamma
+            | Unary::Sinc
     };
 }
 /// The binary ops native code runs as calls into their rules, as [`unary_calls!`].
 macro_rules! binary_calls {
     () => {
-        Binary::Pow | Binary::Atan2 | Binary::Hypot | Binary::Max | Binary::Min
+        Binary::Pow
+            | Binary::Atan2
+            | Binary::Hypot
+            | Binary::Max
+            | Binary::Min
+            | Binary::Fmod
+            | Binary::Remainder
+            | Binary::Copysign
+            | Binary::Logaddexp
     };
 }
 
@@ -126,7 +145,7 @@ pub fn worthwhile(p: &Program) -> bool {
         .iter()
         .filter(|ins| match **ins {
             Instr::Unary { op, .. } => match op {
-                Unary::Neg => false,
+                Unary::Neg | Unary::Square | Unary::StopGradient => false,
                 Unary::Sqrt | unary_calls!() => true,
             },
             Instr::Binary { op, .. } => match op {
@@ -512,6 +531,18 @@ impl<'a, const H: usize> Emit<'a, H> {
                 let x = get(a)?;
                 match op {
                     Unary::Neg => (self.neg(x), [Partial::Const(-1.0), none]),
+                    // As the rules: the value itself with partial 0, and x * x with 2 * x.
+                    Unary::StopGradient => (x, [Partial::Const(0.0), none]),
+                    Unary::Square => {
+                        let v = self.mul(x, x);
+                        let d = if self.partials {
+                            let two = self.splat(2.0);
+                            Partial::Val(self.mul(two, x))
+                        } else {
+                            none
+                        };
+                        (v, [d, none])
+                    }
                     Unary::Sqrt => {
                         let v = self.map1(x, |b, x| b.ins().sqrt(x));
                         let half = self.splat(0.5);
