@@ -16,7 +16,7 @@ import numpy as np
 from . import _core
 
 # wengert name -> NumPy ufunc, for float arrays.
-_NUMPY = {
+_NUMPY: dict[str, Callable[..., Any]] = {  # np.sinc is a function, not a ufunc
     "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
     "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
     "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "exp": np.exp,
