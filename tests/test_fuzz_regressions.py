@@ -32,3 +32,18 @@ def test_dual_products_keep_strong_zero():
     y = wg.Dual(1.0, 0.0) * wg.Dual(float("inf"), 1.0)
     assert y.tangent == 1.0
     assert wg.jvp(lambda a, b: a * b, (1.0, float("inf")), (0.0, 1.0))[1] == 1.0
+
+
+def test_derivative_graphs_on_plain_floats_follow_ieee():
+    # A nested transform evaluates the inner derivative graph on the arguments as given,
+    # plain floats among them: Python's float `/` raised ZeroDivisionError at 0 (sqrt' and
+    # sinc' at 0) and `**` of a negative base gave a complex number (found by the fuzzer
+    # on sinc). IEEE results, as everywhere else: inf, nan.
+    import math
+
+    h = lambda x, y: wg.sqrt(x) * y  # noqa: E731
+    assert wg.grad(lambda y: wg.grad(h, wrt=0)(0.0, y))(1.0) == math.inf
+    f = lambda x, y: wg.sinc(x) * y  # noqa: E731
+    assert wg.grad(lambda y: wg.grad(f, wrt=0)(0.0, y))(1.0) == 0.0
+    g = lambda x, y: x**3.5 * y  # noqa: E731
+    assert math.isnan(wg.grad(lambda y: wg.grad(g, wrt=0)(-8.0, y))(1.0))

@@ -30,13 +30,25 @@ from . import _core
 #: Number types that carry derivative information.
 NUMBERS = (_core.Var, _core.Dual, _core._Traced)
 
+def _div(a: Any, b: Any) -> Any:
+    # Python's float division raises at 0 where IEEE gives inf or nan (a derivative graph
+    # evaluated on plain floats divides by 0 at sqrt' or sinc' of 0).
+    try:
+        return a / b
+    except ZeroDivisionError:
+        with np.errstate(all="ignore"):
+            return float(np.float64(a) / np.float64(b))
+
+
 _UNARY: dict[str, Callable[[Any], Any]] = {"neg": operator.neg}
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "add": operator.add,
     "sub": operator.sub,
     "mul": operator.mul,
-    "div": operator.truediv,
-    "pow": operator.pow,
+    "div": _div,
+    # wengert's pow, not Python's: a negative float to a fractional power is nan, not a
+    # complex number, and 0.0 ** -1 is inf, not ZeroDivisionError.
+    "pow": _core.pow,
 }
 _CMP: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt,
