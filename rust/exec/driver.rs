@@ -44,7 +44,43 @@ pub fn single_chunk(n: usize) -> bool {
     n <= chunk_rows(n)
 }
 
-/// Lane groups per block: as many as keep one block's state near 256 KiB (L2), at most 32.
+/// A block's state (slots, stored partials, adjoints) that stays in L2.
+const L2_BLOCK_BYTES: usize = 256 << 10;
+
+/// Lane groups a block gets even past [`L2_BLOCK_BYTES`], within [`MAX_BLOCK_BYTES`]. Each
+/// instruction's dispatch is paid once per block, and a long program sized for L2 alone
+/// got one or two groups per block, where the dispatch cost more than the work. Past L2
+/// its state streams through L3 in program order (partials written forward, read back in
+/// reverse), which costs less than the dispatch up to about this many groups; more
+/// groups made a mid-sized program (the MLP) slower. `benches/README.md`, "Block size".
+const MIN_GROUPS: usize = 8;
+
+/// The most state a block of [`MIN_GROUPS`] may hold.
+const MAX_BLOCK_BYTES: usize = 2 << 20;
+
+/// Lane groups per block: as many as keep one block's state within [`L2_BLOCK_BYTES`],
+/// but at least [`MIN_GROUPS`] where they fit in [`MAX_BLOCK_BYTES`]; from 1 to 32.
+///
+/// ```
+/// use wengert::compiled::Compiled;
+/// use wengert::exec::{block_groups, Arg, Job};
+/// use wengert::Real;
+/// let grad = Job::Vjp { cotangent: Arg::shared(&[1.0]), wrt: vec![true] };
+/// // A short function: 32 lane groups per block, values or gradient.
+/// let short = Compiled::trace(&[1], |x| vec![x[0].sin() * x[0]]);
+/// assert_eq!(block_groups(short.program(), &Job::Values), 32);
+/// assert_eq!(block_groups(short.gradient_program(), &grad), 32);
+/// // 3,000 steps: 8 groups for the gradient, though fewer would fit in L2.
+/// let long = Compiled::trace(&[1], |x| {
+///     let mut s = x[0];
+///     for _ in 0..1000 {
+///         s = s.sin() * x[0] + s;
+///     }
+///     vec![s]
+/// });
+/// assert_eq!(block_groups(long.gradient_program(), &grad), 8);
+/// assert_eq!(block_groups(long.program(), &Job::Values), 32);
+/// ```
 pub fn block_groups(p: &Program, job: &Job) -> usize {
     let per_slot = std::mem::size_of::<F64x4>();
     let slots = p.n_slots().max(1);
@@ -57,7 +93,10 @@ pub fn block_groups(p: &Program, job: &Job) -> usize {
         Job::Values => slots,
         _ => 2 * slots + 2 * stored,
     };
-    (256 * 1024 / (state * per_slot)).clamp(1, 32)
+    let bytes = state * per_slot;
+    (L2_BLOCK_BYTES / bytes)
+        .max((MAX_BLOCK_BYTES / bytes).min(MIN_GROUPS))
+        .clamp(1, 32)
 }
 
 /// Evaluates `job` for `p` (with argument `layout`) over `n` rows of `args`, with the
