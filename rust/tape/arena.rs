@@ -747,6 +747,13 @@ mod tests {
         let mut rng = Rng(11);
         let (mut a, mut f) = (Arena::new(), Flat::new());
         let mut vals = vec![0.0];
+        for v in [0.5, -0.75] {
+            a.leaf();
+            f.ops.push(Op::Leaf);
+            f.args.push([SINK, SINK]);
+            f.partials.push([0.0, 0.0]);
+            vals.push(v);
+        }
         for _ in 0..3 * Arena::CHUNK + 50 {
             let n = f.ops.len();
             let pick = |rng: &mut Rng| match rng.below(3) {
@@ -757,7 +764,7 @@ mod tests {
             let y = if rng.below(6) == 0 { x } else { y };
             let (vx, vy) = (vals[x], vals[y]);
             let (xi, yi) = (x as u32, y as u32);
-            let (i, v, op, args, partials) = match if n < 3 { 0 } else { rng.below(5) } {
+            let (i, v, op, args, partials) = match rng.below(5) {
                 0 => {
                     let v = rng.partial();
                     (a.leaf(), v, Op::Leaf, [SINK, SINK], [0.0, 0.0])
