@@ -1,27 +1,49 @@
-//! The Wengert list: an arena of recorded operations in struct-of-arrays form.
+//! The Wengert list: an arena of recorded operations.
 //!
-//! Node `i` stores its op code, the indices of its (at most two) arguments and the local
-//! partial derivatives with respect to them, computed when the node was recorded. Values
-//! live in the handles, not here: the reverse sweep needs only partials. Arguments always
-//! precede their users, so index order is a topological order and the sweep is one
-//! backward scan of multiply-adds.
+//! Node `i` stores its op code, its (at most two) arguments and the local partial
+//! derivatives with respect to them, computed when the node was recorded. Values live in
+//! the handles, not here: the reverse sweep needs only partials. Arguments always precede
+//! their users, so index order is a topological order and the sweep is one backward scan
+//! of multiply-adds.
 //!
-//! Node 0 is a sink: leaves and unary nodes point their unused argument slots at it with
-//! partial 0, so the sweep needs no branch.
+//! Node 0 is a sink: leaves and unary nodes have no (second) argument, recorded as the
+//! sink with partial 0, so every node has two and the sweep needs no branch on the kind.
 //!
-//! Storage is a list of fixed-size chunks of [`Arena::CHUNK`] nodes, each chunk its own
-//! struct of arrays (op codes, argument pairs, partial pairs). Node `i` lives in chunk
-//! `i / CHUNK` at `i % CHUNK` (a shift and a mask). Recording past a full chunk starts the
-//! next one at its final size; a full chunk is never reallocated or copied. So the heap
-//! held is the payload ([`Arena::BYTES_PER_NODE`] per node), plus the unused part of the
-//! top chunk, plus a small vector of chunk headers. Only the first chunk grows by doubling
-//! (up to `CHUNK` nodes, copying as it goes), so a small tape stays small; past it the heap
-//! never briefly holds an old and a new copy of a buffer. [`Arena::truncate`] frees chunks
-//! that become empty, keeping one as a spare so that a loop which records and drops a
-//! graph across a chunk boundary does not allocate and free a chunk every step.
+//! Storage is a list of fixed-size chunks of [`Arena::CHUNK`] nodes, each chunk two
+//! arrays: op codes, and the pairs of sweep targets and partials the sweep reads. Node `i`
+//! lives in chunk `i / CHUNK` at `i % CHUNK` (a shift and a mask). Recording past a full
+//! chunk starts the next one at its final size; a full chunk is never reallocated or
+//! copied. So the heap held is the payload ([`Arena::BYTES_PER_NODE`] per node), plus
+//! the unused part of the top chunk, plus a small vector of chunk headers. Only the first
+//! chunk grows by doubling (up to `CHUNK` nodes, copying as it goes), so a small tape
+//! stays small; past it the heap never briefly holds an old and a new copy of a buffer.
+//! [`Arena::truncate`] frees chunks that become empty, keeping one as a spare so that a
+//! loop which records and drops a graph across a chunk boundary does not allocate and
+//! free a chunk every step.
+//!
+//! # Sweep targets
+//!
+//! A node does not store its arguments' indices as such but where the sweep adds its two
+//! contributions, in a buffer of adjoints that holds node `k`'s at `k + `[`ADJ_OFFSET`]
+//! and, below it, a few throwaway slots. Recording decides, once, what the sweep would
+//! otherwise decide at every node with selects:
+//!
+//! - A missing argument (the sink) adds its contribution, `0 * adjoint`, into a throwaway
+//!   slot picked by node index, not into the sink's adjoint: one slot for all of them would
+//!   chain every leaf and unary node of the sweep into one series of read-modify-writes of
+//!   a single address, each waiting for the last.
+//! - When one argument is the node just below (a chain `y = f(y)`, `s = s + t`) and the
+//!   other is not, that contribution is the last the node below receives (every other user
+//!   of it is higher, so swept earlier). The sweep carries it in a register and adds it
+//!   when it reaches that node, a store and a reload fewer on the critical path; its own
+//!   target is a throwaway slot of a range that tells the sweep to carry. When that
+//!   argument is the second one, the pair is stored swapped (a range of its own says so,
+//!   for [`Arena::node`]).
+//!
+//! [`Arena::node`] decodes the targets back to argument indices.
 
 use crate::op::{Binary, Unary};
-use crate::scalar::real::strong_mul;
+use std::cell::Cell;
 use std::mem;
 
 /// What a node computes. Kept for graph export; the sweep never looks at it.
@@ -37,92 +59,71 @@ pub enum Op {
 /// Index of the sink node.
 pub const SINK: u32 = 0;
 
+/// How many throwaway slots of each kind; a node uses the one of its index modulo this.
+const ROT: u32 = 8;
+/// Throwaway slots: first argument carried, second argument carried (pair stored
+/// swapped), first argument the sink, second argument the sink.
+const CARRY_FIRST: u32 = 0;
+const CARRY_SECOND: u32 = ROT;
+const SINK_FIRST: u32 = 2 * ROT;
+const SINK_SECOND: u32 = 3 * ROT;
+/// Targets below this are carried contributions.
+const CARRIED: u32 = 2 * ROT;
+
+/// Where node 0's adjoint sits in the buffer of [`Arena::sweep_shifted`]: below it are the
+/// throwaway slots.
+pub const ADJ_OFFSET: usize = 4 * ROT as usize;
+
 /// log2 of [`Arena::CHUNK`].
 const CHUNK_BITS: u32 = 12;
 const CHUNK_MASK: usize = (1 << CHUNK_BITS) - 1;
-/// Index of the last chunk node indices can reach: node `u32::MAX` does not exist (the
-/// tape holds at most 2^32 - 1 nodes), so that chunk holds one node less.
-const LAST_CHUNK: usize = (u32::MAX as usize) >> CHUNK_BITS;
-/// Throwaway adjoint slots [`Arena::sweep`] keeps past the end, for each argument slot
-/// (a power of two).
-const SCRATCH: usize = 8;
+/// The highest node index: its sweep target, index + [`ADJ_OFFSET`], still fits a `u32`.
+const MAX_NODE: usize = u32::MAX as usize - ADJ_OFFSET;
+/// Index of the chunk holding [`MAX_NODE`]: it holds fewer nodes than the others.
+const LAST_CHUNK: usize = MAX_NODE >> CHUNK_BITS;
 /// Capacity of a new arena's first chunk, before it grows.
 const FIRST_CAP: usize = 16;
 
-/// One chunk of nodes, struct-of-arrays. Every chunk but the top one of an [`Arena`] is
-/// full.
-///
-/// The capacity of `ops` is exactly the number of nodes the chunk may hold (see
-/// [`exact_vec`]): recording compares the length of `ops` with it, the one check on the
-/// hot path besides the vectors' own, and moves on to the next chunk when they meet. The
-/// other two vectors have at least that capacity, so no push into a chunk reallocates.
-#[derive(Debug)]
-struct Chunk {
-    ops: Vec<Op>,
-    args: Vec<[u32; 2]>,
-    partials: Vec<[f64; 2]>,
+/// What the sweep reads of one node: where its two contributions go, and the partials
+/// they are the adjoint times.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Node {
+    to: [u32; 2],
+    partials: [f64; 2],
 }
 
-/// An empty vector whose capacity is exactly `cap`.
-///
-/// `Vec::with_capacity` gives exactly what it is asked for today, but documents only "at
-/// least"; should it give more, a boxed slice (whose length is its capacity) is made
-/// instead.
-fn exact_vec<T: Copy>(cap: usize, fill: T) -> Vec<T> {
-    let v = Vec::with_capacity(cap);
-    if v.capacity() == cap {
-        return v;
-    }
-    let mut v = vec![fill; cap].into_boxed_slice().into_vec();
-    v.clear();
-    v
+/// One chunk of nodes. Both arrays have the chunk's capacity as their length; the arena
+/// keeps how many of the top chunk's are recorded. Every chunk but the top one of an
+/// [`Arena`] is full.
+#[derive(Clone, Debug)]
+struct Chunk {
+    ops: Box<[Op]>,
+    nodes: Box<[Node]>,
 }
 
 impl Chunk {
     fn with_capacity(cap: usize) -> Self {
         Chunk {
-            ops: exact_vec(cap, Op::Leaf),
-            args: Vec::with_capacity(cap),
-            partials: Vec::with_capacity(cap),
+            ops: vec![Op::Leaf; cap].into_boxed_slice(),
+            nodes: vec![Node::default(); cap].into_boxed_slice(),
         }
     }
 
     /// How many nodes the chunk may hold.
     #[inline(always)]
     fn cap(&self) -> usize {
-        self.ops.capacity()
+        self.nodes.len()
     }
 
-    /// A copy of the nodes with room for `cap` of them.
-    fn copy_with_capacity(&self, cap: usize) -> Self {
-        let mut c = Chunk::with_capacity(cap.max(self.ops.len()));
-        c.ops.extend_from_slice(&self.ops);
-        c.args.extend_from_slice(&self.args);
-        c.partials.extend_from_slice(&self.partials);
-        c
-    }
-
-    /// Moves the nodes to buffers with room for `cap` nodes, one vector at a time, so at
-    /// most one old buffer is held beside the new ones.
-    fn grow_to(&mut self, cap: usize) {
-        let mut ops = exact_vec(cap, Op::Leaf);
-        ops.extend_from_slice(&self.ops);
+    /// The first `len` nodes in a chunk of capacity `cap`, one array at a time, so at most
+    /// one old array is held beside the new ones.
+    fn grow_to(&mut self, len: usize, cap: usize) {
+        let mut ops = vec![Op::Leaf; cap].into_boxed_slice();
+        ops[..len].copy_from_slice(&self.ops[..len]);
         self.ops = ops;
-        self.args.reserve_exact(cap - self.args.len());
-        self.partials.reserve_exact(cap - self.partials.len());
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.ops.truncate(len);
-        self.args.truncate(len);
-        self.partials.truncate(len);
-    }
-
-    /// True when the chunk may hold a whole [`Arena::CHUNK`] nodes.
-    fn is_whole(&self) -> bool {
-        self.cap() == Arena::CHUNK
-            && self.args.capacity() >= Arena::CHUNK
-            && self.partials.capacity() >= Arena::CHUNK
+        let mut nodes = vec![Node::default(); cap].into_boxed_slice();
+        nodes[..len].copy_from_slice(&self.nodes[..len]);
+        self.nodes = nodes;
     }
 }
 
@@ -145,8 +146,12 @@ pub struct Arena {
     /// Chunks `0..full.len()`, each holding exactly [`Arena::CHUNK`] nodes.
     full: Vec<Chunk>,
     /// The chunk being filled: chunk number `full.len()`, never empty (the sink is node 0).
-    /// Its `ops` capacity is where [`Arena::grow`] runs next.
     top: Chunk,
+    /// How many nodes `top` holds: recording runs [`Arena::grow`] when it reaches
+    /// `top.cap()`.
+    top_len: usize,
+    /// Index of `top`'s first node: `full.len() * CHUNK`.
+    top_base: usize,
     /// An emptied whole chunk kept by [`Arena::truncate`] for the next chunk boundary.
     spare: Option<Chunk>,
 }
@@ -161,15 +166,30 @@ impl Clone for Arena {
     /// A copy of the nodes; the copy's top chunk has the same room left as the original's.
     fn clone(&self) -> Self {
         Arena {
-            full: self
-                .full
-                .iter()
-                .map(|c| c.copy_with_capacity(Arena::CHUNK))
-                .collect(),
-            top: self.top.copy_with_capacity(self.top.cap()),
+            full: self.full.clone(),
+            top: self.top.clone(),
+            top_len: self.top_len,
+            top_base: self.top_base,
             spare: None,
         }
     }
+}
+
+/// Where a contribution to argument `arg` of node `i` goes when it is not carried:
+/// `sink_slot`'s throwaway slot for the sink, else the argument's adjoint.
+#[inline(always)]
+fn target(arg: u32, i: u32, sink_slot: u32) -> u32 {
+    if arg == SINK {
+        sink_slot + (i & (ROT - 1))
+    } else {
+        arg + ADJ_OFFSET as u32
+    }
+}
+
+/// The argument a non-carried target stands for.
+#[inline]
+fn argument(t: u32) -> u32 {
+    t.checked_sub(ADJ_OFFSET as u32).unwrap_or(SINK)
 }
 
 impl Arena {
@@ -191,12 +211,12 @@ impl Arena {
     /// An arena holding only the sink.
     pub fn new() -> Self {
         let mut top = Chunk::with_capacity(FIRST_CAP);
-        top.ops.push(Op::Leaf);
-        top.args.push([SINK, SINK]);
-        top.partials.push([0.0, 0.0]);
+        top.nodes[0].to = [SINK_FIRST, SINK_SECOND];
         Arena {
             full: Vec::new(),
             top,
+            top_len: 1,
+            top_base: 0,
             spare: None,
         }
     }
@@ -204,7 +224,7 @@ impl Arena {
     /// Number of nodes, the sink included.
     #[inline]
     pub fn len(&self) -> usize {
-        (self.full.len() << CHUNK_BITS) + self.top.ops.len()
+        self.top_base + self.top_len
     }
 
     /// True when only the sink is recorded.
@@ -216,23 +236,32 @@ impl Arena {
     /// How many nodes chunk `k` may hold.
     fn chunk_cap(k: usize) -> usize {
         if k == LAST_CHUNK {
-            Self::CHUNK - 1
+            (MAX_NODE & CHUNK_MASK) + 1
         } else {
             Self::CHUNK
         }
     }
 
+    /// The index the next node gets, after making room for it.
     #[inline(always)]
-    fn push(&mut self, op: Op, args: [u32; 2], partials: [f64; 2]) -> u32 {
-        // The same comparison as `ops.push`'s own capacity check, which it then subsumes.
-        if self.top.ops.len() == self.top.cap() {
+    fn next_index(&mut self) -> u32 {
+        // A loop, so that past it the compiler knows both arrays have room and drops the
+        // bounds checks of `push`: this is the one check on the hot path.
+        while self.top_len >= self.top.nodes.len() || self.top_len >= self.top.ops.len() {
             self.grow();
         }
-        let j = self.top.ops.len();
-        self.top.ops.push(op);
-        self.top.args.push(args);
-        self.top.partials.push(partials);
-        ((self.full.len() << CHUNK_BITS) + j) as u32
+        (self.top_base + self.top_len) as u32
+    }
+
+    /// Appends node `i` (from [`Arena::next_index`]).
+    #[inline(always)]
+    fn push(&mut self, i: u32, op: Op, to: [u32; 2], partials: [f64; 2]) -> u32 {
+        let j = self.top_len;
+        debug_assert_eq!(i as usize, self.top_base + j);
+        self.top.nodes[j] = Node { to, partials };
+        self.top.ops[j] = op;
+        self.top_len = j + 1;
+        i
     }
 
     /// Makes room for one more node: doubles a top chunk that is not yet whole (the first
@@ -240,62 +269,118 @@ impl Arena {
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        let len = self.top.ops.len();
+        let len = self.top_len;
         let k = self.full.len();
         let cap = Self::chunk_cap(k);
         if len < cap {
-            self.top.grow_to((2 * len).clamp(FIRST_CAP, cap));
+            self.top.grow_to(len, (2 * len).clamp(FIRST_CAP, cap));
         } else {
             assert!(
                 k < LAST_CHUNK,
-                "wengert: a tape holds at most 2^32 - 1 nodes"
+                "wengert: a tape holds at most 2^32 - {ADJ_OFFSET} nodes"
             );
             let next = match self.spare.take() {
                 Some(c) if k + 1 < LAST_CHUNK => c,
                 _ => Chunk::with_capacity(Self::chunk_cap(k + 1)),
             };
             self.full.push(mem::replace(&mut self.top, next));
+            self.top_len = 0;
+            self.top_base += Self::CHUNK;
         }
+    }
+
+    /// Records a node with arguments `a` and `b` (either may be the sink), choosing its
+    /// sweep targets (see the module documentation).
+    #[inline(always)]
+    fn record(&mut self, op: Op, a: u32, b: u32, da: f64, db: f64) -> u32 {
+        let i = self.next_index();
+        let r = i & (ROT - 1);
+        let (to, partials) = if a.wrapping_add(1) == i && b != a {
+            ([CARRY_FIRST + r, target(b, i, SINK_SECOND)], [da, db])
+        } else if b.wrapping_add(1) == i && a != b {
+            ([CARRY_SECOND + r, target(a, i, SINK_SECOND)], [db, da])
+        } else {
+            (
+                [target(a, i, SINK_FIRST), target(b, i, SINK_SECOND)],
+                [da, db],
+            )
+        };
+        self.push(i, op, to, partials)
+    }
+
+    /// Records a node with no arguments (a leaf, or an op whose derivative is 0).
+    #[inline(always)]
+    fn record_unlinked(&mut self, op: Op) -> u32 {
+        let i = self.next_index();
+        let r = i & (ROT - 1);
+        self.push(i, op, [SINK_FIRST + r, SINK_SECOND + r], [0.0, 0.0])
+    }
+
+    /// Records a node with the one argument `a`, never the sink (a [`crate::Var`]'s node):
+    /// the path of every recorded op.
+    #[inline(always)]
+    fn record_one(&mut self, op: Op, a: u32, da: f64) -> u32 {
+        let i = self.next_index();
+        let r = i & (ROT - 1);
+        let first = if a + 1 == i {
+            CARRY_FIRST + r
+        } else {
+            a + ADJ_OFFSET as u32
+        };
+        self.push(i, op, [first, SINK_SECOND + r], [da, 0.0])
     }
 
     /// Records an independent variable.
     #[inline(always)]
     pub fn leaf(&mut self) -> u32 {
-        self.push(Op::Leaf, [SINK, SINK], [0.0, 0.0])
+        self.record_unlinked(Op::Leaf)
     }
 
     /// Records a node with one argument `a` and partial `da` (a unary op, or a binary op
     /// whose other operand was a constant).
     #[inline(always)]
     pub fn unary(&mut self, op: Op, a: u32, da: f64) -> u32 {
-        self.push(op, [a, SINK], [da, 0.0])
+        self.record(op, a, SINK, da, 0.0)
     }
 
     /// Records a binary node.
     #[inline(always)]
     pub fn binary(&mut self, op: Binary, a: u32, b: u32, da: f64, db: f64) -> u32 {
-        self.push(Op::Binary(op), [a, b], [da, db])
+        self.record(Op::Binary(op), a, b, da, db)
     }
 
-    /// Evaluates `op`'s rule at `x` (the value of node `a`) and records the node: its
-    /// index and value. Every tape records through these three.
+    /// Evaluates `op`'s rule at `x` (the value of node `a`, not the sink) and records the
+    /// node: its index and value. Every tape records through these three.
     #[inline(always)]
     pub fn record_unary(&mut self, op: Unary, a: u32, x: f64) -> (u32, f64) {
+        debug_assert!(a != SINK, "an op of the sink");
         let (v, d) = op.rule(x);
         if op.constant_partial() == Some(0.0) {
             // Derivative 0 (the steps, stop_gradient): not linked to its argument, so
             // nothing flows back, not even a NaN adjoint times 0 (JAX's symbolic zero;
             // the compiled plan skips these arguments alike).
-            return (self.push(Op::Unary(op), [SINK, SINK], [0.0, 0.0]), v);
+            return (self.record_unlinked(Op::Unary(op)), v);
         }
-        (self.unary(Op::Unary(op), a, d), v)
+        (self.record_one(Op::Unary(op), a, d), v)
     }
 
     /// As [`Arena::record_unary`], for `op(x, y)` of nodes `a` and `b`.
     #[inline(always)]
     pub fn record_binary(&mut self, op: Binary, a: u32, x: f64, b: u32, y: f64) -> (u32, f64) {
+        debug_assert!(a != SINK && b != SINK, "an op of the sink");
         let (v, dx, dy) = op.rule(x, y);
-        (self.binary(op, a, b, dx, dy), v)
+        let i = self.next_index();
+        let off = ADJ_OFFSET as u32;
+        // Exactly one argument the node below: carried, the pair swapped when it is `b`.
+        // Selects, not branches: which case applies follows the data.
+        let below = i - 1;
+        let carry = (a == below) != (b == below);
+        let swap = carry && b == below;
+        let slot = (i & (ROT - 1)) + if swap { CARRY_SECOND } else { CARRY_FIRST };
+        let first = if carry { slot } else { a + off };
+        let second = if swap { a } else { b } + off;
+        let partials = if swap { [dy, dx] } else { [dx, dy] };
+        (self.push(i, Op::Binary(op), [first, second], partials), v)
     }
 
     /// As [`Arena::record_unary`], for `op(x, c)` (or `op(c, x)` when `const_first`) with
@@ -309,6 +394,7 @@ impl Arena {
         c: f64,
         const_first: bool,
     ) -> (u32, f64) {
+        debug_assert!(a != SINK, "an op of the sink");
         let (v, d) = if const_first {
             let (v, _, d) = op.rule(c, x);
             (v, d)
@@ -316,7 +402,7 @@ impl Arena {
             let (v, d, _) = op.rule(x, c);
             (v, d)
         };
-        (self.unary(Op::Binary(op), a, d), v)
+        (self.record_one(Op::Binary(op), a, d), v)
     }
 
     /// Drops every node from `len` on (the sink always stays).
@@ -354,29 +440,28 @@ impl Arena {
         let k = (len - 1) >> CHUNK_BITS;
         while self.full.len() > k {
             let below = self.full.pop().expect("k < full.len()");
-            let mut emptied = mem::replace(&mut self.top, below);
-            if self.spare.is_none() && emptied.is_whole() {
-                emptied.truncate(0);
+            let emptied = mem::replace(&mut self.top, below);
+            if self.spare.is_none() && emptied.cap() == Self::CHUNK {
                 self.spare = Some(emptied);
             }
         }
-        self.top.truncate(len - (k << CHUNK_BITS));
+        self.top_base = k << CHUNK_BITS;
+        self.top_len = len - self.top_base;
     }
 
-    /// Chunk number `k`; panics past the top chunk.
+    /// Chunk number `k` and how many nodes it holds; panics past the top chunk.
     #[inline]
-    fn chunk(&self, k: usize) -> &Chunk {
+    fn chunk(&self, k: usize) -> (&Chunk, usize) {
         match k.cmp(&self.full.len()) {
-            std::cmp::Ordering::Less => &self.full[k],
-            std::cmp::Ordering::Equal => &self.top,
+            std::cmp::Ordering::Less => (&self.full[k], Self::CHUNK),
+            std::cmp::Ordering::Equal => (&self.top, self.top_len),
             std::cmp::Ordering::Greater => panic!("wengert: node index past the end of the arena"),
         }
     }
 
     /// The reverse sweep: fills `adj` with d(node `out`)/d(node i) for every i <= out.
     ///
-    /// One backward scan, chunk by chunk, each chunk a plain loop over its slices. Every
-    /// adjoint receives the same additions in the same order as the textbook loop
+    /// Every adjoint receives the same additions in the same order as the textbook loop
     ///
     /// ```text
     /// for i in (1..n).rev() {
@@ -384,83 +469,83 @@ impl Arena {
     /// }
     /// ```
     ///
-    /// so results are bit-for-bit those of that loop; two changes only shorten the chains
-    /// of dependent memory operations the CPU has to wait for:
+    /// so results are bit-for-bit those of that loop (the throwaway slots and the carried
+    /// contribution of the module documentation change only where an addition is made,
+    /// not which, nor in what order; adding a carry of `0.0` changes nothing, since an
+    /// adjoint starts at `+0.0` and a sum starting there is never `-0.0`).
     ///
-    /// - The sink's adjoint is thrown away, so an argument slot pointing at the sink adds
-    ///   into one of a few throwaway slots past the end of `adj` instead, picked by
-    ///   node index. Leaves and unary nodes no longer form one long chain of
-    ///   read-modify-writes of `adj[0]`.
-    /// - When node `i`'s first argument is node `i - 1` (a chain `y = f(x)`, `s = s + t`)
-    ///   and its second is not, that contribution is the last one node `i - 1` receives, so
-    ///   it is carried in a register and added when node `i - 1` is reached (a store and a
-    ///   reload fewer on the critical path). Its slot in `adj` is left untouched meanwhile
-    ///   (the contribution goes to a scratch slot), and adding a carry of `0.0` changes
-    ///   nothing, since an adjoint starts at `+0.0` and a sum starting there is never
-    ///   `-0.0`.
-    ///
-    /// Strong zero ([`strong_mul`]): a node whose adjoint is exactly zero (`+0.0` or
-    /// `-0.0`) contributes a zero to its arguments, whatever its partials. A node the
-    /// output does not depend on, such as a logged `sqrt(x)` at `x = -1` (partial NaN) or
-    /// `sqrt(b * b)` at `b = 0` (partial inf), so leaves every gradient as it was. This is
-    /// the one place the result differs from the IEEE products of the loop above: there
-    /// `0 * inf` and `0 * nan` add a NaN. A NaN or infinite adjoint still propagates.
+    /// Strong zero: a node whose adjoint is exactly zero (`+0.0` or `-0.0`) contributes a
+    /// zero to its arguments, whatever its partials. A node the output does not depend on,
+    /// such as a logged `sqrt(x)` at `x = -1` (partial NaN) or `sqrt(b * b)` at `b = 0`
+    /// (partial inf), so leaves every gradient as it was. This is the one place the result
+    /// differs from the IEEE products of the loop above: there `0 * inf` and `0 * nan` add
+    /// a NaN. A NaN or infinite adjoint still propagates.
     pub fn sweep(&self, out: u32, adj: &mut Vec<f64>) {
+        self.sweep_shifted(out, adj);
+        adj.drain(..ADJ_OFFSET);
+    }
+
+    /// [`Arena::sweep`], leaving node `i`'s adjoint at `adj[i + ADJ_OFFSET]` (and zeros
+    /// below `ADJ_OFFSET`): no move of the adjoints to the front.
+    pub fn sweep_shifted(&self, out: u32, adj: &mut Vec<f64>) {
         let n = out as usize + 1;
         assert!(
             n <= self.len(),
             "wengert: node index past the end of the arena"
         );
         adj.clear();
-        adj.resize(n + 2 * SCRATCH, 0.0);
-        adj[n - 1] = 1.0;
+        adj.resize(ADJ_OFFSET + n, 0.0);
+        adj[ADJ_OFFSET + n - 1] = 1.0;
+        // Cells: the sweep reads and writes adjoints below the one it walks over.
+        let cells = Cell::from_mut(&mut adj[..]).as_slice_of_cells();
         let mut carry = 0.0;
         for k in (0..=(n - 1) >> CHUNK_BITS).rev() {
-            let c = self.chunk(k);
-            let base = k << CHUNK_BITS;
-            let m = (n - base).min(Self::CHUNK);
-            let nodes = c.args[..m].iter().zip(&c.partials[..m]);
-            for (j, (&[a, b], &[da, db])) in nodes.enumerate().rev() {
-                let i = base + j;
-                let (a, b) = (a as usize, b as usize);
-                debug_assert!(a < i.max(1) && b < i.max(1), "arguments precede their node");
-                let g = adj[i] + carry;
-                adj[i] = g;
-                let chained = a + 1 == i && b != a;
-                let scratch = n + (i & (SCRATCH - 1));
-                let ta = if a == SINK as usize || chained {
-                    scratch
-                } else {
-                    a
-                };
-                let tb = if b == SINK as usize {
-                    scratch + SCRATCH
-                } else {
-                    b
-                };
-                // Selects, not branches: whether g is 0 follows the data.
-                let (ga, gb) = (strong_mul(da, g), strong_mul(db, g));
-                adj[ta] += ga;
-                adj[tb] += gb;
-                carry = if chained { ga } else { 0.0 };
+            let (c, len) = self.chunk(k);
+            let base = ADJ_OFFSET + (k << CHUNK_BITS);
+            let m = (n + ADJ_OFFSET - base).min(len);
+            let own = &cells[base..base + m];
+            for (node, cell) in c.nodes[..m].iter().zip(own).rev() {
+                let g = cell.get() + carry;
+                cell.set(g);
+                if g == 0.0 {
+                    // Strong zero: nothing flows back (adding 0 would change nothing).
+                    carry = 0.0;
+                    continue;
+                }
+                let [ta, tb] = node.to;
+                let [da, db] = node.partials;
+                let (ga, gb) = (da * g, db * g);
+                let (ca, cb) = (&cells[ta as usize], &cells[tb as usize]);
+                ca.set(ca.get() + ga);
+                cb.set(cb.get() + gb);
+                carry = if ta < CARRIED { ga } else { 0.0 };
             }
         }
-        adj.truncate(n);
-        adj[SINK as usize] = 0.0;
+        adj[..ADJ_OFFSET].fill(0.0);
+        adj[ADJ_OFFSET + SINK as usize] = 0.0;
     }
 
     /// The op, arguments and partials of node `i`.
     pub fn node(&self, i: u32) -> (Op, [u32; 2], [f64; 2]) {
-        let i = i as usize;
-        let c = self.chunk(i >> CHUNK_BITS);
-        let j = i & CHUNK_MASK;
-        (c.ops[j], c.args[j], c.partials[j])
+        let (c, len) = self.chunk(i as usize >> CHUNK_BITS);
+        let j = i as usize & CHUNK_MASK;
+        assert!(j < len, "wengert: node index past the end of the arena");
+        let Node {
+            to: [ta, tb],
+            partials: [pa, pb],
+        } = c.nodes[j];
+        let (args, partials) = if ta < CARRY_SECOND {
+            ([i - 1, argument(tb)], [pa, pb])
+        } else if ta < CARRIED {
+            ([argument(tb), i - 1], [pb, pa])
+        } else {
+            ([argument(ta), argument(tb)], [pa, pb])
+        };
+        (c.ops[j], args, partials)
     }
 
-    /// Bytes of recorded state per node (op code, argument indices, partials).
-    pub const BYTES_PER_NODE: usize = std::mem::size_of::<Op>()
-        + std::mem::size_of::<[u32; 2]>()
-        + std::mem::size_of::<[f64; 2]>();
+    /// Bytes of recorded state per node (op code, sweep targets, partials).
+    pub const BYTES_PER_NODE: usize = std::mem::size_of::<Op>() + std::mem::size_of::<Node>();
 }
 
 #[cfg(test)]
@@ -562,13 +647,13 @@ mod tests {
             );
         }
         // Every chunk below the top is full and the top is not empty.
-        assert!(a.full.iter().all(|c| c.ops.len() == Arena::CHUNK
-            && c.args.len() == Arena::CHUNK
-            && c.partials.len() == Arena::CHUNK));
-        assert!(!a.top.ops.is_empty() && a.top.ops.len() <= a.top.cap());
-        assert!(a.top.cap() <= Arena::CHUNK);
-        assert!(a.top.args.capacity() >= a.top.cap() && a.top.partials.capacity() >= a.top.cap());
-        assert!(a.full.iter().all(|c| c.cap() == Arena::CHUNK));
+        assert!(a
+            .full
+            .iter()
+            .all(|c| c.ops.len() == Arena::CHUNK && c.nodes.len() == Arena::CHUNK));
+        assert!(a.top_len > 0 && a.top_len <= a.top.cap());
+        assert_eq!(a.top_base, a.full.len() * Arena::CHUNK);
+        assert!(a.top.cap() <= Arena::CHUNK && a.top.ops.len() == a.top.cap());
     }
 
     #[test]
@@ -654,6 +739,72 @@ mod tests {
     }
 
     #[test]
+    fn the_recording_paths_of_handles_store_the_textbook_nodes() {
+        // record_unary, record_binary and record_binary_const choose sweep targets with
+        // their own code (no sink arguments, selects instead of branches): the nodes they
+        // store must decode to the textbook's, and sweep to its adjoints bit for bit, in
+        // every case: first or second argument the node below, both, neither, x * x.
+        let mut rng = Rng(11);
+        let (mut a, mut f) = (Arena::new(), Flat::new());
+        let mut vals = vec![0.0];
+        for v in [0.5, -0.75] {
+            a.leaf();
+            f.ops.push(Op::Leaf);
+            f.args.push([SINK, SINK]);
+            f.partials.push([0.0, 0.0]);
+            vals.push(v);
+        }
+        for _ in 0..3 * Arena::CHUNK + 50 {
+            let n = f.ops.len();
+            let pick = |rng: &mut Rng| match rng.below(3) {
+                0 => n - 1,
+                _ => 1 + rng.below(n - 1),
+            };
+            let (x, y) = (pick(&mut rng), pick(&mut rng));
+            let y = if rng.below(6) == 0 { x } else { y };
+            let (vx, vy) = (vals[x], vals[y]);
+            let (xi, yi) = (x as u32, y as u32);
+            let (i, v, op, args, partials) = match rng.below(5) {
+                0 => {
+                    let v = rng.partial();
+                    (a.leaf(), v, Op::Leaf, [SINK, SINK], [0.0, 0.0])
+                }
+                1 => {
+                    let (i, v) = a.record_unary(Unary::Sin, xi, vx);
+                    (i, v, Op::Unary(Unary::Sin), [xi, SINK], [vx.cos(), 0.0])
+                }
+                2 => {
+                    let (i, v) = a.record_unary(Unary::Floor, xi, vx);
+                    (i, v, Op::Unary(Unary::Floor), [SINK, SINK], [0.0, 0.0])
+                }
+                3 => {
+                    let (i, v) = a.record_binary(Binary::Mul, xi, vx, yi, vy);
+                    (i, v, Op::Binary(Binary::Mul), [xi, yi], [vy, vx])
+                }
+                _ => {
+                    let first = rng.below(2) == 0;
+                    let (i, v) = a.record_binary_const(Binary::Sub, xi, vx, 0.25, first);
+                    let d = if first { -1.0 } else { 1.0 };
+                    (i, v, Op::Binary(Binary::Sub), [xi, SINK], [d, 0.0])
+                }
+            };
+            assert_eq!(i as usize, n);
+            vals.push(v);
+            f.ops.push(op);
+            f.args.push(args);
+            f.partials.push(partials);
+        }
+        assert_same(&a, &f);
+        let mut adj = Vec::new();
+        for out in [f.ops.len() - 1, f.ops.len() - 2, Arena::CHUNK, 7] {
+            a.sweep(out as u32, &mut adj);
+            let bits = |v: &f64| v.to_bits();
+            let want: Vec<u64> = f.sweep(out as u32).iter().map(bits).collect();
+            assert_eq!(adj.iter().map(bits).collect::<Vec<_>>(), want, "out {out}");
+        }
+    }
+
+    #[test]
     fn a_clone_is_independent_and_keeps_recording() {
         let mut rng = Rng(42);
         let (mut a, mut f) = (Arena::new(), Flat::new());
@@ -694,7 +845,7 @@ mod tests {
             }
             assert_eq!(a.full.len(), 1);
             // The second chunk's buffers are the same allocation every step.
-            let ptr = a.top.partials.as_ptr();
+            let ptr = a.top.nodes.as_ptr();
             assert_eq!(*seen.get_or_insert(ptr), ptr, "step {step}");
             a.truncate(keep);
             assert!(a.full.is_empty() && a.spare.is_some());
@@ -709,11 +860,8 @@ mod tests {
         }
         assert_eq!(a.full.len(), 10);
         a.truncate(2 * Arena::CHUNK + 1);
-        assert_eq!((a.full.len(), a.top.ops.len()), (2, 1));
-        assert!(a
-            .spare
-            .as_ref()
-            .is_some_and(|c| c.ops.is_empty() && c.is_whole()));
+        assert_eq!((a.full.len(), a.top_len), (2, 1));
+        assert!(a.spare.as_ref().is_some_and(|c| c.cap() == Arena::CHUNK));
         a.truncate(0);
         assert_eq!(a.len(), 1);
         assert!(a.full.is_empty() && a.spare.is_some());
@@ -721,10 +869,10 @@ mod tests {
     }
 
     #[test]
-    fn chunk_capacities_are_exact() {
+    fn chunk_capacities_double_up_to_a_whole_chunk() {
         for cap in [1, FIRST_CAP, 1000, Arena::CHUNK - 1, Arena::CHUNK] {
-            assert_eq!(exact_vec(cap, 0u8).capacity(), cap);
-            assert_eq!(Chunk::with_capacity(cap).cap(), cap);
+            let c = Chunk::with_capacity(cap);
+            assert_eq!((c.cap(), c.ops.len()), (cap, cap));
         }
         // The first chunk doubles up to a whole chunk, then recording moves on.
         let mut a = Arena::new();
@@ -737,7 +885,7 @@ mod tests {
         }
         let doubling: Vec<usize> = (4..=CHUNK_BITS).map(|b| 1 << b).collect();
         assert_eq!(caps, doubling);
-        assert_eq!((a.top.ops.len(), a.top.cap()), (1, Arena::CHUNK));
+        assert_eq!((a.top_len, a.top.cap()), (1, Arena::CHUNK));
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod managed;
 pub mod nonfinite;
 
 use crate::op::{Binary, Unary};
-use arena::Arena;
+use arena::{Arena, ADJ_OFFSET};
 use std::cell::RefCell;
 use std::ops::{Add, Div, Index, Mul, Neg, Sub};
 
@@ -40,6 +40,7 @@ impl Tape {
     }
 
     /// A new independent variable with value `value`.
+    #[inline]
     pub fn var(&self, value: f64) -> Var<'_> {
         let idx = self.arena.borrow_mut().leaf();
         Var {
@@ -124,22 +125,34 @@ pub struct Var<'t> {
 }
 
 /// The adjoints of one reverse sweep, looked up by variable.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Gradients {
+    /// As [`Arena::sweep_shifted`] leaves them: node `i`'s at `i + ADJ_OFFSET`.
     adj: Vec<f64>,
 }
 
 impl Gradients {
     /// d(output)/d(`v`); 0 for a variable the output does not depend on.
+    #[inline]
     pub fn wrt(&self, v: Var<'_>) -> f64 {
-        self.adj.get(v.idx as usize).copied().unwrap_or(0.0)
+        self[v]
     }
 }
 
 impl<'t> Index<Var<'t>> for Gradients {
     type Output = f64;
+    #[inline]
     fn index(&self, v: Var<'t>) -> &f64 {
-        self.adj.get(v.idx as usize).unwrap_or(&0.0)
+        self.adj.get(v.idx as usize + ADJ_OFFSET).unwrap_or(&0.0)
+    }
+}
+
+impl std::fmt::Debug for Gradients {
+    /// The adjoints by node index, as the sweep left them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gradients")
+            .field("adj", &&self.adj[ADJ_OFFSET.min(self.adj.len())..])
+            .finish()
     }
 }
 
@@ -177,7 +190,7 @@ impl<'t> Var<'t> {
     /// Runs the reverse sweep from this variable.
     pub fn grad(self) -> Gradients {
         let mut adj = Vec::new();
-        self.tape.arena.borrow().sweep(self.idx, &mut adj);
+        self.tape.arena.borrow().sweep_shifted(self.idx, &mut adj);
         Gradients { adj }
     }
 
