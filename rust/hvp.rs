@@ -53,6 +53,9 @@ pub const COLS: usize = 32;
 /// and `K / COLS` programs to build would cost more than they save.
 pub const MAX_LANE_COLS: usize = 256;
 
+/// Rows of a Hessian block written per task of the thread pool.
+const FILL_ROWS: usize = 16;
+
 /// Results past this many numbers are refused before allocating: 2^34 (128 GiB), beyond
 /// any machine this runs on, yet far from overflowing a byte count.
 const MAX_ELEMENTS: usize = 1 << 34;
@@ -352,27 +355,24 @@ fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> 
     Ok(vec![0.0; len])
 }
 
-/// The rows (of `w` numbers each) of `out` that hold a NaN.
+/// Whether `x` holds a NaN: compares without an early exit within 64 numbers, which
+/// compile to vector code (the row-by-row search below cost more than the HVP's stores).
+fn any_nan(x: &[f64]) -> bool {
+    x.chunks(64)
+        .any(|c| c.iter().fold(false, |a, v| a | v.is_nan()))
+}
+
+/// The rows (of `w` numbers each) of `out` that hold a NaN: rare, so searched for on
+/// this thread, and only after [`any_nan`] found one.
 fn nan_rows(out: &[f64], w: usize) -> Vec<usize> {
-    if w == 0 {
+    if w == 0 || !any_nan(out) {
         return Vec::new();
     }
-    if crate::exec::single_chunk(out.len() / w) {
-        // A few rows: here, not through the pool's hand-over (see `exec::single_chunk`).
-        return out
-            .chunks(w)
-            .enumerate()
-            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
-            .map(|(i, _)| i)
-            .collect();
-    }
-    crate::exec::pool::pool().install(|| {
-        out.par_chunks(w)
-            .enumerate()
-            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
-            .map(|(i, _)| i)
-            .collect()
-    })
+    out.chunks(w)
+        .enumerate()
+        .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Rows `rows` of the per-row arguments of `args`, gathered one after another (nothing
@@ -692,19 +692,25 @@ impl Compiled {
                     // first was a quarter of Rosenbrock-16's batch Hessian (a memset on
                     // the calling thread: `perf record` of 200 calls of 1e4 rows).
                     let out = &*out;
-                    let fill = |(r, row): (usize, &mut [std::mem::MaybeUninit<f64>])| {
-                        row.fill(std::mem::MaybeUninit::new(0.0));
-                        for &(at, v) in &d.fixed {
-                            row[at].write(v);
-                        }
-                        for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
-                            row[at].write(v);
+                    // FILL_ROWS rows a task: a task a row cost more than its row.
+                    let fill = |(i, rows): (usize, &mut [std::mem::MaybeUninit<f64>])| {
+                        for (j, row) in rows.chunks_mut(kk).enumerate() {
+                            let r = i * FILL_ROWS + j;
+                            row.fill(std::mem::MaybeUninit::new(0.0));
+                            for &(at, v) in &d.fixed {
+                                row[at].write(v);
+                            }
+                            for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
+                                row[at].write(v);
+                            }
                         }
                     };
                     if small {
-                        rows.chunks_mut(kk).enumerate().for_each(fill);
+                        rows.chunks_mut(kk * FILL_ROWS).enumerate().for_each(fill);
                     } else {
-                        rows.par_chunks_mut(kk).enumerate().for_each(fill);
+                        rows.par_chunks_mut(kk * FILL_ROWS)
+                            .enumerate()
+                            .for_each(fill);
                     }
                     Ok(())
                 };

@@ -204,7 +204,11 @@ fn rows_that_plain_products_make_nan_get_the_strong_programs_numbers() {
                 by_dual += 1;
                 (0..2).fold(0.0, |acc, j| acc + dual[4 * r + 2 * i + j] * v[j])
             };
-            assert_eq!(hv[2 * r + i].to_bits(), want.to_bits(), "row {r}, entry {i}");
+            assert_eq!(
+                hv[2 * r + i].to_bits(),
+                want.to_bits(),
+                "row {r}, entry {i}"
+            );
             assert!(!want.is_nan(), "row {r}");
         }
     }
