@@ -28,8 +28,14 @@
 //! where a dual number multiplies its zero tangent into it (`0 * inf`); that is strong
 //! zero one order up, as the nested transforms (`wg.hessian` of a function of `Var`s)
 //! already have it.
+//!
+//! The programs run first with plain products ([`Products::Plain`]: one multiplication
+//! per term, where strong zero takes four instructions), which give the strong programs'
+//! numbers wherever they are not NaN (see [`crate::compile::derive`]). The rows with a NaN
+//! run again on the strong programs, and entries still NaN there on dual numbers (the
+//! two differ in where they let a NaN through; the entry is the lanes' unless it is NaN).
 
-use crate::compile::derive::{jvp_graph_many, vjp_graph, Seed};
+use crate::compile::derive::{jvp_graph_many_with, vjp_graph_with, Products, Seed};
 use crate::compile::graph::Graph;
 use crate::compile::program::{Instr, Program};
 use crate::compiled::{jit_mode, Compiled, JitMode};
@@ -46,6 +52,9 @@ pub const COLS: usize = 32;
 /// ([`Compiled::hessian_wrt_rows`]): their cost is the `K^2` numbers per row either way,
 /// and `K / COLS` programs to build would cost more than they save.
 pub const MAX_LANE_COLS: usize = 256;
+
+/// Rows of a Hessian block written per task of the thread pool.
+const FILL_ROWS: usize = 16;
 
 /// Results past this many numbers are refused before allocating: 2^34 (128 GiB), beyond
 /// any machine this runs on, yet far from overflowing a byte count.
@@ -100,50 +109,57 @@ pub fn graph_of(p: &Program) -> (Graph, Vec<u32>) {
 
 /// The reverse sweep of a scalar program as a graph: outputs the value, then the
 /// gradient with respect to every input.
-fn gradient_graph(p: &Program) -> (Graph, Vec<u32>) {
+fn gradient_graph(p: &Program, products: Products) -> (Graph, Vec<u32>) {
     let (g, outs) = graph_of(p);
-    vjp_graph(&g, &outs, &[Seed::Const(1.0)])
+    vjp_graph_with(&g, &outs, &[Seed::Const(1.0)], products)
 }
 
 /// The HVP graph of a scalar program: its inputs, then one tangent per input in `cols`
-/// (in order); outputs `(H v)_i` for `i` in `cols`.
+/// (in order); outputs `(H v)_i` for `i` in `cols`. Products as `products` says (see
+/// [`crate::compile::derive`]).
 ///
 /// ```
 /// use wengert::compiled::Compiled;
+/// use wengert::compile::derive::Products;
 /// use wengert::hvp::hvp_graph;
 /// use wengert::compile::program::Program;
 /// use wengert::Real;
 /// // f = x^2 y: H = [[2y, 2x], [2x, 0]].
 /// let c = Compiled::trace(&[1, 1], |x| vec![x[0] * x[0] * x[1]]);
-/// let (g, outs) = hvp_graph(c.program(), &[0, 1]);
+/// let (g, outs) = hvp_graph(c.program(), &[0, 1], Products::Strong);
 /// let hv = Program::new(&g, &outs).eval(&[3.0, 5.0, 1.0, 2.0]);
 /// assert_eq!(hv, vec![2.0 * 5.0 * 1.0 + 2.0 * 3.0 * 2.0, 2.0 * 3.0 * 1.0]);
 /// ```
-pub fn hvp_graph(p: &Program, cols: &[usize]) -> (Graph, Vec<u32>) {
-    let (g1, o1) = gradient_graph(p);
+pub fn hvp_graph(p: &Program, cols: &[usize], products: Products) -> (Graph, Vec<u32>) {
+    let (g1, o1) = gradient_graph(p, products);
     let n = p.n_inputs();
     let mut seeds = vec![Seed::Const(0.0); n];
     for &i in cols {
         seeds[i] = Seed::Input;
     }
     let grads: Vec<u32> = cols.iter().map(|&i| o1[1 + i]).collect();
-    let (g2, o2) = jvp_graph_many(&g1, &grads, &[seeds]);
+    let (g2, o2) = jvp_graph_many_with(&g1, &grads, &[seeds], products);
     let k = cols.len();
     (g2, o2[k..2 * k].to_vec())
 }
 
 /// A Hessian block's graph: inputs as the program's; outputs the entries
 /// `H[r][c]` for `r` in `rows`, `c` in `cols`, row-major. One forward sweep per column,
-/// seeded with that column's unit vector.
-pub fn hessian_graph(p: &Program, rows: &[usize], cols: &[usize]) -> (Graph, Vec<u32>) {
-    let (g1, o1) = gradient_graph(p);
+/// seeded with that column's unit vector. Products as for [`hvp_graph`].
+pub fn hessian_graph(
+    p: &Program,
+    rows: &[usize],
+    cols: &[usize],
+    products: Products,
+) -> (Graph, Vec<u32>) {
+    let (g1, o1) = gradient_graph(p, products);
     let n = p.n_inputs();
     let seed_sets: Vec<Vec<Seed>> = cols
         .iter()
         .map(|&c| (0..n).map(|i| Seed::Const((i == c) as u8 as f64)).collect())
         .collect();
     let grads: Vec<u32> = rows.iter().map(|&i| o1[1 + i]).collect();
-    let (g2, o2) = jvp_graph_many(&g1, &grads, &seed_sets);
+    let (g2, o2) = jvp_graph_many_with(&g1, &grads, &seed_sets, products);
     let k = rows.len();
     // o2: the gradients, then the k tangents of each column.
     let at = |r: usize, c: usize| o2[k + c * k + r];
@@ -159,8 +175,15 @@ pub fn hessian_graph(p: &Program, rows: &[usize], cols: &[usize]) -> (Graph, Vec
 /// (Rosenbrock-16: 210 of 256), and the batch engine writes a wide output one column at
 /// a time (256 outputs of `x * c` cost 1.1 us/row, four times NumPy's fill): zeros come
 /// from the zeroed result, other constants are written per row, the rest scattered.
-fn chunk(p: &Program, cols: &[usize], chunk: &[usize], arg_sizes: &[usize], c0: usize) -> Derived {
-    let (g, outs) = hessian_graph(p, cols, chunk);
+fn chunk(
+    p: &Program,
+    cols: &[usize],
+    chunk: &[usize],
+    arg_sizes: &[usize],
+    c0: usize,
+    products: Products,
+) -> Derived {
+    let (g, outs) = hessian_graph(p, cols, chunk, products);
     let (k, w) = (cols.len(), chunk.len());
     let (mut live, mut places, mut fixed) = (Vec::new(), Vec::new(), Vec::new());
     for (j, &o) in outs.iter().enumerate() {
@@ -267,9 +290,9 @@ impl Derived {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Key {
     /// HVP for the arguments flagged.
-    Hvp(Vec<bool>),
+    Hvp(Vec<bool>, Products),
     /// Hessian columns `COLS * chunk..` of the block of the arguments flagged.
-    Hessian(Vec<bool>, usize),
+    Hessian(Vec<bool>, usize, Products),
 }
 
 /// Derived programs of one compiled function, built on first use. A cache, not part of
@@ -332,27 +355,50 @@ fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> 
     Ok(vec![0.0; len])
 }
 
-/// The rows (of `w` numbers each) of `out` that hold a NaN.
+/// Whether `x` holds a NaN: compares without an early exit within 64 numbers, which
+/// compile to vector code (the row-by-row search below cost more than the HVP's stores).
+fn any_nan(x: &[f64]) -> bool {
+    x.chunks(64)
+        .any(|c| c.iter().fold(false, |a, v| a | v.is_nan()))
+}
+
+/// The rows (of `w` numbers each) of `out` that hold a NaN: rare, so searched for on
+/// this thread, and only after [`any_nan`] found one.
 fn nan_rows(out: &[f64], w: usize) -> Vec<usize> {
-    if w == 0 {
+    if w == 0 || !any_nan(out) {
         return Vec::new();
     }
-    if crate::exec::single_chunk(out.len() / w) {
-        // A few rows: here, not through the pool's hand-over (see `exec::single_chunk`).
-        return out
-            .chunks(w)
-            .enumerate()
-            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
-            .map(|(i, _)| i)
-            .collect();
-    }
-    crate::exec::pool::pool().install(|| {
-        out.par_chunks(w)
-            .enumerate()
-            .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
-            .map(|(i, _)| i)
-            .collect()
-    })
+    out.chunks(w)
+        .enumerate()
+        .filter(|(_, r)| r.iter().any(|x| x.is_nan()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Rows `rows` of the per-row arguments of `args`, gathered one after another (nothing
+/// for shared ones): the data for [`gathered`].
+fn gather(args: &[Arg], rows: &[usize]) -> Vec<Vec<f64>> {
+    args.iter()
+        .map(|a| match a.per_row {
+            true => rows
+                .iter()
+                .flat_map(|&r| &a.data[r * a.size..(r + 1) * a.size])
+                .copied()
+                .collect(),
+            false => Vec::new(),
+        })
+        .collect()
+}
+
+/// `args` with per-row data from `data` (of [`gather`]), shared arguments as they are.
+fn gathered<'a>(args: &[Arg<'a>], data: &'a [Vec<f64>]) -> Vec<Arg<'a>> {
+    args.iter()
+        .zip(data)
+        .map(|(a, d)| match a.per_row {
+            true => Arg::rows(d, a.size),
+            false => *a,
+        })
+        .collect()
 }
 
 /// Rows `r0..r1` of `args` (shared arguments as they are).
@@ -459,15 +505,17 @@ impl Compiled {
                     "hvp: {rows} rows of {k} numbers is more than can be allocated"
                 ))
             })?;
-        let derived = self.derived.get(Key::Hvp(wrt.to_vec()), || {
-            let (g, outs) = hvp_graph(self.program(), &cols);
-            let all: Vec<usize> = sizes.iter().chain(&v_sizes).copied().collect();
-            Derived::new(&g, &outs, &all)
-        });
+        let program = |products| {
+            self.derived.get(Key::Hvp(wrt.to_vec(), products), || {
+                let (g, outs) = hvp_graph(self.program(), &cols, products);
+                let all: Vec<usize> = sizes.iter().chain(&v_sizes).copied().collect();
+                Derived::new(&g, &outs, &all)
+            })
+        };
         let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
         if reduce != Reduce::None {
             let summed = crate::exec::pool::pool()
-                .install(|| derived.values_into(&all_args, n, reduce, &mut []))?;
+                .install(|| program(Products::Plain).values_into(&all_args, n, reduce, &mut []))?;
             if !summed.iter().any(|x| x.is_nan()) {
                 return Ok(summed);
             }
@@ -488,11 +536,37 @@ impl Compiled {
         }
         let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
         crate::exec::pool::pool()
-            .install(|| derived.values_into(&all_args, n, reduce, &mut out))?;
-        // Rows with a NaN again from the dual-number Hessian, as for Hessian blocks (see
+            .install(|| program(Products::Plain).values_into(&all_args, n, reduce, &mut out))?;
+        let bad = nan_rows(&out, k);
+        if bad.is_empty() {
+            return Ok(out);
+        }
+        // The rows with a NaN on the strong program: its numbers wherever the plain one
+        // gave no NaN, so only the NaN entries change.
+        let data = gather(&all_args, &bad);
+        let mut strong = vec![0.0; bad.len() * k];
+        crate::exec::pool::pool().install(|| {
+            program(Products::Strong).values_into(
+                &gathered(&all_args, &data),
+                bad.len(),
+                Reduce::None,
+                &mut strong,
+            )
+        })?;
+        for (&r, s) in bad.iter().zip(strong.chunks_exact(k)) {
+            for (o, &x) in out[r * k..(r + 1) * k].iter_mut().zip(s) {
+                if o.is_nan() {
+                    *o = x;
+                }
+            }
+        }
+        // Entries still NaN from the dual-number Hessian, as for Hessian blocks (see
         // `redo_nan_rows`): `sum_j H_ij v_j` in column order, terms with `v_j == 0` left
         // out (strong zero in the tangent).
-        for r in nan_rows(&out, k) {
+        for r in bad {
+            if !out[r * k..(r + 1) * k].iter().any(|x| x.is_nan()) {
+                continue;
+            }
             let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
             let vr: Vec<f64> = v
                 .iter()
@@ -547,16 +621,40 @@ impl Compiled {
         if k > MAX_LANE_COLS {
             return Ok(self.hessian_wrt_rows(args, n, wrt)?.2);
         }
-        let what = || format!("hessian: {n} rows of a {k} x {k} block");
         if k == 0 || n == 0 {
-            return alloc(elements, what);
+            return alloc(elements, || {
+                format!("hessian: {n} rows of a {k} x {k} block")
+            });
         }
+        let (mut h, bad) = self.lane_block(args, n, wrt, &cols, elements, Products::Plain)?;
+        if !bad.is_empty() {
+            self.redo_nan_rows(args, wrt, &cols, &bad, &mut h)?;
+        }
+        Ok(h)
+    }
+
+    /// [`Compiled::hessian_block`] on lanes (`elements` numbers, checked by the caller),
+    /// with derived programs of `products`, and the rows that hold a NaN.
+    fn lane_block(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+        cols: &[usize],
+        elements: usize,
+        products: Products,
+    ) -> Result<(Vec<f64>, Vec<usize>), BatchError> {
+        let sizes = self.arg_sizes();
+        let k = cols.len();
+        let what = || format!("hessian: {n} rows of a {k} x {k} block");
         let kk = k * k;
         let slab_rows = (4096 * crate::compiled::num_threads()).min(n);
         if k <= COLS {
-            let d = self.derived.get(Key::Hessian(wrt.to_vec(), 0), || {
-                chunk(self.program(), &cols, &cols, sizes, 0)
-            });
+            let d = self
+                .derived
+                .get(Key::Hessian(wrt.to_vec(), 0, products), || {
+                    chunk(self.program(), cols, cols, sizes, 0, products)
+                });
             let m = d.places.len();
             let mut h: Vec<f64> = Vec::new();
             h.try_reserve_exact(elements).map_err(|_| {
@@ -567,6 +665,11 @@ impl Compiled {
                 ))
             })?;
             let mut slab = alloc(slab_rows * m, what)?;
+            // A NaN among the constant entries is in every row; otherwise the rows with
+            // a NaN are those of the computed entries, found in the slab (a fraction of
+            // the block: 46 of Rosenbrock-16's 256 entries).
+            let all_bad = d.fixed.iter().any(|(_, c)| c.is_nan());
+            let mut bad = Vec::new();
             let spare = &mut h.spare_capacity_mut()[..elements];
             let mut r0 = 0;
             while r0 < n {
@@ -580,25 +683,34 @@ impl Compiled {
                 let mut work = || -> Result<(), BatchError> {
                     if m > 0 {
                         d.values_into(&part, r1 - r0, Reduce::None, out)?;
+                        if !all_bad {
+                            bad.extend(nan_rows(out, m).into_iter().map(|r| r0 + r));
+                        }
                     }
                     // Each row written once, whole, while it is in cache: zeros, constants,
                     // computed entries. Through `MaybeUninit`, since zeroing the result
                     // first was a quarter of Rosenbrock-16's batch Hessian (a memset on
                     // the calling thread: `perf record` of 200 calls of 1e4 rows).
                     let out = &*out;
-                    let fill = |(r, row): (usize, &mut [std::mem::MaybeUninit<f64>])| {
-                        row.fill(std::mem::MaybeUninit::new(0.0));
-                        for &(at, v) in &d.fixed {
-                            row[at].write(v);
-                        }
-                        for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
-                            row[at].write(v);
+                    // FILL_ROWS rows a task: a task a row cost more than its row.
+                    let fill = |(i, rows): (usize, &mut [std::mem::MaybeUninit<f64>])| {
+                        for (j, row) in rows.chunks_mut(kk).enumerate() {
+                            let r = i * FILL_ROWS + j;
+                            row.fill(std::mem::MaybeUninit::new(0.0));
+                            for &(at, v) in &d.fixed {
+                                row[at].write(v);
+                            }
+                            for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
+                                row[at].write(v);
+                            }
                         }
                     };
                     if small {
-                        rows.chunks_mut(kk).enumerate().for_each(fill);
+                        rows.chunks_mut(kk * FILL_ROWS).enumerate().for_each(fill);
                     } else {
-                        rows.par_chunks_mut(kk).enumerate().for_each(fill);
+                        rows.par_chunks_mut(kk * FILL_ROWS)
+                            .enumerate()
+                            .for_each(fill);
                     }
                     Ok(())
                 };
@@ -612,21 +724,26 @@ impl Compiled {
             // SAFETY: the loop above wrote all `kk` entries of every row `0..n`, that is
             // every one of the first `elements = n * kk` entries of the reserved capacity.
             unsafe { h.set_len(elements) };
-            self.redo_nan_rows(args, wrt, k, &mut h)?;
-            return Ok(h);
+            if all_bad {
+                bad = (0..n).collect();
+            }
+            return Ok((h, bad));
         }
         let mut h = alloc(elements, what)?;
         for c in 0..k.div_ceil(COLS) {
-            let d = self.derived.get(Key::Hessian(wrt.to_vec(), c), || {
-                let c0 = c * COLS;
-                chunk(
-                    self.program(),
-                    &cols,
-                    &cols[c0..(c0 + COLS).min(k)],
-                    sizes,
-                    c0,
-                )
-            });
+            let d = self
+                .derived
+                .get(Key::Hessian(wrt.to_vec(), c, products), || {
+                    let c0 = c * COLS;
+                    chunk(
+                        self.program(),
+                        cols,
+                        &cols[c0..(c0 + COLS).min(k)],
+                        sizes,
+                        c0,
+                        products,
+                    )
+                });
             if !d.fixed.is_empty() {
                 crate::exec::pool::pool().install(|| {
                     h.par_chunks_mut(kk).for_each(|row| {
@@ -663,25 +780,44 @@ impl Compiled {
                 r0 = r1;
             }
         }
-        self.redo_nan_rows(args, wrt, k, &mut h)?;
-        Ok(h)
+        let bad = nan_rows(&h, kk);
+        Ok((h, bad))
     }
 
-    /// Recomputes on dual numbers (the reference) the NaN entries of a lane Hessian block, as batch gradients redo a block with a NaN with strong products. The
-    /// derived program's forward sweep differentiates a contribution `t * d` as a product:
-    /// where the adjoint `t` is exactly zero and the tangent of `d` is NaN or infinite (the
-    /// unchosen side of a `where` at an infinite input, `atan2(inf, 0)`), it multiplies
-    /// the zero into it, where the dual sweep adds nothing (strong zero in the adjoint).
+    /// Recomputes the NaN entries of rows `bad` of a lane Hessian block `h` computed with
+    /// plain products: on the strong programs (their numbers wherever the plain ones are
+    /// not NaN), then what is still NaN on dual numbers (the reference), as batch
+    /// gradients redo a block with a NaN with strong products. The strong programs'
+    /// forward sweep differentiates a contribution `t * d` as a product: where the
+    /// adjoint `t` is exactly zero and the tangent of `d` is NaN or infinite (the unchosen
+    /// side of a `where` at an infinite input, `atan2(inf, 0)`), it multiplies the zero
+    /// into it, where the dual sweep adds nothing (strong zero in the adjoint).
     fn redo_nan_rows(
         &self,
         args: &[Arg],
         wrt: &[bool],
-        k: usize,
+        cols: &[usize],
+        bad: &[usize],
         h: &mut [f64],
     ) -> Result<(), BatchError> {
-        let kk = k * k;
-        let bad = nan_rows(h, kk);
-        for r in bad {
+        let kk = cols.len() * cols.len();
+        let data = gather(args, bad);
+        let (strong, still) = self.lane_block(
+            &gathered(args, &data),
+            bad.len(),
+            wrt,
+            cols,
+            bad.len() * kk,
+            Products::Strong,
+        )?;
+        for (&r, s) in bad.iter().zip(strong.chunks_exact(kk)) {
+            for (o, &x) in h[r * kk..(r + 1) * kk].iter_mut().zip(s) {
+                if o.is_nan() {
+                    *o = x;
+                }
+            }
+        }
+        for r in still.into_iter().map(|i| bad[i]) {
             let (_, _, hr) = self.hessian_wrt_rows(&rows_of(args, r, r + 1), 1, wrt)?;
             // Only the NaN entries: elsewhere the lane result stands (a structurally zero
             // entry stays 0 where the dual sweep multiplies a zero tangent into a NaN).

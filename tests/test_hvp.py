@@ -149,6 +149,50 @@ def test_hessian_strong_zero_cases_agree_with_the_dual_hessian(engine):
     assert same(got, rows_hessian(F, x, y, wrt=(0, 1)))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rows_made_nan_by_plain_products_are_redone_in_place_across_slabs(engine, threads):
+    # The derived programs run with plain products first; at x <= 0 the unchosen sqrt's
+    # zero adjoint meets an infinite or NaN partial, which makes the plain row NaN. Those
+    # rows, scattered over several slabs of rows (4096 a thread), must come back with the
+    # strong result at their own place.
+    F = wg.compile(lambda x, y: wg.where(x > 0, wg.sqrt(x) * y, x * y * y))
+    n = 10_001
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(0.5, 2.0, n), rng.uniform(-2.0, 2.0, n)
+    bad = [0, 1, 4095, 4096, 5000, 8191, 8192, 9999, 10_000]
+    x[bad] = [-1.0, 0.0, -2.0, 0.0, -0.5, 0.0, -3.0, 0.0, -1.0]
+    old = wg.get_num_threads()
+    wg.set_num_threads(threads)
+    try:
+        h = F.hessian(x, y, wrt=(0, 1))
+        got = np.block([[np.asarray(b)[..., None, None] for b in r] for r in h])
+        assert not np.isnan(got).any()
+        assert same(got, rows_hessian(F, x, y, wrt=(0, 1)))
+        vx, vy = rng.normal(size=n), rng.normal(size=n)
+        hx, hy = F.hvp(x, y, v=(vx, vy), wrt=(0, 1))
+        np.testing.assert_allclose(hx, got[:, 0, 0] * vx + got[:, 0, 1] * vy, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(hy, got[:, 1, 0] * vx + got[:, 1, 1] * vy, rtol=1e-13, atol=1e-13)
+        # At the NaN rows x * y * y is chosen: H = [[0, 2y], [2y, 2x]].
+        assert same(hx[bad], 2 * y[bad] * vy[bad])
+        assert same(hy[bad], 2 * y[bad] * vx[bad] + 2 * x[bad] * vy[bad])
+    finally:
+        wg.set_num_threads(old)
+
+
+def test_a_single_wrt_result_is_the_callers_own_array():
+    # The block of a single wrt is handed back without a copy: still a fresh array per
+    # call, of the documented shape, that the caller may write.
+    R = wg.compile(rosen, shapes=[4])
+    X, V = np.random.default_rng(1).uniform(-1, 1, (5, 4)), np.ones(4)
+    h1, h2 = R.hessian(X), R.hessian(X)
+    hv1, hv2 = R.hvp(X, v=V), R.hvp(X, v=V)
+    assert h1.shape == (5, 4, 4) and hv1.shape == (5, 4)
+    for a, b in ((h1, h2), (hv1, hv2)):
+        assert not np.shares_memory(a, b)
+        a[...] = 0.0
+        assert not (b == 0).all()
+
+
 # -- wrt, v shapes, reduce ---------------------------------------------------------------------
 
 

@@ -631,6 +631,12 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
     let grad_cols: Vec<_> = (0..ctx.args.len())
         .map(|a| columns(p, ctx.layout, a, k, true))
         .collect();
+    let value_cols: Vec<(usize, usize)> = p
+        .outputs()
+        .iter()
+        .enumerate()
+        .map(|(j, &o)| (j, o as usize * k))
+        .collect();
     interp::load_consts(p, slots, k);
     let strong_terms = p.strong_terms();
     let grad_ranges = match ctx.job {
@@ -669,13 +675,23 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
             None if differentiates => pass!(AVX2, AVX512, partials(p, slots, parts, k)),
             None => pass!(AVX2, AVX512, values(p, slots, k)),
         }
-        for (j, &o) in p.outputs().iter().enumerate() {
-            let (lo, hi) = group(o);
-            if ctx.reduced() {
+        if ctx.reduced() {
+            for (j, &o) in p.outputs().iter().enumerate() {
+                let (lo, hi) = group(o);
                 acc.add(j, &slots[lo..hi], rows);
-            } else {
-                store(&mut outs.values[local * m..], m, j, &slots[lo..hi], rows);
             }
+        } else if m > 0 {
+            // Row by row, four rows a lane group: a wide output stored column by column
+            // took a strided pass per column (46 of them for Rosenbrock-16's Hessian
+            // entries, 16 for its HVP: most of the driver's time there).
+            store_rows::<AVX2>(
+                &mut outs.values[local * m..],
+                m,
+                &value_cols,
+                slots,
+                rows,
+                k,
+            );
         }
         match ctx.job {
             Job::Values => {}
