@@ -1,6 +1,6 @@
 """Batch Hessians and Hessian-vector products of Rosenbrock-16, against JAX.
 
-    python benches/hessian.py [--quick] [--rows N]
+    python benches/hessian.py [--quick] [--rows N] [--engines]
 
 Rows of X (N x 16) drawn in [-2, 2], V (N x 16) normal. Measured side by side in one
 run, rounds interleaved (each round times every contestant once) so that load from
@@ -11,6 +11,11 @@ other processes falls on all of them alike; the table gives medians and ratios:
 - `F.hvp(X, v=V)`, forward over reverse without forming the Hessian;
 - JAX `jit(vmap(hessian(f)))` and `jit(vmap(hvp))` (`jvp` of `grad`), float64.
 
+With `--engines`, `F.hessian` and `F.hvp` also under each engine setting, switched
+within the run (`WENGERT_JIT=0` interpreter or `1` native code, `WENGERT_ISA=avx2` or
+`avx512`): the derived programs are all arithmetic, so by default they run as native
+code, whose vectors are 128 bits wide on x86, where the interpreter has an AVX-512 build.
+
 Every result is checked against the others before anything is timed.
 """
 
@@ -20,6 +25,8 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="few rounds: checks, not timings")
     ap.add_argument("--rows", type=int, default=10_000)
+    ap.add_argument("--engines", action="store_true", help="also each WENGERT_JIT x WENGERT_ISA setting")
     opts = ap.parse_args()
     n = opts.rows
     rounds = 3 if opts.quick else 21
@@ -46,11 +54,38 @@ def main() -> None:
 
     R = wg.compile(rosen, shapes=[16])
     flat = [np.ascontiguousarray(X).reshape(-1)]
-    runs = {
+    runs: dict[str, Callable[[], Any]] = {
         "wengert F.hessian (lanes)": lambda: R.hessian(X),
         "wengert dual Hessian, row by row (before)": lambda: R._c._hessian_rows(flat, [True], n, [True]),
         "wengert F.hvp": lambda: R.hvp(X, v=V),
     }
+    if opts.engines:
+        from wengert import _core
+
+        start = {k: os.environ.get(k) for k in ("WENGERT_JIT", "WENGERT_ISA")}
+
+        def under(jit: str | None, isa: str | None, f: Callable[[], Any]) -> Callable[[], Any]:
+            def run() -> Any:
+                for key, val in (("WENGERT_JIT", jit), ("WENGERT_ISA", isa)):
+                    if val is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = val
+                _core._reload_settings()
+                return f()
+
+            return run
+
+        for name in list(runs):
+            runs[name] = under(start["WENGERT_JIT"], start["WENGERT_ISA"], runs[name])
+        H0, hv0 = R.hessian(X), R.hvp(X, v=V)
+        for jit in ("0", "1"):
+            for isa in ("avx2", "avx512"):
+                for what, f in (("F.hessian", lambda: R.hessian(X)), ("F.hvp", lambda: R.hvp(X, v=V))):
+                    g = under(jit, isa, f)
+                    assert np.array_equal(g(), H0 if what == "F.hessian" else hv0), (what, jit, isa)
+                    runs[f"wengert {what}, WENGERT_JIT={jit} WENGERT_ISA={isa}"] = g
+        runs["wengert F.hessian (lanes)"]()
     H = R.hessian(X)
     assert np.array_equal(H.reshape(-1), R._c._hessian_rows(flat, [True], n, [True])), "lanes != dual Hessian"
     np.testing.assert_allclose(R.hvp(X, v=V), np.einsum("nij,nj->ni", H, V), rtol=1e-12, atol=1e-9)

@@ -42,6 +42,7 @@ use crate::compiled::{jit_mode, Compiled, JitMode};
 use crate::exec::jit::{Kernel, Pass};
 use crate::exec::{self as batch, Arg, BatchError, Job, Layout, Reduce};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Hessian columns per program: one program for blocks up to this wide (Rosenbrock-16's
@@ -53,12 +54,25 @@ pub const COLS: usize = 32;
 /// and `K / COLS` programs to build would cost more than they save.
 pub const MAX_LANE_COLS: usize = 256;
 
-/// Rows of a Hessian block written per task of the thread pool.
+/// Rows of a Hessian block built at a time in a task's tile before they are streamed out
+/// (32 KiB for Rosenbrock-16's 16 x 16 block).
 const FILL_ROWS: usize = 16;
+
+/// Rows per task of the thread pool for lane Hessians and HVPs: one chunk of the batch
+/// driver (which runs it on the worker itself), whose entries are searched for a NaN and
+/// for a Hessian written into the block while they are in cache. A slab over all the
+/// rows, written in one pass and read in another, cost a calloc and a trip through
+/// memory each way.
+const TASK_ROWS: usize = 1024;
+
+/// Lane Hessian blocks of at least this many bytes are written with streaming stores
+/// (see [`crate::exec::stream`]): well past the L2 cache, where ordinary stores read each
+/// line before writing it.
+const STREAM_BYTES: usize = 8 << 20;
 
 /// Results past this many numbers are refused before allocating: 2^34 (128 GiB), beyond
 /// any machine this runs on, yet far from overflowing a byte count.
-const MAX_ELEMENTS: usize = 1 << 34;
+pub const MAX_ELEMENTS: usize = 1 << 34;
 
 /// Derived programs kept per compiled function (HVPs and Hessian blocks by `wrt`).
 const MAX_CACHED: usize = 64;
@@ -355,6 +369,49 @@ fn alloc(len: usize, what: impl Fn() -> String) -> Result<Vec<f64>, BatchError> 
     Ok(vec![0.0; len])
 }
 
+thread_local! {
+    /// A worker's slab (and tile) for [`with_scratch`], reused across tasks and calls.
+    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` on `len` numbers of scratch (contents unspecified): the thread's own buffer, or a
+/// fresh one when that is in use (a task started while another on this thread waits).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// Runs `task` on each piece of `len` items of `buf` (the last may be shorter), with its
+/// index, and gathers the rows each returns, in order: in the pool, or on the calling
+/// thread when there is one piece (the pool's hand-over was most of a one-row call).
+fn by_tasks<T: Send>(
+    buf: &mut [T],
+    len: usize,
+    task: impl Fn((usize, &mut [T])) -> Result<Vec<usize>, BatchError> + Sync,
+) -> Result<Vec<usize>, BatchError> {
+    let parts: Vec<Vec<usize>> = if buf.len() <= len {
+        buf.chunks_mut(len)
+            .enumerate()
+            .map(&task)
+            .collect::<Result<_, _>>()?
+    } else {
+        crate::exec::pool::pool().install(|| {
+            buf.par_chunks_mut(len)
+                .enumerate()
+                .map(&task)
+                .collect::<Result<_, _>>()
+        })?
+    };
+    Ok(parts.concat())
+}
+
 /// Whether `x` holds a NaN: compares without an early exit within 64 numbers, which
 /// compile to vector code (the row-by-row search below cost more than the HVP's stores).
 fn any_nan(x: &[f64]) -> bool {
@@ -469,6 +526,92 @@ impl Compiled {
         v: &[Arg],
         reduce: Reduce,
     ) -> Result<Vec<f64>, BatchError> {
+        let (cols, v_sizes) = self.hvp_check(args, n, wrt, v)?;
+        let k = cols.len();
+        let rows = if reduce == Reduce::None { n } else { 1 };
+        let len = rows
+            .checked_mul(k)
+            .filter(|&e| e <= MAX_ELEMENTS)
+            .ok_or_else(|| {
+                BatchError::Memory(format!(
+                    "hvp: {rows} rows of {k} numbers is more than can be allocated"
+                ))
+            })?;
+        if reduce == Reduce::None {
+            let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
+            self.hvp_rows(args, n, wrt, v, &cols, &v_sizes, &mut out)?;
+            return Ok(out);
+        }
+        let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
+        let summed = crate::exec::pool::pool().install(|| {
+            self.hvp_program(wrt, &cols, &v_sizes, Products::Plain)
+                .values_into(&all_args, n, reduce, &mut [])
+        })?;
+        if !summed.iter().any(|x| x.is_nan()) {
+            return Ok(summed);
+        }
+        // A NaN: per row, with the NaN rows redone, then summed in row order.
+        let rows = self.hvp(args, n, wrt, v, Reduce::None)?;
+        let scale = if reduce == Reduce::Mean && n > 0 {
+            1.0 / n as f64
+        } else {
+            1.0
+        };
+        let mut sum = vec![0.0; k];
+        for row in rows.chunks_exact(k.max(1)) {
+            for (s, x) in sum.iter_mut().zip(row) {
+                *s += x;
+            }
+        }
+        Ok(sum.into_iter().map(|s| s * scale).collect())
+    }
+
+    /// [`Compiled::hvp`] per row (`Reduce::None`) into `out`, `n` rows of `K` numbers
+    /// (its contents on entry do not matter: every entry is written), so a caller can
+    /// hand over memory it owns, such as a fresh NumPy array, with no zeroing pass first
+    /// (zeroing the result was about a fifth of Rosenbrock-16's HVP: `benches/README.md`,
+    /// "hessian"). Errors as [`Compiled::hvp`]'s, and a wrong `out` length.
+    ///
+    /// ```
+    /// use wengert::exec::Arg;
+    /// use wengert::compiled::Compiled;
+    /// use wengert::Real;
+    /// // f = x0^2 x1: H v = [2 x1 v0 + 2 x0 v1, 2 x0 v0].
+    /// let c = Compiled::trace(&[2], |x| vec![x[0] * x[0] * x[1]]);
+    /// let mut out = [f64::NAN; 2];
+    /// c.hvp_into(&[Arg::rows(&[3.0, 5.0], 2)], 1, &[true], &[Arg::shared(&[1.0, 2.0])], &mut out)
+    ///     .unwrap();
+    /// assert_eq!(out, [22.0, 6.0]);
+    /// ```
+    pub fn hvp_into(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+        v: &[Arg],
+        out: &mut [f64],
+    ) -> Result<(), BatchError> {
+        let (cols, v_sizes) = self.hvp_check(args, n, wrt, v)?;
+        if Some(out.len()) != n.checked_mul(cols.len()) {
+            return Err(BatchError::Invalid(format!(
+                "hvp: the result buffer holds {} numbers, {n} rows of {} need {}",
+                out.len(),
+                cols.len(),
+                n.saturating_mul(cols.len())
+            )));
+        }
+        self.hvp_rows(args, n, wrt, v, &cols, &v_sizes, out)
+    }
+
+    /// The checks of [`Compiled::hvp`]: the program inputs of the `wrt` arguments, and the
+    /// size of each `v`.
+    fn hvp_check(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+        v: &[Arg],
+    ) -> Result<(Vec<usize>, Vec<usize>), BatchError> {
         self.scalar_gradients("hvp")?;
         let sizes = self.arg_sizes();
         crate::exec::check_args(sizes, args, n)?;
@@ -495,63 +638,69 @@ impl Compiled {
                 )));
             }
         }
+        Ok((cols, v_sizes))
+    }
+
+    /// The HVP program for `wrt` with `products`, built on first use and cached.
+    fn hvp_program(
+        &self,
+        wrt: &[bool],
+        cols: &[usize],
+        v_sizes: &[usize],
+        products: Products,
+    ) -> Arc<Derived> {
+        self.derived.get(Key::Hvp(wrt.to_vec(), products), || {
+            let (g, outs) = hvp_graph(self.program(), cols, products);
+            let all: Vec<usize> = self.arg_sizes().iter().chain(v_sizes).copied().collect();
+            Derived::new(&g, &outs, &all)
+        })
+    }
+
+    /// The HVP of every row into `out` (checked by the caller): [`TASK_ROWS`] rows a task,
+    /// each computed and then searched for a NaN while in cache, then the NaN rows redone.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp_rows(
+        &self,
+        args: &[Arg],
+        n: usize,
+        wrt: &[bool],
+        v: &[Arg],
+        cols: &[usize],
+        v_sizes: &[usize],
+        out: &mut [f64],
+    ) -> Result<(), BatchError> {
         let k = cols.len();
-        let rows = if reduce == Reduce::None { n } else { 1 };
-        let len = rows
-            .checked_mul(k)
-            .filter(|&e| e <= MAX_ELEMENTS)
-            .ok_or_else(|| {
-                BatchError::Memory(format!(
-                    "hvp: {rows} rows of {k} numbers is more than can be allocated"
-                ))
-            })?;
-        let program = |products| {
-            self.derived.get(Key::Hvp(wrt.to_vec(), products), || {
-                let (g, outs) = hvp_graph(self.program(), &cols, products);
-                let all: Vec<usize> = sizes.iter().chain(&v_sizes).copied().collect();
-                Derived::new(&g, &outs, &all)
-            })
-        };
-        let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
-        if reduce != Reduce::None {
-            let summed = crate::exec::pool::pool()
-                .install(|| program(Products::Plain).values_into(&all_args, n, reduce, &mut []))?;
-            if !summed.iter().any(|x| x.is_nan()) {
-                return Ok(summed);
-            }
-            // A NaN: per row, with the NaN rows redone, then summed in row order.
-            let rows = self.hvp(args, n, wrt, v, Reduce::None)?;
-            let scale = if reduce == Reduce::Mean && n > 0 {
-                1.0 / n as f64
-            } else {
-                1.0
-            };
-            let mut sum = vec![0.0; k];
-            for row in rows.chunks_exact(k.max(1)) {
-                for (s, x) in sum.iter_mut().zip(row) {
-                    *s += x;
-                }
-            }
-            return Ok(sum.into_iter().map(|s| s * scale).collect());
+        if k == 0 || n == 0 {
+            return Ok(());
         }
-        let mut out = alloc(len, || format!("hvp: {n} rows of {k} numbers"))?;
-        crate::exec::pool::pool()
-            .install(|| program(Products::Plain).values_into(&all_args, n, reduce, &mut out))?;
-        let bad = nan_rows(&out, k);
+        let all_args: Vec<Arg> = args.iter().chain(v).copied().collect();
+        let plain = self.hvp_program(wrt, cols, v_sizes, Products::Plain);
+        let task = |(t, piece): (usize, &mut [f64])| -> Result<Vec<usize>, BatchError> {
+            let (r0, rows) = (t * TASK_ROWS, piece.len() / k);
+            plain.values_into(
+                &rows_of(&all_args, r0, r0 + rows),
+                rows,
+                Reduce::None,
+                piece,
+            )?;
+            Ok(nan_rows(piece, k).into_iter().map(|r| r0 + r).collect())
+        };
+        let bad: Vec<usize> = by_tasks(out, TASK_ROWS * k, task)?;
         if bad.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
         // The rows with a NaN on the strong program: its numbers wherever the plain one
         // gave no NaN, so only the NaN entries change.
         let data = gather(&all_args, &bad);
         let mut strong = vec![0.0; bad.len() * k];
         crate::exec::pool::pool().install(|| {
-            program(Products::Strong).values_into(
-                &gathered(&all_args, &data),
-                bad.len(),
-                Reduce::None,
-                &mut strong,
-            )
+            self.hvp_program(wrt, cols, v_sizes, Products::Strong)
+                .values_into(
+                    &gathered(&all_args, &data),
+                    bad.len(),
+                    Reduce::None,
+                    &mut strong,
+                )
         })?;
         for (&r, s) in bad.iter().zip(strong.chunks_exact(k)) {
             for (o, &x) in out[r * k..(r + 1) * k].iter_mut().zip(s) {
@@ -587,7 +736,7 @@ impl Compiled {
                     .fold(0.0, |acc, (&h, &vj)| acc + h * vj);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Per row, the Hessian block (`K x K`, row-major) of a scalar output with respect to
@@ -664,65 +813,69 @@ impl Compiled {
                     elements as u128 * 8
                 ))
             })?;
-            let mut slab = alloc(slab_rows * m, what)?;
+            // Zeros and constants: what every row starts as.
+            let mut template = vec![0.0; kk];
+            for &(at, v) in &d.fixed {
+                template[at] = v;
+            }
             // A NaN among the constant entries is in every row; otherwise the rows with
-            // a NaN are those of the computed entries, found in the slab (a fraction of
-            // the block: 46 of Rosenbrock-16's 256 entries).
+            // a NaN are those of the computed entries, found in each task's slab (a
+            // fraction of the block: 46 of Rosenbrock-16's 256 entries).
             let all_bad = d.fixed.iter().any(|(_, c)| c.is_nan());
-            let mut bad = Vec::new();
-            let spare = &mut h.spare_capacity_mut()[..elements];
-            let mut r0 = 0;
-            while r0 < n {
-                let r1 = (r0 + slab_rows).min(n);
-                let part = rows_of(args, r0, r1);
-                let out = &mut slab[..(r1 - r0) * m];
-                let rows = &mut spare[r0 * kk..r1 * kk];
-                // A few rows on the calling thread (see `exec::single_chunk`): the pool's
-                // hand-over was most of a one-row Hessian.
-                let small = crate::exec::single_chunk(r1 - r0);
-                let mut work = || -> Result<(), BatchError> {
+            let stream = elements * 8 >= STREAM_BYTES;
+            // Each task computes its rows' entries into a slab of its own, then writes
+            // each row once, whole, while the slab is in cache: the template, then the
+            // computed entries. Through `MaybeUninit`, since zeroing the result first
+            // was a quarter of Rosenbrock-16's batch Hessian (a memset on the calling
+            // thread: `perf record` of 200 calls of 1e4 rows). A large result is built
+            // `FILL_ROWS` rows at a time in a tile and streamed out (see `exec::stream`).
+            let task = |(t, rows): (usize, &mut [MaybeUninit<f64>])| {
+                let (r0, nr) = (t * TASK_ROWS, rows.len() / kk);
+                let tile_len = if stream { FILL_ROWS * kk } else { 0 };
+                with_scratch(nr * m + tile_len, |buf| -> Result<Vec<usize>, BatchError> {
+                    let (out, tile) = buf.split_at_mut(nr * m);
+                    let mut bad = Vec::new();
                     if m > 0 {
-                        d.values_into(&part, r1 - r0, Reduce::None, out)?;
+                        d.values_into(&rows_of(args, r0, r0 + nr), nr, Reduce::None, out)?;
                         if !all_bad {
                             bad.extend(nan_rows(out, m).into_iter().map(|r| r0 + r));
                         }
                     }
-                    // Each row written once, whole, while it is in cache: zeros, constants,
-                    // computed entries. Through `MaybeUninit`, since zeroing the result
-                    // first was a quarter of Rosenbrock-16's batch Hessian (a memset on
-                    // the calling thread: `perf record` of 200 calls of 1e4 rows).
-                    let out = &*out;
-                    // FILL_ROWS rows a task: a task a row cost more than its row.
-                    let fill = |(i, rows): (usize, &mut [std::mem::MaybeUninit<f64>])| {
-                        for (j, row) in rows.chunks_mut(kk).enumerate() {
-                            let r = i * FILL_ROWS + j;
-                            row.fill(std::mem::MaybeUninit::new(0.0));
-                            for &(at, v) in &d.fixed {
-                                row[at].write(v);
+                    let entries = |r: usize| d.places.iter().zip(&out[r * m..(r + 1) * m]);
+                    for (i, dst) in rows.chunks_mut(FILL_ROWS * kk).enumerate() {
+                        let r = i * FILL_ROWS;
+                        if stream {
+                            let tile = &mut tile[..dst.len()];
+                            for (j, row) in tile.chunks_mut(kk).enumerate() {
+                                row.copy_from_slice(&template);
+                                for (&at, &v) in entries(r + j) {
+                                    row[at] = v;
+                                }
                             }
-                            for (&at, &v) in d.places.iter().zip(&out[r * m..(r + 1) * m]) {
-                                row[at].write(v);
+                            crate::exec::stream::stream_copy(dst, tile);
+                        } else {
+                            for (j, row) in dst.chunks_mut(kk).enumerate() {
+                                for (o, &x) in row.iter_mut().zip(&template) {
+                                    o.write(x);
+                                }
+                                for (&at, &v) in entries(r + j) {
+                                    row[at].write(v);
+                                }
                             }
                         }
-                    };
-                    if small {
-                        rows.chunks_mut(kk * FILL_ROWS).enumerate().for_each(fill);
-                    } else {
-                        rows.par_chunks_mut(kk * FILL_ROWS)
-                            .enumerate()
-                            .for_each(fill);
                     }
-                    Ok(())
-                };
-                if small {
-                    work()?;
-                } else {
-                    crate::exec::pool::pool().install(work)?;
-                }
-                r0 = r1;
-            }
-            // SAFETY: the loop above wrote all `kk` entries of every row `0..n`, that is
-            // every one of the first `elements = n * kk` entries of the reserved capacity.
+                    Ok(bad)
+                })
+            };
+            let mut bad = by_tasks(
+                &mut h.spare_capacity_mut()[..elements],
+                TASK_ROWS * kk,
+                task,
+            )?;
+            // SAFETY: the tasks above wrote all `kk` entries of every row `0..n` (each
+            // piece whole: the template, or a tile copied over it), that is every one of
+            // the first `elements = n * kk` entries of the reserved capacity; an error
+            // returns before this, dropping `h` with length 0.
             unsafe { h.set_len(elements) };
             if all_bad {
                 bad = (0..n).collect();

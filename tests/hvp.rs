@@ -239,3 +239,73 @@ fn wide_outputs_reach_every_row_at_row_counts_straddling_lane_groups() {
         }
     }
 }
+
+#[test]
+fn hessians_and_hvps_over_many_tasks_and_streamed_blocks_are_the_dual_ones() {
+    // Rosenbrock-16 at row counts around the 1024 rows of a task and past the 8 MiB
+    // from which a block is streamed out (4096 rows of 16 x 16), with a NaN row in a
+    // later task (redone: the dual Hessian's NaN).
+    let f = rosen(16);
+    for rows in [1023, 1024, 1025, 4097] {
+        let mut x = points(16, rows);
+        x[16 * (rows - 2) + 5] = f64::NAN;
+        let args = [Arg::rows(&x, 16)];
+        let h = f.hessian_block(&args, rows, &[true]).unwrap();
+        let (_, _, want) = f.hessian_wrt_rows(&args, rows, &[true]).unwrap();
+        assert_eq!(h.len(), want.len());
+        // The same numbers (up to the sign of a zero, see `wengert::hvp`), but in the
+        // NaN row: there a structurally zero entry stays 0 where the dual sweep
+        // multiplies a zero tangent into the NaN (strong zero).
+        for (r, (a, b)) in h.chunks(256).zip(want.chunks(256)).enumerate() {
+            let same = a.iter().zip(b).all(|(a, b)| {
+                a == b || (a.is_nan() && b.is_nan()) || (r == rows - 2 && b.is_nan())
+            });
+            assert!(same, "rows {rows}, row {r}");
+        }
+        assert!(h[256 * (rows - 2)..256 * (rows - 1)]
+            .iter()
+            .any(|v| v.is_nan()));
+        let v: Vec<f64> = (0..16 * rows).map(|i| (i % 13) as f64 - 6.0).collect();
+        let hv = f
+            .hvp(&args, rows, &[true], &[Arg::rows(&v, 16)], Reduce::None)
+            .unwrap();
+        // Every entry written, whatever the buffer held.
+        let mut into = vec![f64::NAN; rows * 16];
+        f.hvp_into(&args, rows, &[true], &[Arg::rows(&v, 16)], &mut into)
+            .unwrap();
+        let bits = |a: &[f64]| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&hv), bits(&into), "rows {rows}");
+        for r in (0..rows).filter(|&r| r != rows - 2) {
+            for i in 0..16 {
+                let want: f64 = (0..16)
+                    .map(|j| h[r * 256 + i * 16 + j] * v[r * 16 + j])
+                    .sum();
+                let got = hv[r * 16 + i];
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "{got} {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hvp_into_refuses_a_buffer_of_the_wrong_length() {
+    let f = rosen(4);
+    let x = points(4, 3);
+    let v = [1.0; 4];
+    for len in [0, 11, 13] {
+        let mut out = vec![0.0; len];
+        let e = f
+            .hvp_into(
+                &[Arg::rows(&x, 4)],
+                3,
+                &[true],
+                &[Arg::shared(&v)],
+                &mut out,
+            )
+            .unwrap_err();
+        assert!(matches!(e, BatchError::Invalid(_)), "{e:?}");
+    }
+}

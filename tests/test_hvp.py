@@ -86,6 +86,23 @@ def test_lane_hessian_is_the_dual_hessian_bit_for_bit(engine):
         assert same(got, want)
 
 
+def test_streamed_hessians_and_fresh_hvp_arrays_are_written_whole(engine):
+    # 4097 rows: five tasks of the pool, and a block past the 8 MiB from which its rows
+    # are streamed out. The HVP writes into np.empty: memory freed full of NaN, handed
+    # back, must come out holding the same numbers.
+    R = wg.compile(rosen, shapes=[16])
+    rng = np.random.default_rng(7)
+    X, V = rng.uniform(-2, 2, (4097, 16)), rng.normal(size=(4097, 16))
+    H = R.hessian(X)
+    assert np.array_equal(bits(H), bits(rows_hessian(R, X)))
+    want = R.hvp(X, v=V)
+    np.testing.assert_allclose(want, np.einsum("nij,nj->ni", H, V), rtol=1e-13, atol=1e-10)
+    for _ in range(3):
+        junk = np.full(4097 * 16, np.nan)
+        del junk
+        assert np.array_equal(bits(R.hvp(X, v=V)), bits(want))
+
+
 def test_lane_hessian_with_transcendentals_is_within_rounding_of_the_dual_one(engine):
     # exp, sin, log on lanes are crate::vmath's, libm's on the dual path: an ulp or so.
     F = wg.compile(mixed, shapes=[3, ()])

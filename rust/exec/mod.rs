@@ -30,6 +30,8 @@ pub mod layout;
 pub mod pool;
 pub mod request;
 pub mod settings;
+#[doc(hidden)]
+pub mod stream;
 mod sums;
 #[doc(hidden)]
 pub mod transpose;

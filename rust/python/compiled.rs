@@ -92,7 +92,7 @@ pub(super) fn arg_list<'a>(data: &[&'a [f64]], sizes: &[usize], per_row: &[bool]
 
 /// Result buffers up to this many numbers are allocated (and zeroed) through NumPy's C
 /// API; larger ones with `np.empty`, which skips a zeroing pass the engine makes useless.
-const SMALL_BUFFER: usize = 4096;
+pub(super) const SMALL_BUFFER: usize = 4096;
 
 type Arrays<'py> = Vec<Bound<'py, PyArray1<f64>>>;
 

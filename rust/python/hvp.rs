@@ -2,9 +2,11 @@
 //! lane Hessians and Hessian-vector products of [`crate::hvp`], and the dual-number
 //! Hessian they are tested against.
 
-use super::compiled::{arg_list, check_flags, guarded, reduce_of, slices, value_error, PyCompiled};
-use crate::exec::BatchError;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use super::compiled::{
+    arg_list, check_flags, guarded, reduce_of, slices, value_error, PyCompiled, SMALL_BUFFER,
+};
+use crate::exec::{BatchError, Reduce};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
@@ -13,6 +15,16 @@ fn error(e: BatchError) -> PyErr {
         BatchError::Memory(s) => PyMemoryError::new_err(s),
         e => value_error(e),
     }
+}
+
+/// A fresh array of `len` numbers for a result the engine writes whole: zeroed through
+/// NumPy's C API when small, else `np.empty` (no zeroing pass, as for batch results).
+fn fresh<'py>(py: Python<'py>, len: usize) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    if len <= SMALL_BUFFER {
+        return Ok(PyArray1::zeros(py, len, false));
+    }
+    let empty = py.import("numpy")?.getattr("empty")?;
+    Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?)
 }
 
 #[pymethods]
@@ -54,6 +66,21 @@ impl PyCompiled {
             let args = arg_list(&data, sizes, &per_row);
             let vs = arg_list(&tan, &v_sizes, &v_per_row);
             let r = reduce_of(reduce)?;
+            let k: usize = v_sizes.iter().sum();
+            // Per row into a fresh array, when its length is one the engine accepts
+            // (otherwise the engine's own call reports what is wrong).
+            let len = n.checked_mul(k).filter(|&l| l <= crate::hvp::MAX_ELEMENTS);
+            if let (Reduce::None, Some(len)) = (r, len) {
+                let out = fresh(py, len)?;
+                let mut guard = out.readwrite();
+                let buf = guard
+                    .as_slice_mut()
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                py.detach(|| self.0.hvp_into(&args, n, &wrt, &vs, buf))
+                    .map_err(error)?;
+                drop(guard);
+                return Ok(out);
+            }
             let out = py
                 .detach(|| self.0.hvp(&args, n, &wrt, &vs, r))
                 .map_err(error)?;
