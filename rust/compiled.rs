@@ -240,6 +240,44 @@ impl Compiled {
         })
     }
 
+    /// Lengths of the per-row result buffers of [`Compiled::run_flagged_into`].
+    pub fn flagged_buffer_lens(
+        &self,
+        args: &[Arg],
+        n: usize,
+        job: &Job,
+        reduce: Reduce,
+    ) -> Buffers<usize> {
+        exec::flagged_buffer_lens(self.program_for(job), &self.layout, args, n, job, reduce)
+    }
+
+    /// Like [`Compiled::run_into`] for a function whose last output is a guard flag: the
+    /// other outputs as usual, and the flag's sum over the rows, computed in the same
+    /// pass (see [`exec::run_flagged_into`]).
+    pub fn run_flagged_into(
+        &self,
+        args: &[Arg],
+        n: usize,
+        job: &Job,
+        reduce: Reduce,
+        bufs: Buffers<&mut [f64]>,
+    ) -> Result<(Output, f64), BatchError> {
+        let isa = exec::detect_isa();
+        on_pool(n, || {
+            exec::run_flagged_into(
+                self.program_for(job),
+                &self.layout,
+                args,
+                n,
+                job,
+                reduce,
+                isa,
+                self.native(job),
+                bufs,
+            )
+        })
+    }
+
     /// Values, `n_outputs` per row (one row when reduced).
     pub fn values(&self, args: &[Arg], n: usize, reduce: Reduce) -> Result<Vec<f64>, BatchError> {
         Ok(self.run(args, n, &Job::Values, reduce)?.values)

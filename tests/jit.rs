@@ -2,10 +2,12 @@
 //! numbers, bit for bit, on random programs with every op, and through the batch path.
 
 use wengert::compile::graph::Graph;
+use wengert::compile::guard::{self, Guard};
 use wengert::compile::program::Program;
 use wengert::exec::interp;
+use wengert::exec::isa::best_isa;
 use wengert::exec::jit::{self, Kernel, Pass, MAX_KEPT};
-use wengert::exec::{self, Arg, Job, Layout, Reduce};
+use wengert::exec::{self, Arg, Isa, Job, Layout, Reduce};
 use wengert::op::Cmp;
 use wengert::op::{Binary, Unary};
 use wengert::scalar::lanes::F64x4;
@@ -254,4 +256,252 @@ fn gradient_kernels_keep_a_bounded_number_of_partials() {
         assert_eq!(Kernel::new(&p, Pass::Gradient, 4).is_some(), fits);
         assert!(Kernel::new(&Program::new(&g, &[v]), Pass::Values, 4).is_some());
     }
+}
+
+/// [`exec::run_flagged_into`] with buffers of its own, the per-row results moved into the
+/// output as [`exec::run`] does.
+#[allow(clippy::too_many_arguments)]
+fn run_flagged(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+    reduce: Reduce,
+    isa: Isa,
+    native: Option<&Kernel>,
+) -> (exec::Output, f64) {
+    let mut bufs = exec::flagged_buffer_lens(p, layout, args, n, job, reduce).map(|l| vec![0.0; l]);
+    let views = bufs.as_mut().map(|b| b.as_mut_slice());
+    let (mut out, flag) =
+        exec::run_flagged_into(p, layout, args, n, job, reduce, isa, native, views).unwrap();
+    if out.values.is_empty() {
+        out.values = bufs.values;
+    }
+    if out.tangents.is_empty() {
+        out.tangents = bufs.tangents;
+    }
+    for (g, b) in out.grads.iter_mut().zip(bufs.grads) {
+        if g.is_empty() {
+            *g = b;
+        }
+    }
+    (out, flag)
+}
+
+/// A guard flag as a program's last output, summed in the pass (`run_flagged_into`),
+/// changes no other result: values, gradients and tangents are those of the program
+/// without the flag, bit for bit, per row or reduced, on every ISA this CPU has and on
+/// both engines; and the sum counts the rows whose guards hold, as evaluating each row
+/// alone node by node says.
+#[test]
+fn a_summed_flag_changes_no_other_result() {
+    let mut rng = Rng(0x2545F4914F6CDD1D);
+    let isas: Vec<Isa> = [Isa::Portable, Isa::Avx2Fma, Isa::Avx512]
+        .into_iter()
+        .filter(|&i| i <= best_isa())
+        .collect();
+    let cmps = [Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge, Cmp::Eq, Cmp::Ne];
+    for case in 0..24 {
+        let (mut g, outs) = random_graph(&mut rng, 3, 30);
+        let nodes = g.nodes().len();
+        let guards: Vec<Guard> = (0..1 + rng.below(3))
+            .map(|_| Guard {
+                cmp: cmps[rng.below(cmps.len())],
+                x: rng.below(nodes) as u32,
+                y: rng.below(nodes) as u32,
+                outcome: rng.below(2) == 0,
+            })
+            .collect();
+        // Every third case a guard every row passes (a constant comparison): the sum is n.
+        let guards = if case % 3 == 0 {
+            let (a, b) = (g.constant(0.0), g.constant(1.0));
+            vec![Guard {
+                cmp: Cmp::Lt,
+                x: a,
+                y: b,
+                outcome: true,
+            }]
+        } else {
+            guards
+        };
+        let flag = guard::flag(&mut g, &guards);
+        let ext_outs: Vec<u32> = outs.iter().copied().chain([flag]).collect();
+        let m = outs.len();
+        let layout = Layout::new(&[2, 1]);
+        let n = 1 + rng.below(2500);
+        let x: Vec<f64> = (0..2 * n).map(|_| rng.number()).collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.number()).collect();
+        let ct: Vec<f64> = (0..n * m).map(|_| rng.number()).collect();
+        let tx: Vec<f64> = (0..2 * n).map(|_| rng.number()).collect();
+        let ty: Vec<f64> = (0..n).map(|_| rng.number()).collect();
+        let shared = case % 2 == 1;
+        let y_of = |r: usize| if shared { y[0] } else { y[r] };
+        let want = (0..n)
+            .filter(|&r| {
+                let mut vals = Vec::new();
+                guard::extend_values(&g, &mut vals, &[x[2 * r], x[2 * r + 1], y_of(r)]);
+                guards
+                    .iter()
+                    .all(|gd| gd.cmp.holds(vals[gd.x as usize], vals[gd.y as usize]) == gd.outcome)
+            })
+            .count();
+        let y = if shared {
+            Arg::shared(&y[..1])
+        } else {
+            Arg::rows(&y, 1)
+        };
+        let args = [Arg::rows(&x, 2), y];
+        let jobs = [
+            Job::Values,
+            Job::Vjp {
+                cotangent: Arg::rows(&ct, m),
+                wrt: vec![true, true],
+            },
+            Job::Vjp {
+                cotangent: Arg::shared(&ct[..m]),
+                wrt: vec![false, true],
+            },
+            Job::Jvp {
+                tangents: vec![Arg::rows(&tx, 2), Arg::rows(&ty, 1)],
+            },
+        ];
+        for job in &jobs {
+            let (p, e) = match job {
+                Job::Values => (Program::new(&g, &outs), Program::new(&g, &ext_outs)),
+                _ => (
+                    Program::for_gradients(&g, &outs),
+                    Program::for_gradients(&g, &ext_outs),
+                ),
+            };
+            let pass = exec::native_pass(job);
+            let kernels = |q: &Program| -> Vec<Option<Kernel>> {
+                let mut v = vec![None];
+                if let Some(pass) = pass {
+                    v.push(Some(
+                        Kernel::new(q, pass, jit::block_groups(q, pass)).unwrap(),
+                    ));
+                }
+                v
+            };
+            for (kp, ke) in kernels(&p).iter().zip(kernels(&e).iter()) {
+                for reduce in [Reduce::None, Reduce::Sum, Reduce::Mean] {
+                    for &isa in &isas {
+                        let a = exec::run(&p, &layout, &args, n, job, reduce, isa, kp.as_ref())
+                            .unwrap();
+                        let (b, sum) =
+                            run_flagged(&e, &layout, &args, n, job, reduce, isa, ke.as_ref());
+                        let what = format!(
+                            "case {case}, {job:?}, {reduce:?}, {isa:?}, native {}",
+                            kp.is_some()
+                        );
+                        assert_eq!(sum, want as f64, "{what}: the flag's sum");
+                        assert_eq!(a.values.len(), b.values.len(), "{what}");
+                        assert_eq!(a.tangents.len(), b.tangents.len(), "{what}");
+                        assert_eq!(a.grads.len(), b.grads.len(), "{what}");
+                        let pairs = a
+                            .values
+                            .iter()
+                            .zip(&b.values)
+                            .chain(a.tangents.iter().zip(&b.tangents))
+                            .chain(a.grads.iter().flatten().zip(b.grads.iter().flatten()));
+                        for (u, v) in pairs {
+                            assert!(same(*u, *v), "{what}: {u} vs {v}");
+                        }
+                        for (ga, gb) in a.grads.iter().zip(&b.grads) {
+                            assert_eq!(ga.len(), gb.len(), "{what}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A flagged call refuses what it cannot serve: a Jacobian, a program without outputs, a
+/// cotangent with a number for the flag.
+#[test]
+fn a_flagged_call_refuses_what_it_cannot_serve() {
+    let mut g = Graph::new(1);
+    let s = g.unary(Unary::Sin, 0);
+    let z = g.constant(0.0);
+    let flag = guard::flag(
+        &mut g,
+        &[Guard {
+            cmp: Cmp::Gt,
+            x: 0,
+            y: z,
+            outcome: true,
+        }],
+    );
+    let e = Program::for_gradients(&g, &[s, flag]);
+    let layout = Layout::new(&[1]);
+    let x = [0.5, -0.5];
+    let args = [Arg::rows(&x, 1)];
+    let isa = exec::detect_isa();
+    let jac = Job::Jacobian { wrt: vec![true] };
+    let lens = exec::flagged_buffer_lens(&e, &layout, &args, 2, &jac, Reduce::None);
+    let mut bufs = lens.map(|l| vec![0.0; l]);
+    let r = exec::run_flagged_into(
+        &e,
+        &layout,
+        &args,
+        2,
+        &jac,
+        Reduce::None,
+        isa,
+        None,
+        bufs.as_mut().map(|b| b.as_mut_slice()),
+    );
+    assert!(r.is_err());
+    let ct = [1.0, 0.0];
+    let vjp = Job::Vjp {
+        cotangent: Arg::shared(&ct),
+        wrt: vec![true],
+    };
+    let lens = exec::flagged_buffer_lens(&e, &layout, &args, 2, &vjp, Reduce::None);
+    let mut bufs = lens.map(|l| vec![0.0; l]);
+    let r = exec::run_flagged_into(
+        &e,
+        &layout,
+        &args,
+        2,
+        &vjp,
+        Reduce::None,
+        isa,
+        None,
+        bufs.as_mut().map(|b| b.as_mut_slice()),
+    );
+    assert!(matches!(r, Err(exec::BatchError::Shape { .. })), "{r:?}");
+    let empty = Program::new(&g, &[]);
+    let lens = exec::flagged_buffer_lens(&empty, &layout, &args, 2, &Job::Values, Reduce::None);
+    let mut bufs = lens.map(|l| vec![0.0; l]);
+    let r = exec::run_flagged_into(
+        &empty,
+        &layout,
+        &args,
+        2,
+        &Job::Values,
+        Reduce::None,
+        isa,
+        None,
+        bufs.as_mut().map(|b| b.as_mut_slice()),
+    );
+    assert!(r.is_err());
+    // The values of the other outputs, and the sum of the flag (1 for x > 0).
+    let (out, sum) = run_flagged(&e, &layout, &args, 2, &Job::Values, Reduce::None, isa, None);
+    assert_eq!(sum, 1.0);
+    let plain = Program::new(&g, &[s]);
+    let want = exec::run(
+        &plain,
+        &layout,
+        &args,
+        2,
+        &Job::Values,
+        Reduce::None,
+        isa,
+        None,
+    )
+    .unwrap();
+    assert_eq!(out.values, want.values);
 }

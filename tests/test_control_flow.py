@@ -428,3 +428,144 @@ def test_both_checking_strategies_give_every_job_per_row(fn, cheap, reduce):
         # Pickled, the strategy and every pattern travel.
         G = pickle.loads(pickle.dumps(F))
         assert G._variants[0].cheap is cheap and same(G(th, X), F(th, X))
+
+
+# -- rows that all follow the first trace: one flagged pass -----------------------------
+
+
+def _builds(engine_env):
+    """Every (ISA, native code) build this CPU has, each set in turn."""
+    from wengert import _core
+
+    engine_env("WENGERT_ISA", None)
+    best = _core._engine_settings()[1]
+    isas = ["portable", "avx2", "avx512"]
+    for isa in isas[: isas.index(best) + 1]:
+        for jit in ("0", "1"):
+            engine_env("WENGERT_ISA", isa)
+            engine_env("WENGERT_JIT", jit)
+            yield isa, jit
+
+
+class _Spy:
+    """A program that counts the calls of each of its methods."""
+
+    def __init__(self, prog):
+        self.prog = prog
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name):
+        attr = getattr(self.prog, name)
+        if not callable(attr):
+            return attr
+
+        def call(*a, **k):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return attr(*a, **k)
+
+        return call
+
+
+def guarded_on_input(th, x):
+    if x > 0:
+        return wg.sin(x * th[0]) * wg.exp(th[1])
+    return x
+
+
+def unguarded_on_input(th, x):
+    return wg.sin(x * th[0]) * wg.exp(th[1])
+
+
+def guarded_on_result(th, x):
+    y = wg.sin(x * th[0]) * wg.exp(th[1])
+    if y > -10:
+        return y * y
+    return y
+
+
+def unguarded_on_result(th, x):
+    y = wg.sin(x * th[0]) * wg.exp(th[1])
+    return y * y
+
+
+def two_outputs_guarded(th, x):
+    if x > 0:
+        return [wg.sin(x * th[0]) * wg.exp(th[1]), x * th[1]]
+    return [x, x]
+
+
+def two_outputs_unguarded(th, x):
+    return [wg.sin(x * th[0]) * wg.exp(th[1]), x * th[1]]
+
+
+def _every_job(F, th, X, reduce):
+    """Values, value_and_grad (scalar outputs), vjp (per row) and jvp, as arrays."""
+    out = [np.asarray(F(th, X, reduce=reduce))]
+    m = int(np.prod(F._shape_out))
+    if m == 1:
+        v, (gt, gx) = F.value_and_grad(th, X, wrt=(0, 1), reduce=reduce)
+        out += [v, gt, gx]
+    if reduce is None:
+        ct = np.linspace(-1, 1, len(X) * m).reshape((len(X),) + F._shape_out)
+        v, (ct_th, ct_x) = F.vjp((th, X), ct)
+        out += [v, ct_th, ct_x]
+    v, t = F.jvp((th, X), (np.array([1.0, -0.5]), np.cos(X)), reduce=reduce)
+    return out + [v, t]
+
+
+@pytest.mark.parametrize(
+    "guarded, unguarded, cheap",
+    [
+        (guarded_on_input, unguarded_on_input, True),
+        (guarded_on_result, unguarded_on_result, False),
+        (two_outputs_guarded, two_outputs_unguarded, True),
+    ],
+)
+def test_rows_on_the_first_trace_give_the_unguarded_bits_in_one_pass(engine_env, guarded, unguarded, cheap):
+    th = np.array([1.3, 0.4])
+    X = np.linspace(0.01, 3, 4099)  # several chunks, and a partial lane group
+    for build in _builds(engine_env):
+        G = wg.compile(guarded, shapes=[2, ()])
+        P = wg.compile(unguarded, shapes=[2, ()])
+        G(th, X[:1])
+        v = G._variants[0]
+        assert v.cheap is cheap
+        spies = [_Spy(v.ext), _Spy(v.check), _Spy(v._plain)]
+        v.ext, v.check, v._plain = spies
+        for reduce in (None, "sum", "mean"):
+            got, want = _every_job(G, th, X, reduce), _every_job(P, th, X, reduce)
+            assert len(got) == len(want)
+            for a, b in zip(got, want):
+                assert np.array_equal(a, b), (build, reduce)
+        # One flagged pass of the extended program per call: no check pass, no plain one.
+        ext, check, plain = (s.calls for s in spies)
+        assert set(ext) <= {"values_flagged", "vjp_flagged", "jvp_flagged"} and len(ext) >= 2, ext
+        assert not check and not plain, (check, plain)
+        assert G.n_traces == 1
+
+
+def test_a_batch_where_some_rows_fail_gives_each_row_its_own_bits(engine_env):
+    th = np.array([1.3, 0.4])
+    pos = np.linspace(0.01, 3, 2051)
+    mixed = np.linspace(-2, 2, 2051)
+    every = range(0, 2051, 97)
+    for fn in (guarded_on_input, costly_guard):
+        for build in _builds(engine_env):
+            F = wg.compile(fn, shapes=[2, ()])
+            F(th, pos)  # traced on the positive side, every row served in one pass
+            # Mixed, then all on the first trace again (straight to the mixed path, which
+            # finds them all served), then the one flagged pass again; twice over.
+            for X in (mixed, pos, pos, mixed, mixed, pos):
+                v = F(th, X)
+                vg, (gt, gx) = F.value_and_grad(th, X, wrt=(0, 1))
+                _, t = F.jvp((th, X), (np.array([1.0, -0.5]), np.cos(X)))
+                for i in every:
+                    one = X[i : i + 1]
+                    w, (wt, wx) = F.value_and_grad(th, one, wrt=(0, 1))
+                    _, ti = F.jvp((th, one), (np.array([1.0, -0.5]), np.cos(one)))
+                    assert v[i] == F(th, one)[0] == w[0] == vg[i], (build, i)
+                    assert np.array_equal(gt[i], wt[0]) and gx[i] == wx[0], (build, i)
+                    assert t[i] == ti[0], (build, i)
+                assert close(F(th, X, reduce="sum"), np.sum(v), 1e-12)
+                assert close(F.grad(th, X, reduce="mean"), np.mean(gt, axis=0), 1e-12)
+            assert F.n_traces == 2

@@ -423,15 +423,20 @@ class Compiled:
 
     # -- the engine, each row by the trace of its own branch pattern ----------------------
     # A function without branches has one trace and goes straight to the engine. With
-    # guards there are two strategies, by the cost of checking them (see _guards.Variant):
-    # - cheap check (guards on values that cost little next to the function): one summed
-    #   pass of the check program tells whether every row follows the first trace; if so
-    #   the plain program runs as if there were no guards (same numbers, same reduction);
-    #   otherwise the rows are partitioned and each part runs its own trace's program.
+    # guards, values, vjp and jvp first run the first trace's extended program (outputs,
+    # then the flag) over every row in one pass that stores the outputs and sums the flag
+    # in registers (`*_flagged`): when the sum is n every row follows that trace, and the
+    # outputs are the answer (the extended program computes them with the plain one's
+    # instructions: the same bits, per row or reduced). Otherwise, and straight away after
+    # a call whose rows were mixed, there are two strategies by the cost of checking the
+    # guards (see _guards.Variant):
+    # - cheap check (guards on values that cost little next to the function): the rows
+    #   are partitioned by the check programs and each part runs its own trace's plain
+    #   program;
     # - costly check (guards deep in the computation, a while loop): per-row jobs run the
-    #   first trace's extended program (outputs, then the flag) over every row and re-run
-    #   only the rows it does not serve; reduced jobs reduce in one pass when the flag's
-    #   sum says every row was served, else sum the reductions of each pattern's rows.
+    #   first trace's extended program over every row, the flag stored per row, and re-run
+    #   only the rows it does not serve; reduced jobs sum the reductions of each pattern's
+    #   rows.
     # Either way a row's numbers are those of its own trace, the same bits in any batch.
 
     def _first(self) -> Variant:
@@ -440,13 +445,9 @@ class Compiled:
     def _patterns(self, data: list[np.ndarray], per_row: list[bool], n: int) -> list[tuple[Variant, Any]]:
         return self._dispatch.partition(data, per_row, self._sizes, n)
 
-    @staticmethod
-    def _all_served(n: int, r: str) -> float:
-        """The reduced flag when every row passes: the engine's sum (or mean) of n ones."""
-        return float(n) * (1.0 / n) if (r == "mean" and n) else float(n)
-
     def _one_trace(self, data: list[np.ndarray], per_row: list[bool], n: int) -> Variant | None:
-        """The trace that serves every row when one does and that is cheap to tell."""
+        """The trace that serves every row when one does and that is cheap to tell (for
+        jobs without a flagged pass: hvp)."""
         first = self._first()
         if not first.guarded:
             return first
@@ -456,13 +457,27 @@ class Compiled:
             return first
         return None
 
+    def _fused(self) -> Variant | None:
+        """The first trace, when its extended program should first be tried over every
+        row in one flagged pass (not after a call whose rows were mixed)."""
+        first = self._first()
+        return first if first.guarded and not self._mixed else None
+
+    def _served(self, flag: float, n: int) -> bool:
+        """Whether a flagged pass over ``n`` rows found every row on the first trace; if
+        not, later calls go straight to the mixed-rows path until one finds them all on it."""
+        if flag == float(n):
+            return True
+        self._mixed = True
+        return False
+
     def _by_parts(
         self, data: list[np.ndarray], per_row: list[bool], n: int, call: Callable[..., Any], kinds: Sequence[str]
     ) -> list[Any]:
         """``call(variant, data, rows, idx)`` on each pattern's rows, results joined: per
         row (``"row"``: scattered back) or summed (``"sum"``). None results stay None."""
         parts = self._patterns(data, per_row, n)
-        self._mixed = len(parts) > 1
+        self._mixed = not (len(parts) == 1 and parts[0][1] is None)
         if len(parts) == 1 and parts[0][1] is None:
             return list(call(parts[0][0], data, n, None))
         out: list[Any] = [None] * len(kinds)
@@ -488,19 +503,27 @@ class Compiled:
                         out[j].reshape(n, w)[idx] = g.reshape(rows, w)
         return out[:count]
 
+    def _per_row(
+        self, data: list[np.ndarray], per_row: list[bool], n: int, run: Callable[..., Any], widths: Sequence[int]
+    ) -> list[np.ndarray]:
+        """:meth:`Dispatcher.per_row`, remembering whether the rows were mixed."""
+        d = self._dispatch
+        got = d.per_row(data, per_row, self._sizes, n, run, widths)
+        self._mixed = d.mixed
+        return got
+
     def _engine_values(self, data: list[np.ndarray], per_row: list[bool], n: int, r: str) -> np.ndarray:
-        one = self._one_trace(data, per_row, n)
-        if one is not None:
-            return np.asarray(one.plain.values(data, per_row, n, r))
         first = self._first()
+        if not first.guarded:
+            return np.asarray(first.plain.values(data, per_row, n, r))
+        if self._fused() is not None:
+            vals, flag = first.ext.values_flagged(data, per_row, n, r)
+            if self._served(flag, n):
+                return np.asarray(vals)
         m = first.n_outputs
-        if not first.cheap:
-            if r == "none":
-                run = lambda v, d, rows, idx: [v.ext.values(d, per_row, rows, "none")]  # noqa: E731
-                return self._dispatch.per_row(data, per_row, self._sizes, n, run, [m + 1])[0]
-            v = first.ext.values(data, per_row, n, r)
-            if v[-1] == self._all_served(n, r):
-                return np.array(v[:-1])
+        if not first.cheap and r == "none":
+            run = lambda v, d, rows, idx: [v.ext.values(d, per_row, rows, "none")]  # noqa: E731
+            return self._per_row(data, per_row, n, run, [m + 1])[0]
         if r == "none":
             return np.asarray(self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "none")], ["row"])[0])
         total = self._by_parts(data, per_row, n, lambda v, d, rows, idx: [v.plain.values(d, per_row, rows, "sum")], ["sum"])[0]
@@ -509,11 +532,14 @@ class Compiled:
     def _engine_vjp(
         self, data: list[np.ndarray], per_row: list[bool], n: int, cd: np.ndarray, cp: bool, flags: list[bool], r: str
     ) -> tuple[np.ndarray, list[Any]]:
-        one = self._one_trace(data, per_row, n)
-        if one is not None:
-            vg: tuple[np.ndarray, list[Any]] = one.plain.vjp(data, per_row, n, cd, cp, flags, r)
-            return vg
         first = self._first()
+        if not first.guarded:
+            vg: tuple[np.ndarray, list[Any]] = first.plain.vjp(data, per_row, n, cd, cp, flags, r)
+            return vg
+        if self._fused() is not None:
+            vals, gs, flag = first.ext.vjp_flagged(data, per_row, n, cd, cp, flags, r)
+            if self._served(flag, n):
+                return vals, gs
         m = first.n_outputs
         sizes = self._sizes
         c = cd.reshape(-1, m)
@@ -521,23 +547,19 @@ class Compiled:
         def rows_of(c: np.ndarray, idx: Any) -> np.ndarray:
             return (c if (idx is None or not cp) else c[idx]).reshape(-1)
 
-        if not first.cheap:
+        if not first.cheap and r == "none":
             cext = np.concatenate([c, np.zeros((c.shape[0], 1))], axis=1)  # the flag's cotangent: 0
-            if r == "none":
-                wrt = [i for i in range(len(sizes)) if flags[i]]
+            wrt = [i for i in range(len(sizes)) if flags[i]]
 
-                def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
-                    vals, gs = v.ext.vjp(d, per_row, rows, rows_of(cext, idx), cp, flags, "none")
-                    return [vals] + [gs[i] for i in wrt]
+            def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                vals, gs = v.ext.vjp(d, per_row, rows, rows_of(cext, idx), cp, flags, "none")
+                return [vals] + [gs[i] for i in wrt]
 
-                got = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1] + [sizes[i] for i in wrt])
-                grads: list[Any] = [None] * len(sizes)
-                for i, g in zip(wrt, got[1:]):
-                    grads[i] = g
-                return got[0], grads
-            vals, gs = first.ext.vjp(data, per_row, n, cext.reshape(-1), cp, flags, r)
-            if vals[-1] == self._all_served(n, r):
-                return vals[:-1].copy(), gs
+            got = self._per_row(data, per_row, n, run, [m + 1] + [sizes[i] for i in wrt])
+            grads: list[Any] = [None] * len(sizes)
+            for i, g in zip(wrt, got[1:]):
+                grads[i] = g
+            return got[0], grads
         if r == "none":
             got = self._by_parts(
                 data, per_row, n,
@@ -561,24 +583,23 @@ class Compiled:
     def _engine_jvp(
         self, data: list[np.ndarray], per_row: list[bool], n: int, tdata: list[np.ndarray], tper: list[bool], r: str
     ) -> tuple[np.ndarray, np.ndarray]:
-        one = self._one_trace(data, per_row, n)
-        if one is not None:
-            vt: tuple[np.ndarray, np.ndarray] = one.plain.jvp(data, per_row, n, tdata, tper, r)
-            return vt
         first = self._first()
+        if not first.guarded:
+            vt: tuple[np.ndarray, np.ndarray] = first.plain.jvp(data, per_row, n, tdata, tper, r)
+            return vt
+        if self._fused() is not None:
+            vals, tans, flag = first.ext.jvp_flagged(data, per_row, n, tdata, tper, r)
+            if self._served(flag, n):
+                return vals, tans
         m = first.n_outputs
         sizes = self._sizes
-        if not first.cheap:
-            if r == "none":
+        if not first.cheap and r == "none":
 
-                def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
-                    return list(v.ext.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, "none"))
+            def run(v: Variant, d: list[np.ndarray], rows: int, idx: Any) -> list[np.ndarray]:
+                return list(v.ext.jvp(d, per_row, rows, gather(tdata, tper, sizes, idx), tper, "none"))
 
-                vals, tans = self._dispatch.per_row(data, per_row, sizes, n, run, [m + 1, m + 1])
-                return vals, np.ascontiguousarray(tans.reshape(-1, m + 1)[:, :m]).reshape(-1)
-            vals, tans = first.ext.jvp(data, per_row, n, tdata, tper, r)
-            if vals[-1] == self._all_served(n, r):
-                return vals[:-1].copy(), tans[:-1].copy()
+            vals, tans = self._per_row(data, per_row, n, run, [m + 1, m + 1])
+            return vals, np.ascontiguousarray(tans.reshape(-1, m + 1)[:, :m]).reshape(-1)
         kind = "row" if r == "none" else "sum"
         rr = "none" if r == "none" else "sum"
         v, t = self._by_parts(

@@ -933,6 +933,30 @@ class _Compiled:
         tangents_per_row: Sequence[bool],
         reduce: str,
     ) -> list[_F64]: ...
+    # A program whose last output is a guard flag: the other outputs, and the flag's sum
+    # over the rows from the same pass (the cotangent leaves the flag out).
+    def values_flagged(
+        self, args: Sequence[_F64], per_row: Sequence[bool], n: int, reduce: str
+    ) -> tuple[_F64, float]: ...
+    def vjp_flagged(
+        self,
+        args: Sequence[_F64],
+        per_row: Sequence[bool],
+        n: int,
+        cotangent: _F64,
+        cotangent_per_row: bool,
+        wrt: Sequence[bool],
+        reduce: str,
+    ) -> tuple[_F64, list[_F64 | None], float]: ...
+    def jvp_flagged(
+        self,
+        args: Sequence[_F64],
+        per_row: Sequence[bool],
+        n: int,
+        tangents: Sequence[_F64],
+        tangents_per_row: Sequence[bool],
+        reduce: str,
+    ) -> tuple[_F64, _F64, float]: ...
     def jacobian(self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool]) -> list[_F64]: ...
     def hessian(
         self, args: Sequence[_F64], per_row: Sequence[bool], n: int, wrt: Sequence[bool] | None = None

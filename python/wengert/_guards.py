@@ -7,10 +7,14 @@ exact for every row whose guards come out the same way: Python would run the sam
 operations on it. Such a trace is a :class:`Variant`; it is compiled with one extra,
 value-only output, its *flag* (1 where every guard holds as recorded, 0 elsewhere), at
 the cost of a comparison and a select per guard; and the flag alone is compiled as the
-*check* program. When the check costs at most a tenth of the function (guards on inputs
-or cheap expressions of them) it runs as a pass of its own, and rows that all pass run
-the plain program, as if there were no guards; otherwise the flag rides along in the
-extended program (a while loop's guards are the function itself).
+*check* program. A call first runs the first variant's extended program over every row
+in one pass that sums the flag in registers instead of storing it: when the sum says
+every row passed, its outputs are the answer (the extended program computes them with
+the plain program's instructions, so the bits are the same). Otherwise rows are
+dispatched: when the check costs at most a tenth of the function (guards on inputs or
+cheap expressions of them) it runs as a pass of its own and each variant's plain
+program runs on the rows it serves; otherwise the flag rides along in the extended
+program (a while loop's guards are the function itself).
 
 Evaluation (:meth:`Dispatcher.per_row`, :meth:`Dispatcher.partition`) runs the first
 variant over every row; rows whose flag is 0 are gathered and tried against the next
@@ -66,9 +70,10 @@ class Variant:
         self.trace = self.outputs = None  # type: ignore[assignment]
 
     def _decide(self) -> None:
-        # The check runs as a pass of its own when it costs at most a tenth of the
-        # function (guards on inputs or on cheap expressions of them); otherwise it rides
-        # along in the extended program (a while loop's guards are the function itself).
+        # For rows off the first variant, the check runs as a pass of its own when it
+        # costs at most a tenth of the function (guards on inputs or on cheap expressions
+        # of them); otherwise it rides along in the extended program (a while loop's
+        # guards are the function itself).
         self.cheap = self.guarded and 10 * self.check.cost <= self._plain.cost
 
     def _checked_sites(self, sites: Any) -> list[str | None]:
@@ -149,6 +154,8 @@ class Dispatcher:
         self.variants = variants
         self.make = make
         self.name = name
+        #: Whether the last :meth:`per_row` found rows off the first variant.
+        self.mixed = False
 
     def new_variant(self, data: Sequence[np.ndarray], per_row: Sequence[bool], sizes: Sequence[int], row: int) -> Variant:
         if len(self.variants) >= MAX_VARIANTS:
@@ -228,7 +235,8 @@ class Dispatcher:
             flags = vals[:, -1] == 1.0
             got = [vals[:, :-1]] + [g.reshape(rows, w) for g, w in zip(got[1:], widths[1:])]
             if result is None:
-                if flags.all():
+                self.mixed = not flags.all()
+                if not self.mixed:
                     return [np.ascontiguousarray(g).reshape(-1) for g in got]
                 result = [np.empty((n, g.shape[1])) for g in got]
             if fresh and not flags[0]:

@@ -32,12 +32,15 @@ pub(crate) fn check_args(sizes: &[usize], args: &[Arg], n: usize) -> Result<(), 
     Ok(())
 }
 
+/// The call against the program: arguments, and the job's extras; `m` outputs take a
+/// cotangent (all of the program's, or all but a flag).
 pub(super) fn check(
     p: &Program,
     layout: &Layout,
     args: &[Arg],
     n: usize,
     job: &Job,
+    m: usize,
 ) -> Result<(), BatchError> {
     if layout.n_inputs() != p.n_inputs() {
         return Err(BatchError::Invalid(format!(
@@ -50,7 +53,7 @@ pub(super) fn check(
     match job {
         Job::Values => {}
         Job::Vjp { cotangent, wrt } => {
-            check_arg(args.len(), cotangent, p.n_outputs(), n)?;
+            check_arg(args.len(), cotangent, m, n)?;
             if wrt.len() != args.len() {
                 return Err(BatchError::Invalid(
                     "wrt needs one flag per argument".into(),

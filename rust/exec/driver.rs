@@ -113,7 +113,7 @@ pub fn run(
     isa: Isa,
     native: Option<&Kernel>,
 ) -> Result<Output, BatchError> {
-    check(p, layout, args, n, job)?;
+    check(p, layout, args, n, job, p.n_outputs())?;
     let mut bufs = buffer_lens(p, layout, args, n, job, reduce).map(|l| vec![0.0; l]);
     let views = bufs.as_mut().map(|b| b.as_mut_slice());
     let mut out = run_into(p, layout, args, n, job, reduce, isa, native, views)?;
@@ -141,7 +141,7 @@ pub fn buffer_lens(
     job: &Job,
     reduce: Reduce,
 ) -> Buffers<usize> {
-    let ctx = Ctx::new(p, layout, args, job, reduce, n);
+    let ctx = Ctx::new(p, layout, args, job, reduce, n, false);
     ctx.widths().map(|w| w.unwrap_or(0) * n)
 }
 
@@ -161,9 +161,76 @@ pub fn run_into(
     native: Option<&Kernel>,
     bufs: Buffers<&mut [f64]>,
 ) -> Result<Output, BatchError> {
-    check(p, layout, args, n, job)?;
-    let m = p.n_outputs();
-    let ctx = Ctx::new(p, layout, args, job, reduce, n);
+    let ctx = Ctx::new(p, layout, args, job, reduce, n, false);
+    Ok(run_ctx(&ctx, isa, native, bufs)?.0)
+}
+
+/// Lengths of the per-row result buffers [`run_flagged_into`] writes: as
+/// [`buffer_lens`], without the last output.
+pub fn flagged_buffer_lens(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+    reduce: Reduce,
+) -> Buffers<usize> {
+    let ctx = Ctx::new(p, layout, args, job, reduce, n, true);
+    ctx.widths().map(|w| w.unwrap_or(0) * n)
+}
+
+/// Like [`run_into`] for a program whose last output is a guard flag (1 in a row that
+/// follows the trace, 0 elsewhere; see [`crate::compile::guard::flag`]): the other outputs
+/// are stored (or reduced) as by [`run_into`] for a program without the flag, and the
+/// flag is summed over the rows in the same pass, in registers, never stored. Returns
+/// the results and that sum (not scaled by a mean's 1/n): `n` when every row passes.
+///
+/// The cotangent of a [`Job::Vjp`] has one number per output but the flag (whose
+/// adjoint seed is 0: it is value-only); tangents and values likewise leave it out.
+/// [`Job::Jacobian`] is refused.
+#[allow(clippy::too_many_arguments)]
+pub fn run_flagged_into(
+    p: &Program,
+    layout: &Layout,
+    args: &[Arg],
+    n: usize,
+    job: &Job,
+    reduce: Reduce,
+    isa: Isa,
+    native: Option<&Kernel>,
+    bufs: Buffers<&mut [f64]>,
+) -> Result<(Output, f64), BatchError> {
+    if p.n_outputs() == 0 {
+        return Err(BatchError::Invalid(
+            "a flagged program needs its flag as the last output".into(),
+        ));
+    }
+    if matches!(job, Job::Jacobian { .. }) {
+        return Err(BatchError::Invalid(
+            "a flagged program serves values, vjp and jvp, not Jacobians".into(),
+        ));
+    }
+    let ctx = Ctx::new(p, layout, args, job, reduce, n, true);
+    run_ctx(&ctx, isa, native, bufs)
+}
+
+/// [`run_into`] and [`run_flagged_into`]: the results, and the flag's sum (0 without one).
+fn run_ctx(
+    ctx: &Ctx,
+    isa: Isa,
+    native: Option<&Kernel>,
+    bufs: Buffers<&mut [f64]>,
+) -> Result<(Output, f64), BatchError> {
+    let Ctx {
+        p,
+        layout,
+        args,
+        n,
+        job,
+        ..
+    } = *ctx;
+    check(p, layout, args, n, job, ctx.m())?;
+    let m = ctx.m();
     let native = native.filter(|kn| Some(kn.pass()) == native_pass(job));
     // Native code has blocks of its own size (see `jit::block_groups`).
     // The interpreter's blocks need not be wider than the rows: a one-row call would
@@ -211,25 +278,23 @@ pub fn run_into(
         let end = ((c + 1) * chunk).min(n);
         let mut acc = Sums::new(ctx.acc_len());
         SCRATCH.with_borrow_mut(|scratch| {
-            let mut st = State::new(scratch, &ctx, k);
+            let mut st = State::new(scratch, ctx, k);
             match isa {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 if avx512() => {
                     // SAFETY: this CPU has AVX-512 F, DQ and VL, AVX2 and FMA (checked
                     // here), the only requirement of a target_feature function.
                     unsafe {
-                        blocks_avx512(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
+                        blocks_avx512(ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
                     }
                 }
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2Fma | Isa::Avx512 if avx2_fma() => {
                     // SAFETY: this CPU has AVX2 and FMA (checked here), the only
                     // requirement of a target_feature function.
-                    unsafe {
-                        blocks_avx2(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st)
-                    }
+                    unsafe { blocks_avx2(ctx, native, start, end, k, &mut outs, &mut acc, &mut st) }
                 }
-                _ => blocks_portable(&ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
+                _ => blocks_portable(ctx, native, start, end, k, &mut outs, &mut acc, &mut st),
             }
         });
         acc.total()
@@ -251,7 +316,8 @@ pub fn run_into(
             *a += v;
         }
     }
-    Ok(ctx.finish(acc, m))
+    let flag = ctx.flag_acc().map_or(0.0, |i| acc[i]);
+    Ok((ctx.finish(acc, m), flag))
 }
 
 /// Everything a chunk task reads.
@@ -264,6 +330,9 @@ struct Ctx<'a> {
     n: usize,
     /// Program inputs (columns) of the Jacobian, in order.
     jac_cols: Vec<usize>,
+    /// Whether the program's last output is a guard flag, summed and never stored (see
+    /// [`run_flagged_into`]).
+    flagged: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -274,6 +343,7 @@ impl<'a> Ctx<'a> {
         job: &'a Job<'a>,
         reduce: Reduce,
         n: usize,
+        flagged: bool,
     ) -> Self {
         let jac_cols = match job {
             Job::Jacobian { wrt } => (0..layout.n_inputs())
@@ -289,7 +359,29 @@ impl<'a> Ctx<'a> {
             reduce,
             n,
             jac_cols,
+            flagged: flagged && p.n_outputs() > 0,
         }
+    }
+
+    /// The outputs stored or reduced: all of the program's but a flag.
+    fn outputs(&self) -> &'a [u32] {
+        let all = self.p.outputs();
+        &all[..all.len() - usize::from(self.flagged)]
+    }
+
+    /// The number of [`Ctx::outputs`].
+    fn m(&self) -> usize {
+        self.outputs().len()
+    }
+
+    /// The flag's slot, when the program has one.
+    fn flag_slot(&self) -> Option<u32> {
+        self.flagged.then(|| self.p.outputs()[self.m()])
+    }
+
+    /// The flag's entry in the accumulator (its last), when the program has one.
+    fn flag_acc(&self) -> Option<usize> {
+        self.flagged.then(|| self.acc_len() - 1)
     }
 
     fn reduced(&self) -> bool {
@@ -298,7 +390,7 @@ impl<'a> Ctx<'a> {
 
     /// Per-row width of each result buffer; `None` for results that are reduced (or absent).
     fn widths(&self) -> Buffers<Option<usize>> {
-        let m = self.p.n_outputs();
+        let m = self.m();
         let per_row = |w: usize| if self.reduced() { None } else { Some(w) };
         let mut w = Buffers {
             values: per_row(m),
@@ -324,10 +416,12 @@ impl<'a> Ctx<'a> {
         w
     }
 
-    /// Layout of the reduced accumulator: values (m), tangents (m), then each reduced
-    /// gradient.
+    /// Layout of the reduced accumulator: values (m), tangents (m), each reduced
+    /// gradient, then the flag (summed whether or not the call reduces).
     fn acc_len(&self) -> usize {
-        2 * self.p.n_outputs() + self.grad_acc_offsets().last().copied().unwrap_or(0)
+        2 * self.m()
+            + self.grad_acc_offsets().last().copied().unwrap_or(0)
+            + usize::from(self.flagged)
     }
 
     /// Offsets of each argument's reduced gradient within the gradient part of the
@@ -459,12 +553,13 @@ impl<'a> State<'a> {
 }
 
 /// Seeds the reverse sweep: each output slot's adjoint is the cotangent column of its
-/// output (outputs sharing a slot add up), times `mean` (the mean's 1/n). The rest of
-/// `adj` needs no clearing.
+/// output among `seeded` (outputs sharing a slot add up), times `mean` (the mean's 1/n);
+/// the program's other outputs (a flag) get 0. The rest of `adj` needs no clearing.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn seed_outputs<const AVX2: bool>(
     p: &Program,
+    seeded: &[u32],
     cotangent: &Arg,
     mean: f64,
     b0: usize,
@@ -477,7 +572,7 @@ fn seed_outputs<const AVX2: bool>(
         let lo = o as usize * k;
         adj[lo..lo + k].fill(F64x4::default());
     }
-    for (j, &o) in p.outputs().iter().enumerate() {
+    for (j, &o) in seeded.iter().enumerate() {
         load::<AVX2>(seed, &[(j, 0)], cotangent, b0, rows, k);
         let lo = o as usize * k;
         for g in 0..k {
@@ -615,7 +710,9 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
     } = st;
     let (slots, parts, adj, seed) = (&mut **slots, &mut **parts, &mut **adj, &mut **seed);
     let p = ctx.p;
-    let m = p.n_outputs();
+    let outputs = ctx.outputs();
+    let m = outputs.len();
+    let flag = ctx.flag_slot().zip(ctx.flag_acc());
     let differentiates = !matches!(ctx.job, Job::Values);
     let block = k * LANES;
     let grad_off = ctx.grad_acc_offsets();
@@ -631,8 +728,7 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
     let grad_cols: Vec<_> = (0..ctx.args.len())
         .map(|a| columns(p, ctx.layout, a, k, true))
         .collect();
-    let value_cols: Vec<(usize, usize)> = p
-        .outputs()
+    let value_cols: Vec<(usize, usize)> = outputs
         .iter()
         .enumerate()
         .map(|(j, &o)| (j, o as usize * k))
@@ -664,7 +760,7 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
         }
         let seeds = |adj: &mut [F64x4], seed: &mut [F64x4]| {
             if let Job::Vjp { cotangent, .. } = ctx.job {
-                seed_outputs::<AVX2>(p, cotangent, mean, b0, rows, k, adj, seed);
+                seed_outputs::<AVX2>(p, outputs, cotangent, mean, b0, rows, k, adj, seed);
             }
         };
         match native {
@@ -675,8 +771,13 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
             None if differentiates => pass!(AVX2, AVX512, partials(p, slots, parts, k)),
             None => pass!(AVX2, AVX512, values(p, slots, k)),
         }
+        // The flag: summed in the lane registers, like a reduced output, in every call.
+        if let Some((o, i)) = flag {
+            let (lo, hi) = group(o);
+            acc.add(i, &slots[lo..hi], rows);
+        }
         if ctx.reduced() {
-            for (j, &o) in p.outputs().iter().enumerate() {
+            for (j, &o) in outputs.iter().enumerate() {
                 let (lo, hi) = group(o);
                 acc.add(j, &slots[lo..hi], rows);
             }
@@ -739,7 +840,7 @@ fn blocks<const AVX2: bool, const AVX512: bool>(
                     load::<AVX2>(adj, &input_cols[a], t, b0, rows, k);
                 }
                 pass!(AVX2, AVX512, tangents(p, parts, slots, adj, k));
-                for (j, &o) in p.outputs().iter().enumerate() {
+                for (j, &o) in outputs.iter().enumerate() {
                     let (lo, hi) = group(o);
                     if ctx.reduced() {
                         acc.add(m + j, &adj[lo..hi], rows);

@@ -38,7 +38,10 @@ pub mod transpose;
 
 pub(crate) use check::check_args;
 #[doc(hidden)]
-pub use driver::{block_groups, buffer_lens, native_pass, run, run_into, single_chunk};
+pub use driver::{
+    block_groups, buffer_lens, flagged_buffer_lens, native_pass, run, run_flagged_into, run_into,
+    single_chunk,
+};
 #[doc(hidden)]
 pub use isa::{detect_isa, Isa};
 #[doc(hidden)]

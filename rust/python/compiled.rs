@@ -105,10 +105,22 @@ type VjpResult<'py> = (
     Vec<Option<Bound<'py, PyArray1<f64>>>>,
 );
 
-/// Per-row results in fresh NumPy arrays, and the reduced ones.
+/// Values, gradients (as [`VjpResult`]) and the flag's sum over the rows.
+type FlaggedVjp<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<Bound<'py, PyArray1<f64>>>>,
+    f64,
+);
+
+/// Values, tangents and the flag's sum over the rows.
+type FlaggedJvp<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>, f64);
+
+/// Per-row results in fresh NumPy arrays, the reduced ones, and (for a flagged program)
+/// the flag's sum over the rows.
 struct Results<'py> {
     reduced: Output,
     arrays: Buffers<'py>,
+    flag: f64,
 }
 
 impl<'py> Results<'py> {
@@ -130,6 +142,109 @@ impl<'py> Results<'py> {
 }
 
 impl PyCompiled {
+    /// [`PyCompiled::values`], and [`PyCompiled::values_flagged`] with `flagged`.
+    fn values_impl<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+        reduce: &str,
+        flagged: bool,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, f64)> {
+        guarded(|| {
+            let data = slices(&args, "argument")?;
+            let r = self.run(
+                py,
+                &data,
+                &per_row,
+                n,
+                &Job::Values,
+                reduce_of(reduce)?,
+                flagged,
+            )?;
+            Ok((r.take(py, |b| &b.values, &r.reduced.values), r.flag))
+        })
+    }
+
+    /// [`PyCompiled::vjp`], and [`PyCompiled::vjp_flagged`] with `flagged`.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_impl<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+        cotangent: PyReadonlyArray1<'py, f64>,
+        cotangent_per_row: bool,
+        wrt: Vec<bool>,
+        reduce: &str,
+        flagged: bool,
+    ) -> PyResult<(VjpResult<'py>, f64)> {
+        guarded(|| {
+            check_flags("vjp: wrt", &wrt, self.0.arg_sizes().len())?;
+            let data = slices(&args, "argument")?;
+            let ct = cotangent
+                .as_slice()
+                .map_err(|e| PyValueError::new_err(format!("cotangent: {e}")))?;
+            // A flag takes no cotangent.
+            let m = self
+                .0
+                .program()
+                .n_outputs()
+                .saturating_sub(usize::from(flagged));
+            let cotangent = Arg {
+                data: ct,
+                size: m,
+                per_row: cotangent_per_row,
+            };
+            let job = Job::Vjp {
+                cotangent,
+                wrt: wrt.clone(),
+            };
+            let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?, flagged)?;
+            let grads = (0..wrt.len())
+                .map(|a| wrt[a].then(|| r.take(py, |b| &b.grads[a], &r.reduced.grads[a])))
+                .collect();
+            Ok((
+                (r.take(py, |b| &b.values, &r.reduced.values), grads),
+                r.flag,
+            ))
+        })
+    }
+
+    /// [`PyCompiled::jvp`], and [`PyCompiled::jvp_flagged`] with `flagged`.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp_impl<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+        tangents: Vec<PyReadonlyArray1<'py, f64>>,
+        tangents_per_row: Vec<bool>,
+        reduce: &str,
+        flagged: bool,
+    ) -> PyResult<(Arrays<'py>, f64)> {
+        guarded(|| {
+            let data = slices(&args, "argument")?;
+            let tan = slices(&tangents, "tangent")?;
+            check_flags("jvp: tangents", &tangents_per_row, self.0.arg_sizes().len())?;
+            if tan.len() != tangents_per_row.len() {
+                return Err(PyValueError::new_err("jvp needs one tangent per argument"));
+            }
+            let job = Job::Jvp {
+                tangents: arg_list(&tan, self.0.arg_sizes(), &tangents_per_row),
+            };
+            let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?, flagged)?;
+            let arrays = vec![
+                r.take(py, |b| &b.values, &r.reduced.values),
+                r.take(py, |b| &b.tangents, &r.reduced.tangents),
+            ];
+            Ok((arrays, r.flag))
+        })
+    }
+
     /// Refuses a row count whose widest result (the Jacobian: outputs x inputs per row)
     /// could not be addressed, before any buffer length is computed from it.
     fn check_rows(&self, n: usize) -> PyResult<()> {
@@ -147,7 +262,10 @@ impl PyCompiled {
     }
 
     /// Runs `job`, writing per-row results straight into NumPy arrays (allocated with
-    /// `np.empty`: no zeroing pass over memory the engine overwrites anyway).
+    /// `np.empty`: no zeroing pass over memory the engine overwrites anyway). With
+    /// `flagged`, the program's last output is a guard flag, summed and not stored (see
+    /// [`Compiled::run_flagged_into`]).
+    #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -156,6 +274,7 @@ impl PyCompiled {
         n: usize,
         job: &Job,
         reduce: Reduce,
+        flagged: bool,
     ) -> PyResult<Results<'py>> {
         if data.len() != per_row.len() || data.len() != self.0.arg_sizes().len() {
             return Err(PyValueError::new_err(format!(
@@ -168,32 +287,51 @@ impl PyCompiled {
         self.check_rows(n)?;
         let args = arg_list(data, self.0.arg_sizes(), per_row);
         let mut empty = None;
-        let arrays: Buffers<'py> =
-            self.0
-                .buffer_lens(&args, n, job, reduce)
-                .try_map(|len| -> PyResult<_> {
-                    if len <= SMALL_BUFFER {
-                        // Through the C API: np.empty from Rust is a module lookup and a
-                        // Python call per buffer, most of a small call's buffers' cost.
-                        return Ok(PyArray1::zeros(py, len, false));
-                    }
-                    let empty = match &empty {
-                        Some(e) => e,
-                        None => empty.insert(py.import("numpy")?.getattr("empty")?),
-                    };
-                    Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?)
-                })?;
+        if flagged && self.0.program().n_outputs() == 0 {
+            return Err(PyValueError::new_err(
+                "a flagged program needs its flag as the last output",
+            ));
+        }
+        let lens = if flagged {
+            self.0.flagged_buffer_lens(&args, n, job, reduce)
+        } else {
+            self.0.buffer_lens(&args, n, job, reduce)
+        };
+        let arrays: Buffers<'py> = lens.try_map(|len| -> PyResult<_> {
+            if len <= SMALL_BUFFER {
+                // Through the C API: np.empty from Rust is a module lookup and a
+                // Python call per buffer, most of a small call's buffers' cost.
+                return Ok(PyArray1::zeros(py, len, false));
+            }
+            let empty = match &empty {
+                Some(e) => e,
+                None => empty.insert(py.import("numpy")?.getattr("empty")?),
+            };
+            Ok(empty.call1((len,))?.cast_into::<PyArray1<f64>>()?)
+        })?;
         let mut guards = arrays.as_ref().map(|a| a.readwrite());
         let bufs = guards.as_mut().try_map(|g| {
             g.as_slice_mut()
                 .map_err(|e| PyValueError::new_err(e.to_string()))
         })?;
-        let work = || self.0.run_into(&args, n, job, reduce, bufs);
+        let work = || {
+            if flagged {
+                self.0.run_flagged_into(&args, n, job, reduce, bufs)
+            } else {
+                self.0
+                    .run_into(&args, n, job, reduce, bufs)
+                    .map(|o| (o, 0.0))
+            }
+        };
         let costly =
             n.saturating_mul(self.0.program_for_job(job).instrs().len()) >= super::row::DETACH_COST;
-        let reduced = if costly { py.detach(work) } else { work() }.map_err(value_error)?;
+        let (reduced, flag) = if costly { py.detach(work) } else { work() }.map_err(value_error)?;
         drop(guards);
-        Ok(Results { reduced, arrays })
+        Ok(Results {
+            reduced,
+            arrays,
+            flag,
+        })
     }
 }
 
@@ -208,11 +346,20 @@ impl PyCompiled {
         n: usize,
         reduce: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        guarded(|| {
-            let data = slices(&args, "argument")?;
-            let r = self.run(py, &data, &per_row, n, &Job::Values, reduce_of(reduce)?)?;
-            Ok(r.take(py, |b| &b.values, &r.reduced.values))
-        })
+        Ok(self.values_impl(py, args, per_row, n, reduce, false)?.0)
+    }
+
+    /// For a program whose last output is a guard flag: the values of the other outputs
+    /// (as `values` gives them) and the flag's sum over the rows, from one pass.
+    fn values_flagged<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+        reduce: &str,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, f64)> {
+        self.values_impl(py, args, per_row, n, reduce, true)
     }
 
     /// Values and the vector-Jacobian product; gradients of arguments not in `wrt` are None.
@@ -228,28 +375,47 @@ impl PyCompiled {
         wrt: Vec<bool>,
         reduce: &str,
     ) -> PyResult<VjpResult<'py>> {
-        guarded(|| {
-            check_flags("vjp: wrt", &wrt, self.0.arg_sizes().len())?;
-            let data = slices(&args, "argument")?;
-            let ct = cotangent
-                .as_slice()
-                .map_err(|e| PyValueError::new_err(format!("cotangent: {e}")))?;
-            let m = self.0.program().n_outputs();
-            let cotangent = Arg {
-                data: ct,
-                size: m,
-                per_row: cotangent_per_row,
-            };
-            let job = Job::Vjp {
+        Ok(self
+            .vjp_impl(
+                py,
+                args,
+                per_row,
+                n,
                 cotangent,
-                wrt: wrt.clone(),
-            };
-            let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
-            let grads = (0..wrt.len())
-                .map(|a| wrt[a].then(|| r.take(py, |b| &b.grads[a], &r.reduced.grads[a])))
-                .collect();
-            Ok((r.take(py, |b| &b.values, &r.reduced.values), grads))
-        })
+                cotangent_per_row,
+                wrt,
+                reduce,
+                false,
+            )?
+            .0)
+    }
+
+    /// `vjp` for a program whose last output is a guard flag: the cotangent leaves the
+    /// flag out; also returned, the flag's sum over the rows, from the same pass.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_flagged<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+        cotangent: PyReadonlyArray1<'py, f64>,
+        cotangent_per_row: bool,
+        wrt: Vec<bool>,
+        reduce: &str,
+    ) -> PyResult<FlaggedVjp<'py>> {
+        let ((v, g), f) = self.vjp_impl(
+            py,
+            args,
+            per_row,
+            n,
+            cotangent,
+            cotangent_per_row,
+            wrt,
+            reduce,
+            true,
+        )?;
+        Ok((v, g, f))
     }
 
     /// Values and the Jacobian-vector product with one tangent per argument.
@@ -264,22 +430,46 @@ impl PyCompiled {
         tangents_per_row: Vec<bool>,
         reduce: &str,
     ) -> PyResult<Arrays<'py>> {
-        guarded(|| {
-            let data = slices(&args, "argument")?;
-            let tan = slices(&tangents, "tangent")?;
-            check_flags("jvp: tangents", &tangents_per_row, self.0.arg_sizes().len())?;
-            if tan.len() != tangents_per_row.len() {
-                return Err(PyValueError::new_err("jvp needs one tangent per argument"));
-            }
-            let job = Job::Jvp {
-                tangents: arg_list(&tan, self.0.arg_sizes(), &tangents_per_row),
-            };
-            let r = self.run(py, &data, &per_row, n, &job, reduce_of(reduce)?)?;
-            Ok(vec![
-                r.take(py, |b| &b.values, &r.reduced.values),
-                r.take(py, |b| &b.tangents, &r.reduced.tangents),
-            ])
-        })
+        Ok(self
+            .jvp_impl(
+                py,
+                args,
+                per_row,
+                n,
+                tangents,
+                tangents_per_row,
+                reduce,
+                false,
+            )?
+            .0)
+    }
+
+    /// `jvp` for a program whose last output is a guard flag: values and tangents of the
+    /// other outputs, and the flag's sum over the rows, from one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp_flagged<'py>(
+        &self,
+        py: Python<'py>,
+        args: Vec<PyReadonlyArray1<'py, f64>>,
+        per_row: Vec<bool>,
+        n: usize,
+        tangents: Vec<PyReadonlyArray1<'py, f64>>,
+        tangents_per_row: Vec<bool>,
+        reduce: &str,
+    ) -> PyResult<FlaggedJvp<'py>> {
+        let (mut a, f) = self.jvp_impl(
+            py,
+            args,
+            per_row,
+            n,
+            tangents,
+            tangents_per_row,
+            reduce,
+            true,
+        )?;
+        let t = a.pop().expect("values and tangents");
+        let v = a.pop().expect("values and tangents");
+        Ok((v, t, f))
     }
 
     /// Values and the Jacobian with respect to the `wrt` arguments: per row, `n_outputs`
@@ -295,7 +485,15 @@ impl PyCompiled {
         guarded(|| {
             check_flags("jacobian: wrt", &wrt, self.0.arg_sizes().len())?;
             let data = slices(&args, "argument")?;
-            let r = self.run(py, &data, &per_row, n, &Job::Jacobian { wrt }, Reduce::None)?;
+            let r = self.run(
+                py,
+                &data,
+                &per_row,
+                n,
+                &Job::Jacobian { wrt },
+                Reduce::None,
+                false,
+            )?;
             Ok(vec![
                 r.take(py, |b| &b.values, &[]),
                 r.take(py, |b| &b.jacobian, &[]),
