@@ -1,6 +1,13 @@
 """Python control flow in compiled functions: the cost of guards, and branches vs wg.where.
 
     python benches/control_flow.py [--quick]
+    python benches/control_flow.py --pass plain|ext|plain-vjp|ext-vjp [ROWS]
+
+`--pass` runs one engine pass of case (1) three times and nothing else, for an
+instruction count of the guard's cost (the flagged pass of the extended program
+against the unguarded one), e.g.
+    WENGERT_NUM_THREADS=1 valgrind --tool=callgrind python3.11 benches/control_flow.py --pass ext
+(the setup's first call runs `ext`: take differences between runs, not totals).
 
 (1) Rows that all follow the traced branch: a function with an `if` (one guard) against
     the same function without it, values and value_and_grad; the guarded one should cost
@@ -128,5 +135,28 @@ def main(quick: bool) -> None:
         )
 
 
+def one_pass(which: str, n: int) -> None:
+    X = np.random.default_rng(0).uniform(0.1, 3.0, n)
+    G = wg.compile(branchy)
+    G(X)
+    v = G._first()
+    one = np.ones(1)
+    passes = {
+        "plain": lambda: v.plain.values([X], [True], n, "none"),
+        "ext": lambda: v.ext.values_flagged([X], [True], n, "none"),
+        "plain-vjp": lambda: v.plain.vjp([X], [True], n, one, False, [True], "none"),
+        "ext-vjp": lambda: v.ext.vjp_flagged([X], [True], n, one, False, [True], "none"),
+    }
+    if which not in passes:
+        raise SystemExit(f"--pass takes one of {', '.join(passes)}, got {which!r}")
+    for _ in range(3):
+        passes[which]()
+
+
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    if "--pass" in sys.argv:
+        at = sys.argv.index("--pass")
+        rest = sys.argv[at + 1 :]
+        one_pass(rest[0] if rest else "", int(rest[1]) if len(rest) > 1 else 200_000)
+    else:
+        main("--quick" in sys.argv)
