@@ -27,6 +27,11 @@ from __future__ import annotations
 
 import os
 import sys
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
 import time
 
 import numpy as np
@@ -48,6 +53,18 @@ def best(f, repeat=7):
         f()
         b = min(b, time.perf_counter() - t)
     return b
+
+
+def faults(f, calls=5):
+    """Minor page faults per call of ``f`` (fresh pages the kernel maps and zeroes), or
+    nan where ``resource`` is missing."""
+    if resource is None:
+        return float("nan")
+    f()
+    a = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        f()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - a) / calls
 
 
 def branchy(x):
@@ -125,13 +142,14 @@ def main(quick: bool) -> None:
         dv, dg = dj[1](X)
         assert np.allclose(dv, v, rtol=1e-12, atol=1e-15) and np.allclose(dg, g, rtol=1e-12, atol=1e-15), "drjit disagrees"
         impls["Dr.Jit @dr.syntax if"] = (lambda: dj[0](X), lambda: dj[1](X))
-    print("\n(2) rows split evenly between two branches (ms; ratio to wengert if)")
+    print("\n(2) rows split evenly between two branches (ms; ratio to wengert if; minor page faults a call)")
     times = {name: (best(a, repeat), best(b, repeat)) for name, (a, b) in impls.items()}
     base = times["wengert if (per row)"]
     for name, (tv, tg) in times.items():
+        fv, fg = faults(impls[name][0]), faults(impls[name][1])
         print(
-            f"  {name:24s} values {tv * 1e3:7.2f} ({tv / base[0]:5.2f}x)   "
-            f"value_and_grad {tg * 1e3:7.2f} ({tg / base[1]:5.2f}x)"
+            f"  {name:24s} values {tv * 1e3:7.2f} ({tv / base[0]:5.2f}x, {fv:5.0f} faults)   "
+            f"value_and_grad {tg * 1e3:7.2f} ({tg / base[1]:5.2f}x, {fg:5.0f} faults)"
         )
 
 
