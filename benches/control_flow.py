@@ -1,6 +1,13 @@
 """Python control flow in compiled functions: the cost of guards, and branches vs wg.where.
 
     python benches/control_flow.py [--quick]
+    python benches/control_flow.py --pass plain|ext|plain-vjp|ext-vjp [ROWS]
+
+`--pass` runs one engine pass of case (1) three times and nothing else, for an
+instruction count of the guard's cost (the flagged pass of the extended program
+against the unguarded one), e.g.
+    WENGERT_NUM_THREADS=1 valgrind --tool=callgrind python3.11 benches/control_flow.py --pass ext
+(the setup's first call runs `ext`: take differences between runs, not totals).
 
 (1) Rows that all follow the traced branch: a function with an `if` (one guard) against
     the same function without it, values and value_and_grad; the guarded one should cost
@@ -20,6 +27,11 @@ from __future__ import annotations
 
 import os
 import sys
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
 import time
 
 import numpy as np
@@ -41,6 +53,18 @@ def best(f, repeat=7):
         f()
         b = min(b, time.perf_counter() - t)
     return b
+
+
+def faults(f, calls=5):
+    """Minor page faults per call of ``f`` (fresh pages the kernel maps and zeroes), or
+    nan where ``resource`` is missing."""
+    if resource is None:
+        return float("nan")
+    f()
+    a = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        f()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - a) / calls
 
 
 def branchy(x):
@@ -118,15 +142,39 @@ def main(quick: bool) -> None:
         dv, dg = dj[1](X)
         assert np.allclose(dv, v, rtol=1e-12, atol=1e-15) and np.allclose(dg, g, rtol=1e-12, atol=1e-15), "drjit disagrees"
         impls["Dr.Jit @dr.syntax if"] = (lambda: dj[0](X), lambda: dj[1](X))
-    print("\n(2) rows split evenly between two branches (ms; ratio to wengert if)")
+    print("\n(2) rows split evenly between two branches (ms; ratio to wengert if; minor page faults a call)")
     times = {name: (best(a, repeat), best(b, repeat)) for name, (a, b) in impls.items()}
     base = times["wengert if (per row)"]
     for name, (tv, tg) in times.items():
+        fv, fg = faults(impls[name][0]), faults(impls[name][1])
         print(
-            f"  {name:24s} values {tv * 1e3:7.2f} ({tv / base[0]:5.2f}x)   "
-            f"value_and_grad {tg * 1e3:7.2f} ({tg / base[1]:5.2f}x)"
+            f"  {name:24s} values {tv * 1e3:7.2f} ({tv / base[0]:5.2f}x, {fv:5.0f} faults)   "
+            f"value_and_grad {tg * 1e3:7.2f} ({tg / base[1]:5.2f}x, {fg:5.0f} faults)"
         )
 
 
+def one_pass(which: str, n: int) -> None:
+    X = np.random.default_rng(0).uniform(0.1, 3.0, n)
+    G = wg.compile(branchy)
+    G(X)
+    v = G._first()
+    one = np.ones(1)
+    passes = {
+        "plain": lambda: v.plain.values([X], [True], n, "none"),
+        "ext": lambda: v.ext.values_flagged([X], [True], n, "none"),
+        "plain-vjp": lambda: v.plain.vjp([X], [True], n, one, False, [True], "none"),
+        "ext-vjp": lambda: v.ext.vjp_flagged([X], [True], n, one, False, [True], "none"),
+    }
+    if which not in passes:
+        raise SystemExit(f"--pass takes one of {', '.join(passes)}, got {which!r}")
+    for _ in range(3):
+        passes[which]()
+
+
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    if "--pass" in sys.argv:
+        at = sys.argv.index("--pass")
+        rest = sys.argv[at + 1 :]
+        one_pass(rest[0] if rest else "", int(rest[1]) if len(rest) > 1 else 200_000)
+    else:
+        main("--quick" in sys.argv)
